@@ -1,0 +1,3 @@
+"""AetherFlow: a YAML-first workflow runner for Kubernetes Jobs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""``python -m aetherflow``."""
+
+from aetherflow.cli import run
+
+run()

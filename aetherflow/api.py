@@ -1,0 +1,221 @@
+"""The plugin contract: what a step or connector author implements, and the narrow context a step sees.
+
+Built-in steps (``aetherflow.steps``) and connectors (``aetherflow.connectors``) use only this module, exactly
+like third-party plugins. Nothing here imports a heavy library.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import os
+import subprocess
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from aetherflow.errors import (
+    AetherFlowError,
+    ConnectorError,
+    Interrupted,
+    LockBusy,
+    StepFailed,
+    StepRetryable,
+)
+
+__all__ = [
+    "AetherFlowError",
+    "CancelToken",
+    "Connector",
+    "ConnectorContext",
+    "ConnectorError",
+    "ConnectorInit",
+    "Inputs",
+    "Interrupted",
+    "LockBusy",
+    "RetryPolicy",
+    "Status",
+    "Step",
+    "StepContext",
+    "StepFailed",
+    "StepResult",
+    "StepRetryable",
+]
+
+
+class Status(enum.StrEnum):
+    """Statuses of runs, jobs and steps as the state store records them."""
+
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"
+    BLOCKED = "BLOCKED"
+    INTERRUPTED = "INTERRUPTED"
+
+
+class Inputs(BaseModel):
+    """Base of every step's input model: immutable, unknown keys rejected, numbers/booleans given as text accepted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+
+InputsT = TypeVar("InputsT", bound=Inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What a step returns: SUCCESS or SKIPPED, an output mapping, and an optional reason."""
+
+    status: Status
+    output: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+    @classmethod
+    def success(cls, output: Mapping[str, Any] | None = None, /, **fields: Any) -> StepResult:
+        """A SUCCESS result with ``output`` and/or keyword fields as its output mapping."""
+        return cls(Status.SUCCESS, {**(output or {}), **fields})
+
+    @classmethod
+    def skipped(cls, reason: str, output: Mapping[str, Any] | None = None, /, **fields: Any) -> StepResult:
+        """A SKIPPED result; ``reason`` is also put in the output unless the output has one."""
+        out = {**(output or {}), **fields}
+        out.setdefault("reason", reason)
+        return cls(Status.SKIPPED, out, reason)
+
+
+class CancelToken(Protocol):
+    """Set when the step must stop: a stop request (SIGTERM/SIGINT) or the step's timeout."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """A step retry policy (flow ``retry:`` block, or a connector's default for steps without one)."""
+
+    max_attempts: int = 1
+    backoff_seconds: float = 0.0
+    factor: float = 1.0
+    max_delay_seconds: float | None = None
+    retry_on_exceptions: tuple[str, ...] | None = None
+    retry_on_exit_codes: tuple[int, ...] | None = None
+    transient_only: bool = False  # connector defaults retry only transient failures
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt`` (2, 3, ...)."""
+        delay = self.backoff_seconds * self.factor ** max(attempt - 2, 0)
+        return min(delay, self.max_delay_seconds) if self.max_delay_seconds else delay
+
+
+class StepContext(Protocol):
+    """The narrow view of the run a step gets; built by the runner for each step."""
+
+    flow_id: str
+    run_id: str
+    job_id: str
+    step_id: str
+    step_type: str
+    env: Mapping[str, str]  # the immutable env snapshot
+    work_root: Path
+    artifacts_dir: Path
+    scratch_dir: Path
+    manifests_dir: Path
+    enterprise: bool
+    cancelled: CancelToken
+
+    def resolve_path(self, path: str | os.PathLike[str]) -> Path:
+        """A step path resolved in the sandbox: relative to artifacts, absolute only under allowed roots."""
+        ...
+
+    def connector(self, resource: str, kind: str | None = None) -> Any:
+        """The connector of a flow resource, created on first use and closed at the end of the run."""
+        ...
+
+    def resource_kinds(self) -> Mapping[str, tuple[str, str]]:
+        """Declared resources: name -> (kind, driver)."""
+        ...
+
+    def track_process(
+        self, proc: subprocess.Popen[Any], *, kill_grace_seconds: float = 15.0
+    ) -> AbstractContextManager[None]:
+        """Register a child (started in its own session) so stops and timeouts reach its process group."""
+        ...
+
+    def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
+        """Log a structured event with this step's flow/run/job/step ids (redacted)."""
+        ...
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret masked."""
+        ...
+
+    def hold_lock(self, key: str, *, ttl_seconds: int, wait_seconds: float = 0.0) -> AbstractContextManager[None]:
+        """Hold a state-store lock owned by this run (heartbeat while held); raises LockBusy."""
+        ...
+
+    def run_step(self, step_type: str, step_id: str, inputs: Mapping[str, Any]) -> StepResult:
+        """Validate ``inputs`` against another step type's model and run it in this context (no state record)."""
+        ...
+
+
+class Step(abc.ABC, Generic[InputsT]):
+    """A registered step type: a typed ``Inputs`` model and ``run``."""
+
+    inputs_model: ClassVar[type[Inputs]]
+    #: the ``kind`` its ``inputs.resource`` must have, when the step uses a resource
+    resource_kind: ClassVar[str | None] = None
+
+    @abc.abstractmethod
+    def run(self, inputs: InputsT, ctx: StepContext) -> StepResult:
+        """Do the work; return SUCCESS or SKIPPED, raise on failure."""
+
+
+class ConnectorContext(Protocol):
+    """What a connector may use from the run: env snapshot, logging and redaction."""
+
+    env: Mapping[str, str]
+
+    def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorInit:
+    """Everything a connector is built from: the resource's rendered, decoded config and options."""
+
+    name: str
+    kind: str
+    driver: str
+    config: Mapping[str, Any]
+    options: Mapping[str, Any]
+    ctx: ConnectorContext
+
+
+class Connector:
+    """Base of connectors. Heavy libraries are imported inside methods, never at module top."""
+
+    #: declared ``config``/``options`` keys (unknown keys are validation errors); None: not checked
+    config_keys: ClassVar[frozenset[str] | None] = None
+    options_keys: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, init: ConnectorInit) -> None:
+        self.init = init
+        self.name = init.name
+        self.config = init.config
+        self.options = init.options
+
+    def default_retry(self) -> RetryPolicy | None:
+        """The retry policy of steps using this resource that have no ``retry:`` of their own."""
+        return None
+
+    def close(self) -> None:
+        """Release connections; called once at the end of the run (errors are logged, never fatal)."""
+        return None

@@ -1,0 +1,62 @@
+"""The ``aetherflow`` command line: argparse wiring; each command family lives in its own module.
+
+Command modules import only argparse at top level and load what they need inside their handlers, so
+``aetherflow --help`` or ``validate`` never pays for the runner, the state store or a connector library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from aetherflow import __version__
+from aetherflow.errors import AetherFlowError, ExitCode
+
+#: modules that each expose ``register(subparsers)``; the order is the order of ``--help``
+COMMAND_MODULES = (
+    "aetherflow.cli.run",
+    "aetherflow.cli.validate",
+    "aetherflow.cli.inspect",
+    "aetherflow.cli.bundle",
+    "aetherflow.cli.runs",
+    "aetherflow.cli.locks",
+    "aetherflow.cli.state",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every available command registered."""
+    parser = argparse.ArgumentParser(prog="aetherflow", description="YAML-first workflow runner for Kubernetes Jobs.")
+    parser.add_argument("--version", action="version", version=f"aetherflow {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command family not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except AetherFlowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.SIGINT)
+    return code
+
+
+def run() -> None:
+    """Console-script wrapper: exit with ``main()``'s code."""
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Catalogue of the built-in connectors: "kind:driver" -> "module:Class", and the optional libraries they need.
+
+Nothing is imported here; ``REQUIRES`` lets validation report a missing extra without importing the library.
+"""
+
+BUILTIN_CONNECTORS: dict[str, str] = {
+    "db:sqlalchemy": "aetherflow.connectors.db:SqlAlchemyConnector",
+    "db:postgres": "aetherflow.connectors.db:SqlAlchemyConnector",
+    "db:mysql": "aetherflow.connectors.db:SqlAlchemyConnector",
+    "db:sqlite3": "aetherflow.connectors.db:Sqlite3Connector",
+    "rest:http": "aetherflow.connectors.http:HttpConnector",
+    "rest:httpx": "aetherflow.connectors.http:HttpConnector",
+    "mail:smtp": "aetherflow.connectors.smtp:SmtpConnector",
+    "sftp:paramiko": "aetherflow.connectors.sftp:ParamikoSftpConnector",
+    "s3:boto3": "aetherflow.connectors.s3:Boto3S3Connector",
+    "archive:zipfile": "aetherflow.connectors.archive:ZipfileConnector",
+    "archive:pyzipper": "aetherflow.connectors.archive:PyzipperConnector",
+}
+
+#: "kind:driver" -> (importable module it needs, extra that installs it)
+REQUIRES: dict[str, tuple[str, str]] = {
+    "db:sqlalchemy": ("sqlalchemy", "db"),
+    "db:postgres": ("sqlalchemy", "db"),
+    "db:mysql": ("sqlalchemy", "db"),
+    "rest:http": ("urllib3", "rest"),
+    "rest:httpx": ("urllib3", "rest"),
+    "sftp:paramiko": ("paramiko", "sftp"),
+    "s3:boto3": ("boto3", "s3"),
+    "archive:pyzipper": ("pyzipper", "zip"),
+}

@@ -1,0 +1,193 @@
+"""Error types of AetherFlow, each carrying the exit code the CLI maps it to.
+
+The tree::
+
+    AetherFlowError                 exit 1 unless a subclass says otherwise
+    ├── SpecErrors                  exit 2: validation found errors (a list of Issue records)
+    ├── InputError                  exit 2: settings, env files, flow file, run id ... (one Issue)
+    ├── TemplateError (ValueError)  a template could not be parsed or rendered
+    │   ├── TemplateSyntaxError
+    │   └── TemplateMissingKey
+    ├── StepFailed                  a step failed permanently (not retried without retry_on)
+    │   ├── StepRetryable           a step failed transiently (retried by the runner's policy)
+    │   └── ConnectorError          a connector failed; ``transient`` decides the retry
+    ├── LockBusy (RuntimeError)     exit 75: another live run holds the lock
+    ├── LockLost (RuntimeError)     a held lock was taken over or force-released
+    ├── StateError                  the state database is missing, newer or unusable
+    └── Interrupted                 a stop was requested (SIGTERM/SIGINT)
+
+The numbers come from the CLI contract; ``ExitCode`` is their single source (the Helm chart's
+podFailurePolicy is checked against it).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes of every aetherflow command (spec cli.md §2)."""
+
+    OK = 0
+    FAILED = 1
+    INVALID = 2
+    OVERLAP = 75
+    SIGINT = 130
+    SIGTERM = 143
+
+
+#: Exit codes after which retrying the pod cannot help (Kubernetes podFailurePolicy FailJob).
+FAIL_JOB_EXIT_CODES: tuple[int, ...] = (ExitCode.INVALID, ExitCode.OVERLAP)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One validation problem: the spec's code, a YAML path, a one-line message, and where it is."""
+
+    code: str
+    loc: str
+    msg: str
+    line: int | None = None
+    file: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record in the spec's key order (code, loc, msg, line, file), optional keys only when known."""
+        out: dict[str, Any] = {"code": self.code, "loc": self.loc, "msg": self.msg}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.file is not None:
+            out["file"] = self.file
+        return out
+
+    def __str__(self) -> str:
+        if self.file is not None:
+            where = f" [{self.file}:{self.line}]" if self.line is not None else f" [{self.file}]"
+        else:
+            where = f" [line {self.line}]" if self.line is not None else ""
+        return f"{self.loc}: {self.code} - {self.msg}{where}"
+
+
+class AetherFlowError(Exception):
+    """Base of every error AetherFlow raises on purpose."""
+
+    exit_code: ClassVar[int] = ExitCode.FAILED
+
+
+class SpecErrors(AetherFlowError):
+    """Validation found errors; nothing was executed."""
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, errors: list[Issue], warnings: list[Issue] | None = None, *, path: str | None = None) -> None:
+        super().__init__(str(errors[0]) if errors else "invalid input")
+        self.errors = errors
+        self.warnings = warnings or []
+        self.path = path
+
+
+class InputError(AetherFlowError):
+    """Invalid input outside the flow document (settings, env files, run id, missing file); nothing executed."""
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, message: str, *, code: str = "settings:invalid", loc: str = "<root>") -> None:
+        super().__init__(message)
+        self.issue = Issue(code=code, loc=loc, msg=message)
+
+
+class TemplateError(AetherFlowError, ValueError):
+    """A template could not be parsed or rendered."""
+
+
+class TemplateSyntaxError(TemplateError):
+    """Forbidden or malformed template syntax, or a root not allowed in the phase."""
+
+    SENTENCE: ClassVar[str] = "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
+
+    def __init__(self, detail: str | None = None, *, root: str | None = None) -> None:
+        super().__init__(f"{self.SENTENCE} ({detail})" if detail else self.SENTENCE)
+        self.detail = detail
+        self.root = root  # set when the only problem is a root not allowed in the phase
+
+
+class TemplateMissingKey(TemplateError):
+    """A template path is absent (or empty) and has no default."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"Missing template key: {path}")
+        self.path = path
+
+
+class StepFailed(AetherFlowError):
+    """A step failed. Permanent unless ``transient`` (then the runner's retry policy may try again)."""
+
+    transient: bool = False
+
+    def __init__(self, message: str = "", *, transient: bool | None = None, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if transient is not None:
+            self.transient = transient
+        self.child_exit_code = exit_code
+
+
+class StepRetryable(StepFailed):
+    """A step failed for a reason that may pass (retried by the runner's policy)."""
+
+    transient = True
+
+
+class ConnectorError(StepFailed):
+    """A connector failed; ``transient=True`` for refused/reset connections, timeouts, 5xx/429, SMTP 4xx."""
+
+
+class LockBusy(AetherFlowError, RuntimeError):
+    """A lock is held by another live run."""
+
+    exit_code = ExitCode.OVERLAP
+
+    def __init__(self, key: str, owner: str, expires_at: float | None = None) -> None:
+        super().__init__(f"Lock not acquired: {key} (held by {owner})")
+        self.key, self.owner, self.expires_at = key, owner, expires_at
+
+
+class LockLost(AetherFlowError, RuntimeError):
+    """A lock this run held was force-released or taken over."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Lock lost: {key}")
+        self.key = key
+
+
+class StateError(AetherFlowError):
+    """The state database is missing, of a newer schema, or otherwise unusable."""
+
+
+class StateInputError(StateError):
+    """A state problem the user must fix before anything runs (exit 2)."""
+
+    exit_code = ExitCode.INVALID
+
+
+class Interrupted(AetherFlowError):
+    """A stop was requested by SIGTERM/SIGINT; the exit code is 128 + the signal number."""
+
+    def __init__(self, message: str = "", *, signum: int = 15) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def code(self) -> int:
+        """The exit code for this interruption (143 for SIGTERM, 130 for SIGINT)."""
+        return 128 + self.signum
+
+
+def error_text(error: BaseException) -> str:
+    """``<ErrorClass>: <message>`` as the spec writes errors (KeyError without its quotes)."""
+    name = type(error).__name__
+    if isinstance(error, KeyError) and error.args:
+        message = str(error.args[0])
+    else:
+        message = str(error)
+    return f"{name}: {message}" if message else name

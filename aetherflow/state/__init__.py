@@ -1,0 +1,1 @@
+"""The SQLite state store: runs, jobs, steps, attempts and locks."""
