@@ -128,7 +128,11 @@ class StepContext(Protocol):
     scratch_dir: Path
     manifests_dir: Path
     enterprise: bool
-    cancelled: CancelToken
+
+    @property
+    def cancelled(self) -> CancelToken:
+        """Set when the step must stop (stop request or timeout); check it in loops and while waiting."""
+        ...
 
     def resolve_path(self, path: str | os.PathLike[str]) -> Path:
         """A step path resolved in the sandbox: relative to artifacts, absolute only under allowed roots."""

@@ -186,8 +186,5 @@ class Interrupted(AetherFlowError):
 def error_text(error: BaseException) -> str:
     """``<ErrorClass>: <message>`` as the spec writes errors (KeyError without its quotes)."""
     name = type(error).__name__
-    if isinstance(error, KeyError) and error.args:
-        message = str(error.args[0])
-    else:
-        message = str(error)
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     return f"{name}: {message}" if message else name

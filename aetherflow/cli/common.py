@@ -1,0 +1,91 @@
+"""Helpers shared by the state-reading commands: finding the flow file and the state database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aetherflow.errors import InputError
+
+CONTAINER_FLOW_FILE = "/etc/aetherflow/flows/flow.yaml"
+
+
+def add_state_args(parser: argparse.ArgumentParser, *, flow_id: bool = True) -> None:
+    """``--flow-yaml PATH | --state PATH`` (and ``--flow-id``)."""
+    parser.add_argument("--flow-yaml", help="flow file whose flow.state.path (and flow id) to use")
+    parser.add_argument("--state", help="state database path (a directory means <dir>/<flow_id>.db)")
+    if flow_id:
+        parser.add_argument("--flow-id", help="flow id (needed when the state path is a directory)")
+
+
+def discover_flow_file(explicit: str | None) -> str | None:
+    """``--flow-yaml``, else ``AETHERFLOW_FLOW_FILE``, else ``./flow.yaml``, else the container's flow file."""
+    if explicit:
+        return explicit
+    env = os.environ.get("AETHERFLOW_FLOW_FILE")
+    if env:
+        return env
+    for candidate in ("flow.yaml", CONTAINER_FLOW_FILE):
+        if Path(candidate).is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StateTarget:
+    """The database a query command reads, and the flow it belongs to when known."""
+
+    path: Path
+    flow_id: str | None
+    declared_jobs: dict[str, list[str]] | None  # job id -> step ids, in declaration order, when the flow is known
+
+
+def resolve_state(args: argparse.Namespace) -> StateTarget:
+    """``--state`` > ``AETHERFLOW_STATE_PATH`` > the discovered flow's ``flow.state.path`` (cli.md §1)."""
+    from aetherflow.state.sqlite import database_path
+
+    flow_id: str | None = getattr(args, "flow_id", None)
+    configured = getattr(args, "state", None) or os.environ.get("AETHERFLOW_STATE_PATH") or None
+    declared: dict[str, list[str]] | None = None
+    flow_file = discover_flow_file(getattr(args, "flow_yaml", None))
+    plan = None
+    if flow_file is not None and (configured is None or flow_id is None or getattr(args, "flow_yaml", None)):
+        plan = _plan(flow_file)
+        flow_id = flow_id or plan.meta.flow_id
+        declared = {job.id: [s.id for s in job.steps] for job in sorted(plan.jobs, key=lambda j: j.index)}
+    if configured is None:
+        if plan is None:
+            raise InputError("No state database: pass --state or --flow-yaml (or set AETHERFLOW_STATE_PATH)")
+        configured = plan.meta.state_path
+    return StateTarget(database_path(configured, flow_id), flow_id, declared)
+
+
+def _plan(flow_file: str) -> Any:
+    from aetherflow.plan import build_plan
+    from aetherflow.redaction import Redactor
+    from aetherflow.registry import Registry
+    from aetherflow.settings import load_settings
+    from aetherflow.spec.environment import build_env_snapshot
+
+    settings = load_settings(os.environ)
+    env = build_env_snapshot(os.environ, settings, Redactor(settings.secret_pattern_list))
+    return build_plan(flow_file, settings=settings, env=env, registry=Registry.builtin())
+
+
+def dumps(obj: Any) -> str:
+    """Machine output: one line, ``ensure_ascii=False``, default separators."""
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Columns separated by two spaces, left-aligned to the widest value; the last column unpadded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)

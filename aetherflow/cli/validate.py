@@ -1,0 +1,116 @@
+"""``aetherflow validate`` and ``aetherflow schema`` (spec cli.md §4, §11).
+
+``validate`` runs the same validation as the start of ``run`` (flow-yaml.md §4) with the env snapshot a run would
+use, executes nothing and creates no state. ``schema`` prints the JSON Schema generated from the same definitions.
+Heavy modules are imported inside the handlers: ``aetherflow --help`` pays for none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aetherflow.errors import Issue
+    from aetherflow.plan import Report
+
+__all__ = ["register"]
+
+_BUNDLES_UNAVAILABLE = (
+    "--bundle-manifest is not supported by this build of aetherflow validate yet; "
+    "validate the flow file directly with --flow-yaml"
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``validate`` and ``schema`` commands."""
+    validate = subparsers.add_parser(
+        "validate",
+        help="validate a flow file (schema, semantics, templates, profiles); executes nothing",
+        description="Validate a flow file with the env snapshot a run would use. Exit 0 if valid, 2 otherwise.",
+    )
+    validate.add_argument("flow", nargs="?", metavar="FLOW", help="flow file (same as --flow-yaml)")
+    validate.add_argument("--flow-yaml", dest="flow_yaml", metavar="PATH", help="flow file to validate")
+    validate.add_argument("--bundle-manifest", metavar="PATH", help="bundle manifest providing the flow")
+    validate.add_argument("--allow-stale-bundle", action="store_true", help="use the last synced bundle if sync fails")
+    validate.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    validate.set_defaults(handler=_validate, parser=validate)
+
+    schema = subparsers.add_parser(
+        "schema",
+        help="print the JSON Schema of flows, profiles or bundle manifests",
+        description="Print (or write) the JSON Schema (draft 2020-12) generated from the validation models.",
+    )
+    schema.add_argument("--kind", choices=("flow", "profiles", "manifest"), default="flow")
+    schema.add_argument("--output", metavar="PATH", help="write the schema to PATH instead of stdout")
+    schema.set_defaults(handler=_schema)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from aetherflow.errors import ExitCode, InputError
+    from aetherflow.plan import Report, validate_flow
+    from aetherflow.redaction import Redactor
+    from aetherflow.registry import Registry
+    from aetherflow.settings import load_settings
+    from aetherflow.spec.environment import build_env_snapshot, runner_env_keys
+    from aetherflow.spec.model import DEFAULT_WORK_ROOT
+
+    if args.flow and args.flow_yaml and args.flow != args.flow_yaml:
+        args.parser.error("give the flow file once: FLOW or --flow-yaml")
+    flow_path = args.flow_yaml or args.flow
+    if args.bundle_manifest:
+        raise InputError(_BUNDLES_UNAVAILABLE)
+    if not flow_path:
+        args.parser.error("the following arguments are required: --flow-yaml")
+    redactor = Redactor()
+    try:
+        settings = load_settings(os.environ)
+        redactor = Redactor(settings.secret_pattern_list)
+        work_root = settings.work_root or DEFAULT_WORK_ROOT
+        env = build_env_snapshot(os.environ, settings, redactor, extra=runner_env_keys(work_root))
+    except InputError as exc:
+        report = Report(errors=[exc.issue], warnings=[], flow_path=flow_path)
+    else:
+        report, _plan = validate_flow(flow_path, settings=settings, env=env, registry=Registry.builtin())
+    _print_report(report, as_json=args.json, mask=redactor.mask)
+    return int(ExitCode.OK if report.ok else ExitCode.INVALID)
+
+
+def _print_report(report: Report, *, as_json: bool, mask: Any) -> None:
+    if as_json:
+        print(mask(json.dumps(report.as_dict(), ensure_ascii=False)))
+        return
+    lines = [f"{'OK' if report.ok else 'INVALID'}: {report.flow_path}"]
+    lines.extend(f"- {_issue_text(issue)}" for issue in report.errors)
+    lines.extend(f"! {_issue_text(issue)}" for issue in report.warnings)
+    print(mask("\n".join(lines)))
+
+
+def _issue_text(issue: Issue) -> str:
+    return str(issue)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from aetherflow.errors import InputError
+    from aetherflow.registry import Registry
+    from aetherflow.spec.jsonschema import flow_json_schema, manifest_json_schema, profiles_json_schema
+
+    if args.kind == "flow":
+        document = flow_json_schema(Registry.builtin())
+    elif args.kind == "profiles":
+        document = profiles_json_schema()
+    else:
+        document = manifest_json_schema()
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise InputError(f"Cannot write schema to {args.output}: {exc.strerror or type(exc).__name__}") from None
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,630 @@
+"""Database connectors: ``db:sqlalchemy`` (aliases ``db:postgres``, ``db:mysql``) and ``db:sqlite3``.
+
+Both offer the primitives the DB steps use (spec resources-and-profiles.md §2):
+
+* ``fetch_batches(sql, params, fetch_size) -> (columns, batches)``: the query runs at once (so bad SQL and connection
+  failures surface before anything is written); ``batches`` yields lists of at most ``fetch_size`` row tuples from a
+  server-side cursor, so memory stays bounded by one batch. Close the iterator (``batches.close()``) to release the
+  connection early; exhausting it does that too.
+* ``execute(sql, params) -> rowcount`` in its own committed transaction.
+* The native handles: ``engine()``/``connect()`` (SQLAlchemy), ``connect()`` (sqlite3).
+
+``SqlAlchemyConnector.export_csv`` is a fast path for PostgreSQL: ``COPY (query) TO STDOUT WITH CSV``, used only when
+PostgreSQL renders every column exactly as Python's ``str()`` of the driver's value would (see ``_copy_column``).
+
+Failures become ``ConnectorError``: transient (``transient=True``, retried by the runner's policy) for refused or lost
+connections, timeouts, deadlocks and serialisation failures; permanent for bad SQL, missing tables, authentication
+failures and bad URLs. Messages name the resource and its URL without credentials, plus the database's error type
+(``UndefinedTable``, ``OperationalError``...) and first message line.
+
+sqlalchemy and the drivers are imported inside methods: only flows using a DB resource pay for them.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine, PoolProxiedConnection
+
+Row = Sequence[Any]
+Batches = Iterator[list[Row]]
+
+POOL_DEFAULTS: dict[str, Any] = {"size": 5, "max_overflow": 10, "recycle_seconds": 1800, "pre_ping": True}
+_FLAT_POOL_KEYS = {"pool_size": "size", "max_overflow": "max_overflow", "pool_recycle": "recycle_seconds",
+                   "pool_pre_ping": "pre_ping"}  # fmt: skip
+
+# SQLSTATE classes/codes worth another attempt: connection exceptions, server shutdown/start-up, statement timeout,
+# serialisation failures and deadlocks, insufficient resources, lock not available.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+_TRANSIENT_SQLSTATES = {"57014", "55P03"}
+# MySQL client/server error codes: can't connect, server gone away, lost connection, lock wait timeout, deadlock.
+_TRANSIENT_MYSQL_CODES = {2002, 2003, 2006, 2013, 1205, 1213}
+# Connection failures that another attempt will not fix.
+_PERMANENT_CONNECT_MARKERS = (
+    "authentication failed",
+    "password",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "access denied",
+    "unknown database",
+    "invalid dsn",
+    "invalid connection option",
+    "unable to open database file",
+)
+_COPY_CHUNK = 1 << 20
+
+
+class _Cancellable(Protocol):
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line.strip()
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return str(code) if code else None
+
+
+def _is_transient_sqlstate(code: str | None) -> bool:
+    return bool(code) and (code in _TRANSIENT_SQLSTATES or str(code).startswith(_TRANSIENT_SQLSTATE_PREFIXES))
+
+
+def _is_transient_query_error(error: BaseException) -> bool:
+    """Whether a failure while running a statement (connection already open) may pass on another attempt."""
+    if isinstance(error, TimeoutError | ConnectionError):
+        return True
+    code = _sqlstate(error)
+    if code:
+        return _is_transient_sqlstate(code)
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _TRANSIENT_MYSQL_CODES:
+        return True
+    message = str(error).lower()
+    return "database is locked" in message or "database table is locked" in message or "server closed" in message
+
+
+def _is_transient_connect_error(error: BaseException) -> bool:
+    """Whether a failure to open a connection may pass: refused/timed out yes; bad credentials or database no."""
+    code = _sqlstate(error)
+    if code and not code.startswith("08") and not _is_transient_sqlstate(code):
+        return False  # e.g. 28P01 invalid password, 3D000 unknown database
+    message = str(error).lower()
+    return not any(marker in message for marker in _PERMANENT_CONNECT_MARKERS)
+
+
+class _CancelWatcher(AbstractContextManager["_CancelWatcher"]):
+    """While a blocking database call runs, cancel it from another thread once ``cancelled`` is set."""
+
+    POLL_SECONDS = 0.1
+
+    def __init__(self, cancelled: _Cancellable | None, cancel: Callable[[], None]) -> None:
+        self._cancelled = cancelled
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fired = False
+
+    def __enter__(self) -> _CancelWatcher:
+        if self._cancelled is not None:
+            self._thread = threading.Thread(target=self._watch, name="aetherflow-db-cancel", daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        assert self._cancelled is not None
+        while not self._done.is_set():
+            if self._cancelled.wait(self.POLL_SECONDS):
+                if not self._done.is_set():
+                    self.fired = True
+                    self._cancel()
+                return
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class _DbConnector(Connector):
+    """What both DB connectors share: error wording and the resource's display name."""
+
+    driver_label = "db"
+
+    def __init__(self, init: ConnectorInit) -> None:
+        super().__init__(init)
+        self.driver = init.driver
+
+    def _where(self) -> str:
+        return f"db resource '{self.name}' ({self._display_target()})"
+
+    def _display_target(self) -> str:
+        return f"{self.init.kind}:{self.init.driver}"
+
+    def _redact(self, text: str) -> str:
+        return self.init.ctx.redact(text)
+
+    def _connect_error(self, error: BaseException) -> ConnectorError:
+        cause = _root_cause(error)
+        transient = _is_transient_connect_error(cause)
+        text = f"cannot connect to {self._where()}: {type(cause).__name__}: {_first_line(str(cause))}"
+        return ConnectorError(self._redact(text), transient=transient)
+
+    def _query_error(self, error: BaseException) -> ConnectorError:
+        cause = _root_cause(error)
+        transient = _is_transient_query_error(cause) or bool(getattr(error, "connection_invalidated", False))
+        text = f"query failed on {self._where()}: {type(cause).__name__}: {_first_line(str(cause))}"
+        return ConnectorError(self._redact(text), transient=transient)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The DBAPI error under a SQLAlchemy wrapper (``orig``), else the error itself."""
+    orig = getattr(error, "orig", None)
+    return orig if isinstance(orig, BaseException) else error
+
+
+class SqlAlchemyConnector(_DbConnector):
+    """``db:sqlalchemy``: any SQLAlchemy URL (PostgreSQL via psycopg 3 or psycopg2, SQLite, MySQL...)."""
+
+    config_keys = frozenset({"url"})
+    options_keys = frozenset(
+        {"pool", "pool_size", "max_overflow", "pool_recycle", "pool_pre_ping", "connect_args", "cache"}
+    )
+
+    def __init__(self, init: ConnectorInit) -> None:
+        super().__init__(init)
+        url = init.config.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ConnectorError(f"db resource '{init.name}' ({init.kind}:{init.driver}) needs config.url")
+        # Heroku-style 'postgres://' is not a SQLAlchemy dialect name.
+        self._url = re.sub(r"^postgres(\+|://)", r"postgresql\1", url.strip())
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def _display_target(self) -> str:
+        try:
+            from sqlalchemy.engine import URL, make_url
+
+            url = make_url(self._url)
+            safe = URL.create(url.drivername, url.username, None, url.host, url.port, url.database)
+            return safe.render_as_string(hide_password=False)
+        except Exception:  # noqa: BLE001 (an unparsable URL is reported by engine(); never echo it raw)
+            return "<unparsable url>"
+
+    def pool_settings(self) -> dict[str, Any]:
+        """Pool options after merging ``options.pool`` and the flat keys over the defaults."""
+        merged: dict[str, Any] = {}
+        nested = self.options.get("pool")
+        if isinstance(nested, Mapping):
+            merged.update({k: v for k, v in nested.items() if k in POOL_DEFAULTS})
+        for flat, key in _FLAT_POOL_KEYS.items():
+            if flat in self.options:
+                merged[key] = self.options[flat]
+        return merged
+
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (created on first use, disposed by ``close``)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._create_engine()
+            return self._engine
+
+    def _create_engine(self) -> Engine:
+        try:
+            import sqlalchemy
+            from sqlalchemy.engine import make_url
+        except ModuleNotFoundError as exc:
+            raise ConnectorError(
+                f"{self._where()} needs SQLAlchemy: install the 'db' extra (pip install 'aetherflow[db]')"
+            ) from exc
+        try:
+            url = make_url(self._url)
+        except Exception as exc:  # noqa: BLE001 (ArgumentError and friends; the URL may hold a password)
+            raise ConnectorError(f"db resource '{self.name}' has an invalid config.url ({type(exc).__name__})") from None
+        explicit = self.pool_settings()
+        settings = {**POOL_DEFAULTS, **explicit}
+        kwargs: dict[str, Any] = {"pool_pre_ping": _as_bool(settings["pre_ping"])}
+        if url.get_backend_name() == "sqlite":
+            # SQLite pools (Singleton/Queue) take no sizing defaults; pass only what the resource asked for.
+            if "size" in explicit:
+                kwargs["pool_size"] = int(explicit["size"])
+            if "max_overflow" in explicit:
+                kwargs["max_overflow"] = int(explicit["max_overflow"])
+            if "recycle_seconds" in explicit:
+                kwargs["pool_recycle"] = int(explicit["recycle_seconds"])
+        else:
+            kwargs.update(
+                pool_size=int(settings["size"]),
+                max_overflow=int(settings["max_overflow"]),
+                pool_recycle=int(settings["recycle_seconds"]),
+            )
+        connect_args = self.options.get("connect_args")
+        if isinstance(connect_args, Mapping):
+            kwargs["connect_args"] = dict(connect_args)
+        try:
+            return sqlalchemy.create_engine(url, **kwargs)
+        except ModuleNotFoundError as exc:
+            raise ConnectorError(
+                f"{self._where()}: the database driver is not installed ({exc.name}); "
+                "install the 'db' extra (pip install 'aetherflow[db]') or the driver the URL names"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 (NoSuchModuleError, TypeError for a bad pool option...)
+            raise ConnectorError(
+                self._redact(f"cannot create engine for {self._where()}: {type(exc).__name__}: {_first_line(str(exc))}")
+            ) from None
+
+    def connect(self) -> Connection:
+        """A SQLAlchemy connection from the pool; connection failures become ``ConnectorError``."""
+        engine = self.engine()
+        try:
+            return engine.connect()
+        except Exception as exc:  # noqa: BLE001 (classified below; anything else from the driver is a connect error)
+            raise self._connect_error(exc) from exc
+
+    def _raw_connection(self) -> PoolProxiedConnection:
+        engine = self.engine()
+        try:
+            return engine.raw_connection()
+        except Exception as exc:  # noqa: BLE001
+            raise self._connect_error(exc) from exc
+
+    def fetch_batches(self, sql: str, params: Mapping[str, Any] | None, fetch_size: int) -> tuple[list[str], Batches]:
+        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches."""
+        from sqlalchemy import text
+
+        conn = self.connect()
+        try:
+            streaming = conn.execution_options(stream_results=True, yield_per=fetch_size)
+            result = streaming.execute(text(sql), dict(params or {}))
+            columns = list(result.keys()) if result.returns_rows else []
+        except Exception as exc:
+            conn.close()
+            raise self._query_error(exc) from exc
+
+        def batches() -> Batches:
+            try:
+                if not columns:
+                    return
+                # partitions() without a size may hand back ONE partition of every row: always pass it.
+                for part in result.partitions(fetch_size):
+                    yield part  # type: ignore[misc]  # Row objects are tuples
+            except GeneratorExit:
+                raise
+            except Exception as exc:
+                raise self._query_error(exc) from exc
+            finally:
+                result.close()
+                conn.close()
+
+        return columns, batches()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one statement in a committed transaction; the driver's row count (-1 when unknown)."""
+        from sqlalchemy import text
+
+        with self.connect() as conn:
+            try:
+                result = conn.execute(text(sql), dict(params or {}))
+                count = int(result.rowcount)
+                conn.commit()
+            except Exception as exc:
+                raise self._query_error(exc) from exc
+        return count
+
+    # -- PostgreSQL COPY fast path --------------------------------------------------------------------------------
+    def export_csv(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None,
+        out: BinaryIO,
+        *,
+        delimiter: str = ",",
+        header: bool = True,
+        cancelled: CancelToken | None = None,
+    ) -> tuple[list[str], int] | None:
+        """Write the result to ``out`` as UTF-8 CSV with PostgreSQL's COPY; ``(columns, rows)``, or None if not used.
+
+        The CSV dialect is the csv module's default one with ``delimiter`` and ``\\n`` line ends. COPY is used only
+        for PostgreSQL through psycopg 3 or psycopg2, results of two or more uniquely named columns, and column types
+        PostgreSQL renders exactly as ``str()`` of the driver's value; otherwise nothing is written and None is
+        returned, so the caller takes the generic path. One known difference: PostgreSQL also quotes a value that holds
+        a bare carriage return, which Python's writer leaves unquoted when the line end is ``\\n``.
+        """
+        engine = self.engine()
+        if engine.dialect.name != "postgresql" or engine.dialect.driver not in ("psycopg", "psycopg2"):
+            return None
+        if delimiter not in (",", "\t", ";", "|"):
+            return None
+        from sqlalchemy import text
+
+        compiled = text(sql).compile(dialect=engine.dialect)
+        try:
+            bound_params = compiled.construct_params(dict(params or {}))
+        except Exception as exc:  # noqa: BLE001 (a missing parameter: the generic path reports it the usual way)
+            del exc
+            return None
+        raw = self._raw_connection()
+        finished = False
+        try:
+            dbapi = raw.driver_connection
+            psycopg3 = engine.dialect.driver == "psycopg"
+            plan = self._copy_plan(dbapi, compiled.string, bound_params, psycopg3=psycopg3)
+            if plan is None:
+                dbapi.rollback()
+                finished = True
+                return None
+            columns, select_sql = plan
+            options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {_sql_char(delimiter)}"
+            copy_sql = f"COPY ({select_sql}) TO STDOUT WITH ({options}, QUOTE '\"', ENCODING 'UTF8')"
+            if psycopg3:
+                rows = self._copy_psycopg3(dbapi, copy_sql, out, cancelled)
+            else:
+                rows = self._copy_psycopg2(dbapi, copy_sql, out, cancelled)
+            dbapi.rollback()
+            finished = True
+            return columns, rows
+        finally:
+            if finished:
+                raw.close()
+            else:
+                # Possibly stopped in the middle of a COPY: never hand this connection back to the pool.
+                raw.invalidate()
+                raw.close()
+
+    def _copy_plan(
+        self, dbapi: Any, query: str, params: Mapping[str, Any], *, psycopg3: bool
+    ) -> tuple[list[str], str] | None:
+        """Bind the parameters client-side, learn the result's column types, and build the SELECT for COPY."""
+        try:
+            if psycopg3:
+                import psycopg
+
+                bound = psycopg.ClientCursor(dbapi).mogrify(query, params)
+                cursor = dbapi.cursor()
+            else:
+                cursor = dbapi.cursor()
+                bound = cursor.mogrify(query, params).decode(dbapi.encoding_python_name())
+            inner = bound.strip().rstrip(";")
+            # PostgreSQL's text output must match Python's str() of the driver's values (dates in ISO order).
+            cursor.execute("SET LOCAL DateStyle TO 'ISO, YMD'")
+            cursor.execute(f"SELECT * FROM (\n{inner}\n) AS _af_q LIMIT 0")
+            description = cursor.description
+            cursor.close()
+        except Exception as exc:  # noqa: BLE001 (not wrappable, or bad SQL: the generic path reports the real error)
+            del exc
+            return None
+        if not description or len(description) < 2:
+            return None  # a lone empty field is written '""' by csv, '' by COPY
+        names = [str(col.name) for col in description]
+        if len(set(names)) != len(names):
+            return None
+        exprs: list[str] = []
+        for col in description:
+            expr = _copy_column(_quote_ident(str(col.name)), int(col.type_code), getattr(col, "scale", None))
+            if expr is None:
+                return None
+            exprs.append(f"{expr} AS {_quote_ident(str(col.name))}")
+        return names, f"SELECT {', '.join(exprs)} FROM (\n{inner}\n) AS _af_q"
+
+    def _copy_psycopg3(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
+        from psycopg import pq
+
+        pgconn = dbapi.pgconn
+        with _CancelWatcher(cancelled, dbapi.cancel_safe) as watcher:
+            # libpq directly: psycopg's Copy object hands over one row per generator round trip (~2x slower).
+            result = pgconn.exec_(copy_sql.encode())
+            if result.status != pq.ExecStatus.COPY_OUT:
+                raise self._pq_error(result, watcher.fired)
+            get = pgconn.get_copy_data
+            write = out.write
+            while True:
+                size, data = get(0)
+                if size < 0:
+                    break
+                write(data)
+            final = pgconn.get_result()
+            while pgconn.get_result() is not None:
+                pass
+        if final is None or final.status != pq.ExecStatus.COMMAND_OK:
+            raise self._pq_error(final, watcher.fired)
+        return int(final.command_tuples or 0)
+
+    def _pq_error(self, result: Any, cancelled: bool) -> BaseException:
+        from aetherflow.api import Interrupted
+
+        if cancelled:
+            return Interrupted(f"query on {self._where()} cancelled: stop requested")
+        from psycopg import errors, pq
+
+        message = result.error_message.decode(errors="replace") if result is not None else "no result"
+        code = result.error_field(pq.DiagnosticField.SQLSTATE) if result is not None else None
+        sqlstate = code.decode() if code else None
+        name = errors.lookup(sqlstate).__name__ if sqlstate else "Error"
+        text = f"query failed on {self._where()}: {name}: {_first_line(message)}"
+        return ConnectorError(self._redact(text), transient=_is_transient_sqlstate(sqlstate))
+
+    def _copy_psycopg2(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
+        from aetherflow.api import Interrupted
+
+        cursor = dbapi.cursor()
+        with _CancelWatcher(cancelled, dbapi.cancel) as watcher:
+            try:
+                cursor.copy_expert(copy_sql, out, size=_COPY_CHUNK)
+            except Exception as exc:
+                if watcher.fired:
+                    raise Interrupted(f"query on {self._where()} cancelled: stop requested") from exc
+                raise self._query_error(exc) from exc
+        return int(cursor.rowcount)
+
+    def close(self) -> None:
+        """Dispose of the engine's pool."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+
+
+# PostgreSQL type OIDs whose COPY text equals str() of what psycopg/psycopg2 return for them.
+_RAW_OIDS = {20, 21, 23, 26, 1082, 2950}  # int8, int2, int4, oid, date, uuid
+_TEXT_OIDS = {25, 1043, 19}  # text, varchar, name (not bpchar: NULLIF would blank padded values)
+_NUMERIC_OID, _BOOL_OID, _TIMESTAMP_OID, _TIMESTAMPTZ_OID = 1700, 16, 1114, 1184
+_MAX_PLAIN_DECIMAL_SCALE = 6  # str(Decimal) switches to exponent notation below 1E-6
+
+
+def _copy_column(ident: str, oid: int, scale: int | None) -> str | None:
+    """The SELECT expression that makes COPY write column ``ident`` as the csv writer would, or None if impossible."""
+    col = f"_af_q.{ident}"
+    if oid in _RAW_OIDS:
+        return col
+    if oid in _TEXT_OIDS:
+        # csv writes '' and None alike (empty, unquoted); COPY would quote ''. As NULL, COPY writes it empty too.
+        return f"NULLIF({col}, '')"
+    if oid == _NUMERIC_OID and scale is not None and 0 <= scale <= _MAX_PLAIN_DECIMAL_SCALE:
+        return col
+    if oid == _BOOL_OID:
+        return f"CASE WHEN {col} THEN 'True' WHEN NOT {col} THEN 'False' END"
+    if oid in (_TIMESTAMP_OID, _TIMESTAMPTZ_OID):
+        # str(datetime): 'YYYY-MM-DD HH:MM:SS', '.ffffff' only when there are microseconds, then '+HH:MM[:SS]'.
+        stamp = (
+            f"to_char({col}, 'YYYY-MM-DD HH24:MI:SS') || "
+            f"CASE WHEN date_trunc('second', {col}) = {col} THEN '' ELSE to_char({col}, '.US') END"
+        )
+        if oid == _TIMESTAMPTZ_OID:
+            offset = f"extract(timezone from {col})::int"
+            stamp += (
+                f" || to_char({col}, 'TZH:TZM') || CASE WHEN {offset} % 60 = 0 THEN '' "
+                f"ELSE ':' || lpad(abs({offset} % 60)::text, 2, '0') END"
+            )
+        return f"CASE WHEN {col} IS NULL THEN NULL WHEN isfinite({col}) THEN {stamp} END"
+    return None
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_char(char: str) -> str:
+    return "E'\\t'" if char == "\t" else f"'{char}'"
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+class Sqlite3Connector(_DbConnector):
+    """``db:sqlite3``: the stdlib driver on a database file (``config.path``, or ``config.url`` ``sqlite:///<path>``).
+
+    A connection is opened per operation (SQLite connections are cheap and thread-bound), except for ``:memory:``,
+    which keeps one connection for the connector's life so its tables survive between steps.
+    """
+
+    config_keys = frozenset({"path", "url"})
+    options_keys = frozenset({"cache"})
+
+    def __init__(self, init: ConnectorInit) -> None:
+        super().__init__(init)
+        self.path = self._path_from_config(init)
+        self._memory: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _path_from_config(init: ConnectorInit) -> str:
+        path = init.config.get("path")
+        url = init.config.get("url")
+        if isinstance(path, str) and path:
+            return path
+        if isinstance(url, str) and url.startswith("sqlite://"):
+            rest = url[len("sqlite://") :]
+            if rest in ("", "/", "/:memory:"):
+                return ":memory:"
+            if rest.startswith("/"):
+                return rest[1:]
+        raise ConnectorError(
+            f"db resource '{init.name}' (db:sqlite3) needs config.path or config.url 'sqlite:///<path>'"
+        )
+
+    def _display_target(self) -> str:
+        return f"sqlite3 {self.path}"
+
+    def connect(self) -> sqlite3.Connection:
+        """A native ``sqlite3`` connection (the shared one for ``:memory:``); close it when done unless shared."""
+        if self.path == ":memory:":
+            with self._lock:
+                if self._memory is None:
+                    self._memory = self._open()
+                return self._memory
+        return self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(self.path, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._connect_error(exc) from exc
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        if conn is not self._memory:
+            conn.close()
+
+    def fetch_batches(self, sql: str, params: Mapping[str, Any] | None, fetch_size: int) -> tuple[list[str], Batches]:
+        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches."""
+        conn = self.connect()
+        try:
+            cursor = conn.execute(sql, dict(params or {}))
+        except (sqlite3.Error, ValueError) as exc:
+            self._release(conn)
+            raise self._query_error(exc) from exc
+        columns = [str(d[0]) for d in cursor.description] if cursor.description else []
+        cursor.arraysize = fetch_size
+
+        def batches() -> Batches:
+            try:
+                while True:
+                    batch = cursor.fetchmany(fetch_size)
+                    if not batch:
+                        return
+                    yield batch
+            except sqlite3.Error as exc:
+                raise self._query_error(exc) from exc
+            finally:
+                cursor.close()
+                self._release(conn)
+
+        return columns, batches()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one statement and commit; the row count (-1 when unknown)."""
+        conn = self.connect()
+        try:
+            cursor = conn.execute(sql, dict(params or {}))
+            count = cursor.rowcount
+            conn.commit()
+            return count
+        except (sqlite3.Error, ValueError) as exc:
+            conn.rollback()
+            raise self._query_error(exc) from exc
+        finally:
+            self._release(conn)
+
+    def close(self) -> None:
+        """Close the shared ``:memory:`` connection, if any."""
+        with self._lock:
+            conn, self._memory = self._memory, None
+        if conn is not None:
+            conn.close()

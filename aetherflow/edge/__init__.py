@@ -1,0 +1,1 @@
+"""The process edge: signals, settings, Kubernetes identity, Pushgateway, termination message, the entrypoint."""

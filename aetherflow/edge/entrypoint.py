@@ -1,0 +1,358 @@
+"""The process main of ``aetherflow run`` and ``aetherflow container``.
+
+signals -> settings -> logging -> env snapshot -> load & plan -> resources -> store -> run id -> locks -> run ->
+push -> termination message -> exit code. Each stage is its own function; input errors (exit 2) never create state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aetherflow.errors import AetherFlowError, ExitCode, InputError, Issue, SpecErrors, error_text
+from aetherflow.settings import (
+    CONTAINER_FLOW_FILE,
+    CONTAINER_STATE_DIR,
+    CONTAINER_WORK_ROOT,
+    Settings,
+    load_settings,
+)
+
+if TYPE_CHECKING:
+    from aetherflow.events import EventBus
+    from aetherflow.plan import Plan
+    from aetherflow.redaction import Redactor
+    from aetherflow.runner.engine import RunOutcome
+
+log = logging.getLogger("aetherflow")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What the command line asked for (``None``: fall back to settings, then the flow YAML)."""
+
+    flow_yaml: str | None = None
+    run_id: str | None = None
+    flow_job: str | None = None
+    state: str | None = None
+    work_root: str | None = None
+    locks_scope: str | None = None
+    bundle_manifest: str | None = None
+    allow_stale_bundle: bool | None = None
+    container: bool = False
+
+
+class _Invalid(Exception):
+    """Internal: an input error already reported; carries the termination-message fields."""
+
+    def __init__(self, first_error: str, flow_id: str | None = None) -> None:
+        super().__init__(first_error)
+        self.first_error = first_error
+        self.flow_id = flow_id
+
+
+def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
+    """Run one flow once and return the exit code (never raises for expected failures)."""
+    from aetherflow.edge import signals
+    from aetherflow.runner.context import ProcessTracker
+    from aetherflow.runner.engine import StopToken
+
+    environ = os.environ if environ is None else environ
+    stop = StopToken()
+    tracker = ProcessTracker()
+    signals.install(stop, tracker.kill_all)
+    termination_log = environ.get("AETHERFLOW_TERMINATION_LOG", "/dev/termination-log")
+    try:
+        settings = _settings(request, environ)
+        termination_log = settings.termination_log
+        return _run(request, settings, environ, stop, tracker)
+    except _Invalid as bad:
+        _write_termination(termination_log, _termination_invalid(bad.first_error, bad.flow_id))
+        return int(ExitCode.INVALID)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        _write_termination(termination_log, _termination_invalid(str(exc), None))
+        return int(ExitCode.INVALID)
+
+
+def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
+    settings = load_settings(environ)
+    return settings.with_overrides(
+        run_id=request.run_id,
+        flow_job=request.flow_job,
+        state_path=request.state,
+        work_root=request.work_root,
+        locks_scope=request.locks_scope,
+        bundle_manifest=request.bundle_manifest,
+        allow_stale_bundle=request.allow_stale_bundle,
+    )
+
+
+def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], stop: Any, tracker: Any) -> int:
+    from aetherflow.events import EventBus
+    from aetherflow.observability.logs import configure
+    from aetherflow.redaction import Redactor
+    from aetherflow.registry import Registry
+
+    redactor = Redactor(settings.secret_pattern_list)
+    configure(
+        fmt=settings.log_format or ("json" if request.container else "text"),
+        level=settings.log_level,
+        redactor=redactor,
+    )
+    events = EventBus()
+    if settings.strict_templates is not None and settings.strict_templates.strip().lower() in ("false", "0", "no"):
+        events.emit(
+            "setting_ignored",
+            level="WARNING",
+            setting="AETHERFLOW_STRICT_TEMPLATES",
+            reason="templates are always strict",
+        )
+    flow_path = _flow_path(request, settings)
+    env = _env_snapshot(environ, settings, redactor)
+    registry = Registry.builtin()
+    plan = _plan(flow_path, settings, env, registry, container=request.container, redactor=redactor)
+    for issue in plan.warnings:
+        events.emit("validation_warning", level="WARNING", code=issue.code, loc=issue.loc, msg=redactor.mask(issue.msg))
+    flow_id = plan.meta.flow_id
+    resources = _resources(plan, env, redactor, flow_id)
+    if settings.flow_job is not None and settings.flow_job not in plan.declared_job_ids:
+        _report_invalid(f"Unknown job for --flow-job: {settings.flow_job}", flow_id)
+    store = _open_store(plan, settings, request, events, flow_id)
+    try:
+        run_id = _run_id(settings, store, flow_id, events)
+        return _execute(
+            plan, settings, request, store, run_id, registry, resources, env, redactor, events, stop, tracker
+        )
+    finally:
+        store.close()
+
+
+def _flow_path(request: RunRequest, settings: Settings) -> str:
+    path = request.flow_yaml or settings.flow_file or (CONTAINER_FLOW_FILE if request.container else None)
+    if path is None:
+        _report_invalid("--flow-yaml is required (or set AETHERFLOW_FLOW_FILE)", None)
+    assert path is not None
+    return path
+
+
+def _env_snapshot(environ: Mapping[str, str], settings: Settings, redactor: Redactor) -> Mapping[str, str]:
+    from aetherflow.spec.environment import build_env_snapshot
+
+    try:
+        env = build_env_snapshot(environ, settings, redactor)
+    except InputError as exc:
+        _report_invalid(str(exc), None)
+        raise
+    redactor.add_env(env)
+    return env
+
+
+def _plan(
+    flow_path: str, settings: Settings, env: Mapping[str, str], registry: Any, *, container: bool, redactor: Redactor
+) -> Plan:
+    from aetherflow.plan import build_plan
+
+    try:
+        return build_plan(flow_path, settings=settings, env=env, registry=registry, container=container)
+    except SpecErrors as exc:
+        lines = [f"INVALID: {flow_path}"]
+        lines += [f"- {redactor.mask(str(issue))}" for issue in exc.errors]
+        lines += [f"! {redactor.mask(str(issue))}" for issue in exc.warnings]
+        print("\n".join(lines), file=sys.stderr)
+        first = exc.errors[0] if exc.errors else Issue("settings:invalid", "<root>", "invalid input")
+        raise _Invalid(redactor.mask(f"{first.loc}: {first.code} - {first.msg}")) from None
+
+
+def _resources(plan: Plan, env: Mapping[str, str], redactor: Redactor, flow_id: str) -> Any:
+    from aetherflow.spec.resources import build_resources
+
+    try:
+        return build_resources(plan.resources, plan.profiles.profiles, env, redactor, decode=None)
+    except AetherFlowError as exc:
+        _report_invalid(redactor.mask(str(exc)), flow_id)
+        raise
+
+
+def _report_invalid(message: str, flow_id: str | None) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise _Invalid(message, flow_id)
+
+
+def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: EventBus, flow_id: str) -> Any:
+    from aetherflow.errors import StateInputError
+    from aetherflow.state.sqlite import SqliteStore, database_path
+
+    configured = settings.state_path or (CONTAINER_STATE_DIR + "/" if request.container else plan.meta.state_path)
+    if plan.meta.state_backend == "file":
+        events.emit("state_backend_unsupported", level="WARNING", backend="file")
+    try:
+        path = database_path(configured, flow_id)
+        store = SqliteStore.open(
+            path,
+            journal_mode=settings.state_journal_mode,
+            strict_fs=settings.state_strict_fs,
+            busy_timeout_ms=settings.state_busy_timeout_ms,
+            quick_check=settings.state_quick_check,
+            on_warning=lambda event, **fields: events.emit(event, level="WARNING", **fields),
+        )
+    except StateInputError as exc:
+        _report_invalid(str(exc), flow_id)
+        raise
+    vol = store.volume
+    events.emit(
+        "state_volume",
+        level="WARNING" if vol.network else "INFO",
+        path=vol.path,
+        fstype=vol.fstype,
+        network=vol.network,
+        journal_mode=vol.journal_mode,
+    )
+    return store
+
+
+def _run_id(settings: Settings, store: Any, flow_id: str, events: EventBus) -> str:
+    from aetherflow.edge.podinfo import derive_run_id
+
+    def previous_uid(run_id: str) -> str | None:
+        rec = store.get_run(flow_id, run_id)
+        return rec.job_uid if rec is not None else None
+
+    try:
+        run_id, reused_uid = derive_run_id(
+            settings_run_id=settings.run_id,
+            cli_run_id=None,
+            job_name=settings.job_name,
+            job_uid=settings.job_uid,
+            lookup_previous_uid=previous_uid,
+        )
+    except InputError as exc:
+        _report_invalid(str(exc), flow_id)
+        raise
+    if reused_uid is not None:
+        events.emit(
+            "run_id_reused",
+            level="WARNING",
+            flow_id=flow_id,
+            job_name=settings.job_name,
+            previous_uid=reused_uid,
+            job_uid=settings.job_uid,
+        )
+    return run_id
+
+
+def _execute(
+    plan: Plan,
+    settings: Settings,
+    request: RunRequest,
+    store: Any,
+    run_id: str,
+    registry: Any,
+    resources: Any,
+    env: Mapping[str, str],
+    redactor: Redactor,
+    events: EventBus,
+    stop: Any,
+    tracker: Any,
+) -> int:
+    from aetherflow.runner.engine import Runner, RunOptions
+    from aetherflow.state.locks import LockManager
+
+    flow_id = plan.meta.flow_id
+    work_root = settings.work_root or (CONTAINER_WORK_ROOT if request.container else plan.meta.work_root)
+    locks_scope = settings.locks_scope or plan.meta.locks_scope
+    pusher = _metrics(settings, plan, events, run_id)
+    if settings.metrics_module:
+        from aetherflow.observability.hook import MetricsHook
+
+        try:
+            events.observers.append(MetricsHook.load(settings.metrics_module))
+        except InputError as exc:
+            _report_invalid(str(exc), flow_id)
+    locks = LockManager(
+        store.path,
+        owner=run_id,
+        flow_id=flow_id,
+        pod_name=settings.pod_name,
+        busy_timeout_ms=settings.state_busy_timeout_ms,
+        on_event=lambda event, **fields: events.emit(
+            event, level="ERROR" if event == "lock_lost" else ("WARNING" if "takeover" in event else "INFO"), **fields
+        ),
+    )
+    options = RunOptions(
+        run_id=run_id,
+        work_root=Path(work_root),
+        locks_scope=locks_scope,
+        locks_ttl_seconds=plan.meta.locks_ttl_seconds,
+        flow_job=settings.flow_job,
+        grace_seconds=settings.grace_seconds,
+        strict_sandbox=settings.strict_sandbox,
+        enterprise=settings.enterprise,
+        max_output_bytes=settings.state_max_output_bytes,
+        connector_cache_default=settings.connector_cache_default,
+        connector_cache_disabled=settings.connector_cache_disabled,
+        job_name=settings.job_name,
+        job_uid=settings.job_uid,
+        pod_name=settings.pod_name,
+        namespace=settings.namespace,
+    )
+    runner = Runner(
+        plan,
+        store=store,
+        locks=locks,
+        registry=registry,
+        resources=resources,
+        env=env,
+        redactor=redactor,
+        events=events,
+        options=options,
+        stop=stop,
+        tracker=tracker,
+    )
+    try:
+        outcome = runner.run()
+    finally:
+        locks.close()
+    if settings.state_retention_days is not None and outcome.overlap is None:
+        store.prune(settings.state_retention_days)
+    if pusher is not None:
+        pusher.finish(outcome)
+    _write_termination(settings.termination_log, _termination_for(outcome, redactor))
+    return int(outcome.exit_code)
+
+
+def _metrics(settings: Settings, plan: Plan, events: EventBus, run_id: str) -> Any:
+    if not settings.pushgateway_url:
+        return None
+    from aetherflow.edge.pushgateway import RunPusher
+
+    pusher = RunPusher.create(settings, plan, run_id)
+    events.observers.append(pusher)
+    return pusher
+
+
+def _termination_for(outcome: RunOutcome, redactor: Redactor) -> dict[str, Any]:
+    from aetherflow.edge.summary import termination_from_summary, termination_overlap
+
+    if outcome.overlap is not None:
+        return termination_overlap(outcome.run_id, outcome.flow_id, redactor.mask(error_text(outcome.overlap)))
+    doc = dict(outcome.summary)
+    doc["status"], doc["exit_code"] = outcome.status, int(outcome.exit_code)
+    return termination_from_summary(redactor.mask_obj(doc))
+
+
+def _termination_invalid(first_error: str, flow_id: str | None) -> dict[str, Any]:
+    from aetherflow.edge.summary import termination_invalid
+
+    return termination_invalid(first_error, flow_id)
+
+
+def _write_termination(path: str, doc: dict[str, Any]) -> None:
+    from aetherflow.edge.summary import write_termination_message
+
+    write_termination_message(path, doc)

@@ -1,0 +1,1 @@
+"""Logs and metrics: observers of run events."""

@@ -1,0 +1,62 @@
+"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS`` (observability.md §5)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aetherflow.errors import InputError, error_text
+
+log = logging.getLogger("aetherflow")
+
+_CALLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "run_start": ("on_run_start", ()),
+    "job_start": ("on_job_start", ("job_id",)),
+    "step_start": ("on_step_start", ("job_id", "step_id", "step_type")),
+    "step_end": ("on_step_end", ("job_id", "step_id", "step_type", "status", "duration_ms")),
+    "job_end": ("on_job_end", ("job_id", "status", "duration_ms")),
+}
+
+
+class MetricsHook:
+    """Calls the hook's ``on_*`` methods with keyword arguments; a failing hook is logged and ignored."""
+
+    def __init__(self, metrics: Any) -> None:
+        self.metrics = metrics
+
+    @classmethod
+    def load(cls, module: str) -> MetricsHook:
+        """Import ``module`` and take its ``METRICS``; anything else is an input error (exit 2)."""
+        try:
+            metrics = importlib.import_module(module).METRICS
+        except (ImportError, AttributeError):
+            raise InputError(f"{module} must expose METRICS", loc="AETHERFLOW_METRICS_MODULE") from None
+        return cls(metrics)
+
+    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+        """Translate a run event into the hook call of the same transition."""
+        if event == "run_summary":
+            summary = {k: v for k, v in fields.items() if k != "event"}
+            self._call("on_run_end", flow_id=fields.get("flow_id"), run_id=fields.get("run_id"), summary=summary)
+            return
+        spec = _CALLS.get(event)
+        if spec is None:
+            return
+        method, keys = spec
+        self._call(
+            method, flow_id=fields.get("flow_id"), run_id=fields.get("run_id"), **{k: fields.get(k) for k in keys}
+        )
+
+    def _call(self, method: str, **kwargs: Any) -> None:
+        fn = getattr(self.metrics, method, None)
+        if fn is None:
+            return
+        try:
+            fn(**kwargs)
+        except Exception as exc:  # noqa: BLE001 (the hook must never change the run)
+            log.warning(
+                "metrics_hook_failed",
+                extra={"event": "metrics_hook_failed", "fields": {"method": method, "error": error_text(exc)}},
+            )

@@ -1,0 +1,868 @@
+"""Execute a validated Plan: resume, gating, locks, retries and state transitions.
+
+Called by aetherflow.edge.entrypoint. Knows nothing of YAML, env vars, signals or Kubernetes: it receives a Plan,
+an open store, a lock manager, resolved resources and a stop token, and returns a RunOutcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aetherflow.api import Status, StepResult
+from aetherflow.conditions import WhenEvaluationError
+from aetherflow.errors import ExitCode, Interrupted, LockBusy, LockLost, TemplateError, error_text
+from aetherflow.redaction import Redactor
+from aetherflow.registry import Registry
+from aetherflow.runner.attempts import AttemptRunner
+from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext, validate_inputs
+from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
+from aetherflow.templating import STEP_ROOTS, render
+from aetherflow.workspace import JobWorkspace
+
+if TYPE_CHECKING:
+    from aetherflow.events import EventBus
+    from aetherflow.plan import JobSpec, Plan, StepSpec
+    from aetherflow.spec.resources import ResolvedResource
+    from aetherflow.state.locks import LockManager
+    from aetherflow.state.sqlite import SqliteStore
+
+log = logging.getLogger("aetherflow")
+
+_MAX_ERROR_BYTES = 8192
+
+
+class StopToken:
+    """A stop request shared by the edge (signal handlers) and the runner."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self.requested_at: float | None = None
+        self._callbacks: list[Callable[[], None]] = []
+
+    def request(self, signum: int) -> None:
+        """First signal: start nothing new; the running step's children get SIGTERM."""
+        if self.event.is_set():
+            return
+        self.signum = signum
+        self.requested_at = time.monotonic()
+        self.event.set()
+        for callback in list(self._callbacks):
+            callback()
+
+    def on_request(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the signal handler's thread) when a stop is requested."""
+        self._callbacks.append(callback)
+
+    def is_set(self) -> bool:
+        """True once a stop was requested."""
+        return self.event.is_set()
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What the edge resolved for this run (CLI flag > setting > flow YAML)."""
+
+    run_id: str
+    work_root: Path
+    locks_scope: str = "none"
+    locks_ttl_seconds: int = 600
+    flow_job: str | None = None
+    grace_seconds: float = 20.0
+    strict_sandbox: bool = True
+    enterprise: bool = False
+    max_output_bytes: int = 16 * 1024 * 1024
+    connector_cache_default: str = "run"
+    connector_cache_disabled: bool = False
+    job_name: str | None = None
+    job_uid: str | None = None
+    pod_name: str | None = None
+    namespace: str | None = None
+    bundle_fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """One step's result in this attempt (or restored)."""
+
+    step_id: str
+    step_type: str
+    status: str
+    attempts: int = 0
+    duration_ms: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class JobOutcome:
+    """One job's result in this attempt (or restored)."""
+
+    job_id: str
+    status: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int = 0
+    skip_reason: str | None = None
+    skip_trigger: str | None = None
+    error: str | None = None
+    lock_busy: bool = False
+    blocked_by_failure: bool = False
+    steps: list[StepOutcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    def view(self) -> dict[str, Any]:
+        """The job as ``when`` and templates see it under ``jobs.<id>``."""
+        out: dict[str, Any] = {"status": self.status, "outputs": self.outputs}
+        if self.status == Status.SKIPPED:
+            out["skip_reason"] = self.skip_reason
+            out["skip_trigger"] = self.skip_trigger
+        return out
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What the run did, for the exit code, the summary, metrics and the termination message."""
+
+    flow_id: str
+    run_id: str
+    status: str
+    exit_code: int
+    attempt: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+    overlap: LockBusy | None = None
+    already_complete: bool = False
+
+
+class _JobFailed(Exception):
+    """Internal: ends a job's step loop with the job's error already recorded."""
+
+
+class Runner:
+    """Runs one attempt of a run of a Plan."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        store: SqliteStore,
+        locks: LockManager | None,
+        registry: Registry,
+        resources: Mapping[str, ResolvedResource],
+        env: Mapping[str, str],
+        redactor: Redactor,
+        events: EventBus,
+        options: RunOptions,
+        stop: StopToken | None = None,
+        tracker: ProcessTracker | None = None,
+    ) -> None:
+        self.plan = plan
+        self.flow_id = plan.meta.flow_id
+        self.store = store
+        self.locks = locks
+        self.registry = registry
+        self.env = env
+        self.redactor = redactor
+        self.events = events
+        self.opt = options
+        self.stop = stop or StopToken()
+        self.tracker = tracker or ProcessTracker()
+        self.connectors = ConnectorPool(
+            registry,
+            resources,
+            env=env,
+            emit=events.emit,
+            redactor=redactor,
+            cache_default=options.connector_cache_default,
+            cache_disabled=options.connector_cache_disabled,
+        )
+        self.attempts = AttemptRunner(self.stop, self.tracker, events.emit, options.grace_seconds)
+        self.run_id = options.run_id
+        self.run_attempt = 0
+        self.results: dict[str, JobOutcome] = {}
+        self.lock_lost: str | None = None
+        self._stored_jobs: dict[str, JobRecord] = {}
+        self._stored_steps: dict[tuple[str, str], StepRecord] = {}
+        self._started = time.monotonic()
+        self.stop.on_request(self._on_stop)
+
+    # -- entry ---------------------------------------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        """Run (or resume) the run; never raises for a step or job failure."""
+        self.events.bind(flow_id=self.flow_id, run_id=self.run_id)
+        flow_lock = f"flow:{self.flow_id}" if self.opt.locks_scope == "flow" else None
+        if flow_lock is not None:
+            try:
+                self._acquire(flow_lock)
+            except LockBusy as busy:
+                self.events.emit(
+                    "run_overlap", level="ERROR", key=busy.key, owner=busy.owner, expires_at=busy.expires_at
+                )
+                return RunOutcome(self.flow_id, self.run_id, "OVERLAP", ExitCode.OVERLAP, overlap=busy)
+        try:
+            done = self._already_complete()
+            if done is not None:
+                return done
+            return self._run_attempt()
+        finally:
+            if flow_lock is not None:
+                self._release(flow_lock)
+
+    def _already_complete(self) -> RunOutcome | None:
+        previous = self.store.get_run(self.flow_id, self.run_id)
+        if previous is None:
+            return None
+        jobs = self.store.load_jobs(self.flow_id, self.run_id)
+        target = self.opt.flow_job
+        if target is not None:
+            complete = jobs.get(target) is not None and jobs[target].status in FINAL
+        else:
+            complete = previous.status == Status.SUCCESS and self._complete(jobs)
+        if not complete:
+            return None
+        self.events.emit("run_already_complete")
+        summary = self._stored_summary(previous.attempt, jobs)
+        return RunOutcome(
+            self.flow_id, self.run_id, "SUCCESS", ExitCode.OK, previous.attempt, summary, already_complete=True
+        )
+
+    def _complete(self, jobs: Mapping[str, JobRecord]) -> bool:
+        """Every job of the flow has a final record: SUCCESS, SKIPPED, or BLOCKED only behind skipped work."""
+        benign: dict[str, bool] = {}
+
+        def ok(job: JobSpec) -> bool:
+            if job.id in benign:
+                return benign[job.id]
+            rec = jobs.get(job.id)
+            result = False
+            if rec is not None and rec.status in FINAL:
+                result = True
+            elif rec is not None and rec.status == Status.BLOCKED:
+                by_id = {j.id: j for j in self.plan.jobs}
+                result = all(
+                    (jobs[d].status == Status.SKIPPED) or (jobs[d].status == Status.BLOCKED and ok(by_id[d]))
+                    for d in job.depends_on
+                    if d in jobs and jobs[d].status != Status.SUCCESS
+                ) and all(d in jobs for d in job.depends_on)
+            benign[job.id] = result
+            return result
+
+        return all(ok(job) for job in self.plan.jobs)
+
+    # -- one attempt ---------------------------------------------------------------------------------------------
+    def _run_attempt(self) -> RunOutcome:
+        opt = self.opt
+        current, previous = self.store.start_run(
+            self.flow_id,
+            self.run_id,
+            flow_file=self.plan.flow_path,
+            flow_sha256=self.plan.flow_sha256,
+            flow_job=opt.flow_job,
+            job_name=opt.job_name,
+            job_uid=opt.job_uid,
+            pod_name=opt.pod_name,
+            namespace=opt.namespace,
+            bundle_fingerprint=opt.bundle_fingerprint,
+        )
+        self.run_attempt = current.attempt
+        resumed = previous is not None
+        self.events.emit(
+            "run_start",
+            yaml=self.plan.flow_path,
+            attempt=current.attempt,
+            resumed=resumed,
+            job_name=opt.job_name,
+            pod=opt.pod_name,
+            bundle_fingerprint=opt.bundle_fingerprint,
+        )
+        if previous is not None and previous.flow_sha256 and previous.flow_sha256 != self.plan.flow_sha256:
+            self.events.emit(
+                "flow_changed", level="WARNING", previous_sha256=previous.flow_sha256, sha256=self.plan.flow_sha256
+            )
+        if resumed:
+            self._stored_jobs = self.store.load_jobs(self.flow_id, self.run_id)
+            self._stored_steps = self.store.load_steps(self.flow_id, self.run_id)
+        internal: BaseException | None = None
+        try:
+            self._run_jobs()
+        except Exception as exc:  # noqa: BLE001 (an internal error must still end with a FAILED record)
+            internal = exc
+            log.error(
+                "internal error\n%s",
+                self.redactor.mask("".join(traceback.format_exception(exc))),
+            )
+        finally:
+            self.connectors.close_all()
+        status, code, error = self._final_status(internal)
+        self.store.finish_run(self.flow_id, self.run_id, status, code, error)
+        summary = self._summary(status, code, current.attempt)
+        self.events.emit("run_summary", **{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
+        return RunOutcome(self.flow_id, self.run_id, status, code, current.attempt, summary)
+
+    def _run_jobs(self) -> None:
+        target = self.opt.flow_job
+        for job in self.plan.jobs:
+            if target is not None and job.id != target:
+                continue
+            if self.stop.is_set() or self._check_lock_lost():
+                break
+            stored = self._stored_jobs.get(job.id)
+            if stored is not None and stored.status in FINAL:
+                self._restore_job(job, stored)
+                continue
+            self._evaluate_job(job)
+
+    def _restore_job(self, job: JobSpec, rec: JobRecord) -> None:
+        outcome = JobOutcome(job.id, rec.status, dict(rec.outputs), 0, rec.skip_reason, rec.skip_trigger)
+        for step in job.steps:
+            srec = self._stored_steps.get((job.id, step.id))
+            if srec is not None:
+                outcome.steps.append(StepOutcome(step.id, step.type, srec.status, srec.attempts))
+        self.results[job.id] = outcome
+        self.events.emit("job_restored", job_id=job.id, status=rec.status)
+        self.events.emit(
+            "job_end", job_id=job.id, status=rec.status, duration_ms=0, skip_reason=rec.skip_reason, error=None
+        )
+
+    def _dependency_status(self, dep: str) -> JobOutcome | None:
+        if dep in self.results:
+            return self.results[dep]
+        rec = self._stored_jobs.get(dep)
+        if rec is None and self.opt.flow_job is not None:
+            rec = self.store.load_jobs(self.flow_id, self.run_id).get(dep)
+        if rec is None:
+            return None
+        outcome = JobOutcome(dep, rec.status, dict(rec.outputs), 0, rec.skip_reason, rec.skip_trigger, rec.error)
+        if rec.status == Status.BLOCKED:
+            # Only a record is left: blocked behind skipped work alone is benign, anything else counts as a failure.
+            parts = (rec.reason or "").removeprefix("blocked by: ").split(", ")
+            outcome.blocked_by_failure = not all(p.endswith("(SKIPPED)") for p in parts)
+        if self.opt.flow_job is not None and rec.status in FINAL:
+            self.results[dep] = outcome  # restored so that `when` and templates see jobs.<dep>
+        return outcome
+
+    def _jobs_view(self) -> dict[str, Any]:
+        return {job_id: outcome.view() for job_id, outcome in self.results.items() if outcome.status}
+
+    def _evaluate_job(self, job: JobSpec) -> None:
+        unsatisfied: list[str] = []
+        bad = False
+        for dep in job.depends_on:
+            dep_outcome = self._dependency_status(dep)
+            status = dep_outcome.status if dep_outcome else "NOT_RUN"
+            if status != Status.SUCCESS:
+                unsatisfied.append(f"{dep} ({status})")
+                if status != Status.SKIPPED and not (
+                    status == Status.BLOCKED and dep_outcome is not None and not dep_outcome.blocked_by_failure
+                ):
+                    bad = True
+        if unsatisfied:
+            reason = "blocked by: " + ", ".join(unsatisfied)
+            self.store.set_job(self.flow_id, self.run_id, job.id, Status.BLOCKED, reason=reason)
+            self.results[job.id] = JobOutcome(job.id, Status.BLOCKED, error=reason, blocked_by_failure=bad)
+            self.events.emit(
+                "job_end", job_id=job.id, status=Status.BLOCKED, duration_ms=0, skip_reason=None, error=reason
+            )
+            return
+        if not job.when.always:
+            try:
+                run_it = job.when.evaluate(self._jobs_view())
+            except WhenEvaluationError as exc:
+                expr = (job.when_text or "").strip()
+                error = f"ValueError: Invalid job.when for job_id={job.id}: {exc.detail} (when: {expr})"
+                self._end_job_without_steps(job, Status.FAILED, error=error)
+                return
+            if not run_it:
+                self._end_job_without_steps(job, Status.SKIPPED, skip_reason="condition=false", skip_trigger="when")
+                return
+        job_lock = f"job:{self.flow_id}:{job.id}" if self.opt.locks_scope == "job" else None
+        if job_lock is not None:
+            try:
+                self._acquire(job_lock)
+            except LockBusy as busy:
+                self._end_job_without_steps(job, Status.FAILED, error=error_text(busy), lock_busy=True)
+                return
+        try:
+            self._run_job(job)
+        finally:
+            if job_lock is not None:
+                self._release(job_lock)
+
+    def _end_job_without_steps(
+        self,
+        job: JobSpec,
+        status: str,
+        *,
+        error: str | None = None,
+        skip_reason: str | None = None,
+        skip_trigger: str | None = None,
+        lock_busy: bool = False,
+    ) -> None:
+        error = self._redact_error(error)
+        self.store.set_job(
+            self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
+        )
+        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error, lock_busy=lock_busy)
+        level = "ERROR" if status == Status.FAILED else "INFO"
+        self.events.emit(
+            "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error
+        )
+
+    # -- a job that runs -----------------------------------------------------------------------------------------
+    def _run_job(self, job: JobSpec) -> None:
+        started = time.monotonic()
+        outcome = JobOutcome(job.id, Status.RUNNING)
+        self.results[job.id] = outcome
+        self.store.set_job(self.flow_id, self.run_id, job.id, Status.RUNNING, started=True, ended=False)
+        self.events.emit("job_start", job_id=job.id)
+        layout = dict(self.plan.meta.layout)
+        workspace = JobWorkspace.for_job(self.opt.work_root, self.flow_id, job.id, self.run_id, layout)
+        workspace.create()
+        steps_view: dict[str, Any] = {}
+        final = Status.SUCCESS
+        try:
+            for index, step in enumerate(job.steps):
+                if self.stop.is_set() or self._check_lock_lost():
+                    raise _JobFailed()
+                short = self._run_or_restore_step(job, step, workspace, steps_view, outcome)
+                if short is not None:
+                    final = Status.SKIPPED
+                    outcome.skip_reason, outcome.skip_trigger = short, "step"
+                    self._short_circuit(job, job.steps[index + 1 :], short, steps_view, outcome)
+                    break
+        except _JobFailed:
+            if outcome.error is None:
+                if self.stop.is_set():
+                    outcome.error = self._interrupt_text()
+                elif self.lock_lost is not None:
+                    outcome.error = error_text(LockLost(self.lock_lost))
+            final = Status.INTERRUPTED if outcome.interrupted or self.stop.is_set() else Status.FAILED
+        outcome.status = final
+        outcome.duration_ms = round((time.monotonic() - started) * 1000)
+        self.store.set_job(
+            self.flow_id,
+            self.run_id,
+            job.id,
+            final,
+            skip_reason=outcome.skip_reason,
+            skip_trigger=outcome.skip_trigger,
+            error=outcome.error,
+            outputs_json=self._encode(outcome.outputs, where=f"job {job.id}")[0] or "{}",
+        )
+        self._cleanup(workspace, final)
+        self.events.emit(
+            "job_end",
+            level="ERROR" if final == Status.FAILED else "INFO",
+            job_id=job.id,
+            status=final,
+            duration_ms=outcome.duration_ms,
+            skip_reason=outcome.skip_reason,
+            error=outcome.error,
+        )
+
+    def _cleanup(self, workspace: JobWorkspace, status: str) -> None:
+        policy = self.plan.meta.cleanup_policy
+        if status == Status.INTERRUPTED or policy == "never":
+            return
+        if status in FINAL or policy == "always":
+            workspace.remove()
+
+    def _short_circuit(
+        self, job: JobSpec, rest: tuple[StepSpec, ...], reason: str, steps_view: dict[str, Any], outcome: JobOutcome
+    ) -> None:
+        for step in rest:
+            out = {"skipped": True, "reason": reason}
+            steps_view[step.id] = out
+            self.store.step_end(
+                self.flow_id,
+                self.run_id,
+                job.id,
+                step.id,
+                step.type,
+                Status.SKIPPED,
+                attempts=0,
+                outputs_json=encode_json(out),
+                attempt_row=False,
+            )
+            outcome.steps.append(StepOutcome(step.id, step.type, Status.SKIPPED))
+
+    def _step_ctx_data(self, job: JobSpec, steps_view: dict[str, Any], outcome: JobOutcome) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "steps": steps_view,
+            "job": {"id": job.id, "outputs": outcome.outputs},
+            "jobs": self._jobs_view(),
+            "run_id": self.run_id,
+            "flow_id": self.flow_id,
+            "result": {},
+        }
+
+    def _run_or_restore_step(
+        self, job: JobSpec, step: StepSpec, workspace: JobWorkspace, steps_view: dict[str, Any], outcome: JobOutcome
+    ) -> str | None:
+        """Run one step (or restore it); returns the skip reason when the job must short-circuit."""
+        stored = self._stored_steps.get((job.id, step.id))
+        if stored is not None and stored.status in FINAL and not stored.truncated and stored.outputs is not None:
+            steps_view[step.id] = stored.outputs
+            outcome.steps.append(StepOutcome(step.id, step.type, stored.status, stored.attempts))
+            self.events.emit("step_restored", job_id=job.id, step_id=step.id, step_type=step.type, status=stored.status)
+            self._promote(job, step, stored.outputs, steps_view, outcome, store=False)
+            return self._skip_reason(step, stored.status, stored.outputs)
+        prior_attempts = stored.attempts if stored is not None else 0
+        ctx_data = self._step_ctx_data(job, steps_view, outcome)
+        step_cls = None
+        try:
+            inputs = render(dict(step.inputs), ctx_data, STEP_ROOTS)
+            step_cls = self.registry.step_class(step.type)
+            model = validate_inputs(step_cls.inputs_model, step.id, inputs)
+        except (TemplateError, ValueError, KeyError, TypeError) as exc:
+            self._fail_step_without_running(job, step, prior_attempts, exc, outcome)
+            raise _JobFailed() from None
+        policy = step.retry
+        resource = inputs.get("resource") if isinstance(inputs, dict) else None
+        if policy is None and isinstance(resource, str):
+            with contextlib.suppress(Exception):
+                policy = self.connectors.default_retry(resource)
+        ctx = self._make_ctx(job, step, workspace)
+        started = time.monotonic()
+        attempt_no = prior_attempts
+        result: StepResult | None = None
+        error: BaseException | None = None
+
+        def on_attempt(n: int) -> None:
+            nonlocal attempt_no
+            attempt_no = prior_attempts + n
+            self.store.step_running(self.flow_id, self.run_id, job.id, step.id, step.type, attempt_no, self.run_attempt)
+            self.events.emit("step_start", job_id=job.id, step_id=step.id, step_type=step.type, attempt=attempt_no)
+
+        def on_retry(n: int, delay: float, exc: BaseException) -> None:
+            text = self._redact_error(error_text(exc))
+            self.store.step_attempt_failed(self.flow_id, self.run_id, job.id, step.id, attempt_no, text or "")
+            self.events.emit(
+                "step_retry",
+                level="WARNING",
+                job_id=job.id,
+                step_id=step.id,
+                step_type=step.type,
+                attempt=prior_attempts + n,
+                delay_seconds=delay,
+                error=text,
+            )
+
+        try:
+            result = self.attempts.run(
+                lambda: step_cls().run(model, ctx),
+                ctx=ctx,
+                policy=policy,
+                timeout=step.timeout_seconds,
+                on_attempt=on_attempt,
+                on_retry=on_retry,
+            )
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and not isinstance(exc, Interrupted):
+                raise
+            error = exc
+        duration_ms = round((time.monotonic() - started) * 1000)
+        if error is not None or result is None:
+            interrupted = isinstance(error, Interrupted) or (
+                self.stop.is_set() and not getattr(error, "step_timeout", False)
+            )
+            status = Status.INTERRUPTED if interrupted else Status.FAILED
+            text = self._interrupt_text() if interrupted else self._redact_error(error_text(error or RuntimeError()))
+            self.store.step_end(
+                self.flow_id, self.run_id, job.id, step.id, step.type, status, attempts=attempt_no, error=text
+            )
+            outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms, text))
+            self.events.emit(
+                "step_end",
+                level="ERROR" if status == Status.FAILED else "WARNING",
+                job_id=job.id,
+                step_id=step.id,
+                step_type=step.type,
+                status=status,
+                duration_ms=duration_ms,
+                attempts=attempt_no,
+                error=text,
+            )
+            if status == Status.FAILED and error is not None and not isinstance(error, Interrupted):
+                log.error(
+                    "step %s/%s failed\n%s",
+                    job.id,
+                    step.id,
+                    self.redactor.mask("".join(traceback.format_exception(error))),
+                )
+            outcome.error = text
+            outcome.lock_busy = isinstance(error, LockBusy)
+            outcome.interrupted = interrupted
+            raise _JobFailed()
+        output = dict(result.output)
+        if result.reason is not None:
+            output.setdefault("reason", result.reason)
+        status = Status.SKIPPED if result.status == Status.SKIPPED else Status.SUCCESS
+        stored_json, truncated = self._encode(output, where=f"step {job.id}/{step.id}")
+        self.store.step_end(
+            self.flow_id,
+            self.run_id,
+            job.id,
+            step.id,
+            step.type,
+            status,
+            attempts=attempt_no,
+            outputs_json=stored_json,
+            truncated=truncated,
+        )
+        steps_view[step.id] = output
+        outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms))
+        self.events.emit(
+            "step_end",
+            job_id=job.id,
+            step_id=step.id,
+            step_type=step.type,
+            status=status,
+            duration_ms=duration_ms,
+            attempts=attempt_no,
+        )
+        self._promote(job, step, output, steps_view, outcome, store=True)
+        return self._skip_reason(step, status, output)
+
+    @staticmethod
+    def _skip_reason(step: StepSpec, status: str, output: Mapping[str, Any]) -> str | None:
+        if step.on_no_data == "skip_job" and status == Status.SKIPPED:
+            reason = output.get("reason")
+            return str(reason) if reason else "step requested skip_job"
+        return None
+
+    def _promote(
+        self,
+        job: JobSpec,
+        step: StepSpec,
+        output: Mapping[str, Any],
+        steps_view: dict[str, Any],
+        outcome: JobOutcome,
+        *,
+        store: bool,
+    ) -> None:
+        if not step.outputs:
+            return
+        data = self._step_ctx_data(job, steps_view, outcome)
+        data["result"] = output
+        try:
+            promoted = render(dict(step.outputs), data, STEP_ROOTS)
+        except TemplateError as exc:
+            outcome.error = self._redact_error(error_text(exc))
+            raise _JobFailed() from None
+        outcome.outputs.update(promoted)
+        if store:
+            encoded, _ = self._encode(promoted, where=f"outputs of {job.id}/{step.id}")
+            if encoded is not None:
+                self.store.set_promoted(self.flow_id, self.run_id, job.id, step.id, encoded)
+
+    def _fail_step_without_running(
+        self, job: JobSpec, step: StepSpec, attempts: int, exc: BaseException, outcome: JobOutcome
+    ) -> None:
+        text = self._redact_error(error_text(exc))
+        self.store.step_end(
+            self.flow_id,
+            self.run_id,
+            job.id,
+            step.id,
+            step.type,
+            Status.FAILED,
+            attempts=attempts,
+            error=text,
+            attempt_row=False,
+        )
+        outcome.steps.append(StepOutcome(step.id, step.type, Status.FAILED, attempts, 0, text))
+        outcome.error = text
+        self.events.emit(
+            "step_end",
+            level="ERROR",
+            job_id=job.id,
+            step_id=step.id,
+            step_type=step.type,
+            status=Status.FAILED,
+            duration_ms=0,
+            attempts=attempts,
+            error=text,
+        )
+
+    def _make_ctx(self, job: JobSpec, step: StepSpec, workspace: JobWorkspace) -> StepRunContext:
+        return StepRunContext(
+            flow_id=self.flow_id,
+            run_id=self.run_id,
+            job_id=job.id,
+            step_id=step.id,
+            step_type=step.type,
+            env=self.env,
+            workspace=workspace,
+            registry=self.registry,
+            connectors=self.connectors,
+            redactor=self.redactor,
+            cancelled=threading.Event(),
+            tracker=self.tracker,
+            emit=self.events.emit,
+            strict_sandbox=self.opt.strict_sandbox,
+            enterprise=self.opt.enterprise,
+            hold_lock=self._hold_lock,
+        )
+
+    # -- locks ---------------------------------------------------------------------------------------------------
+    def _acquire(self, key: str, wait_seconds: float = 0.0) -> None:
+        if self.locks is None:
+            return
+        self.locks.acquire(key, self.opt.locks_ttl_seconds, wait_seconds=wait_seconds, stop=self.stop.event)
+
+    def _release(self, key: str) -> None:
+        if self.locks is None:
+            return
+        try:
+            self.locks.release(key)
+        except Exception as exc:  # noqa: BLE001 (a failed release must not hide the run's result)
+            log.warning("lock release failed for %s: %s", key, error_text(exc))
+
+    @contextlib.contextmanager
+    def _hold_lock(
+        self, key: str, *, ttl_seconds: int, wait_seconds: float = 0.0, stop: threading.Event | None = None
+    ) -> Iterator[None]:
+        if self.locks is None:
+            raise RuntimeError("locks need a state store")
+        self.locks.acquire(key, ttl_seconds, wait_seconds=wait_seconds, stop=stop or self.stop.event)
+        try:
+            yield
+        finally:
+            self._release(key)
+
+    def _check_lock_lost(self) -> bool:
+        if self.locks is None or self.lock_lost is not None:
+            return self.lock_lost is not None
+        lost = self.locks.lost
+        if lost:
+            self.lock_lost = sorted(lost)[0]
+            return True
+        return False
+
+    # -- stop ----------------------------------------------------------------------------------------------------
+    def _on_stop(self) -> None:
+        # Called from the signal handler: log, then stop the running step's children without blocking here.
+        name = "SIGINT" if self.stop.signum == 2 else "SIGTERM"
+        self.events.emit("run_cancel_requested", level="WARNING", signal=name)
+        threading.Thread(
+            target=self.tracker.terminate_all, args=(self.opt.grace_seconds,), name="stop-children", daemon=True
+        ).start()
+
+    def _interrupt_text(self) -> str:
+        return f"Interrupted: received {'SIGINT' if self.stop.signum == 2 else 'SIGTERM'}"
+
+    # -- results -------------------------------------------------------------------------------------------------
+    def _final_status(self, internal: BaseException | None) -> tuple[str, int, str | None]:
+        if self.stop.is_set():
+            code = ExitCode.SIGINT if self.stop.signum == 2 else ExitCode.SIGTERM
+            return Status.INTERRUPTED, code, self._interrupt_text()
+        if internal is not None:
+            return Status.FAILED, ExitCode.FAILED, self._redact_error(error_text(internal))
+        if self.lock_lost is not None:
+            return Status.FAILED, ExitCode.FAILED, f"Lock lost: {self.lock_lost}"
+        outcomes = [o for o in self.results.values() if self.opt.flow_job is None or o.job_id == self.opt.flow_job]
+        failed = [o for o in outcomes if o.status in (Status.FAILED, Status.INTERRUPTED)]
+        if failed:
+            if all(o.lock_busy for o in failed):
+                return Status.FAILED, ExitCode.OVERLAP, failed[0].error
+            return Status.FAILED, ExitCode.FAILED, failed[0].error
+        blocked = [o for o in outcomes if o.status == Status.BLOCKED and o.blocked_by_failure]
+        if blocked:
+            return Status.FAILED, ExitCode.FAILED, blocked[0].error
+        return Status.SUCCESS, ExitCode.OK, None
+
+    def _summary(self, status: str, code: int, attempt: int) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        jobs = []
+        for job in self.plan.jobs:
+            outcome = self.results.get(job.id)
+            if outcome is None:
+                continue
+            status_text = str(outcome.status)
+            counts[status_text] = counts.get(status_text, 0) + 1
+            order = {s.id: i for i, s in enumerate(job.steps)}
+            steps = sorted(outcome.steps, key=lambda s: order.get(s.step_id, len(order)))
+            jobs.append(
+                {
+                    "job_id": job.id,
+                    "status": status_text,
+                    "duration_ms": outcome.duration_ms,
+                    "skip_reason": outcome.skip_reason,
+                    "error": outcome.error,
+                    "steps": [
+                        {
+                            "step_id": s.step_id,
+                            "step_type": s.step_type,
+                            "status": str(s.status),
+                            "duration_ms": s.duration_ms,
+                            "attempts": s.attempts,
+                            **({"error": s.error} if s.error else {}),
+                        }
+                        for s in steps
+                    ],
+                }
+            )
+        return {
+            "flow_id": self.flow_id,
+            "run_id": self.run_id,
+            "status": str(status),
+            "exit_code": int(code),
+            "attempt": attempt,
+            "duration_ms": round((time.monotonic() - self._started) * 1000),
+            "bundle_fingerprint": self.opt.bundle_fingerprint,
+            "status_counts": counts,
+            "jobs": jobs,
+        }
+
+    def _stored_summary(self, attempt: int, jobs: Mapping[str, JobRecord]) -> dict[str, Any]:
+        steps = self.store.load_steps(self.flow_id, self.run_id)
+        for job in self.plan.jobs:
+            rec = jobs.get(job.id)
+            if rec is None:
+                continue
+            outcome = JobOutcome(
+                job.id,
+                rec.status,
+                dict(rec.outputs),
+                0,
+                rec.skip_reason,
+                rec.skip_trigger,
+                rec.error if rec.status != Status.BLOCKED else rec.reason,
+            )
+            for step in job.steps:
+                srec = steps.get((job.id, step.id))
+                if srec is not None:
+                    outcome.steps.append(StepOutcome(step.id, step.type, srec.status, srec.attempts))
+            self.results[job.id] = outcome
+        return self._summary("SUCCESS", ExitCode.OK, attempt)
+
+    # -- encoding ------------------------------------------------------------------------------------------------
+    def _redact_error(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        masked = self.redactor.mask(text)
+        raw = masked.encode("utf-8")
+        if len(raw) > _MAX_ERROR_BYTES:
+            masked = raw[:_MAX_ERROR_BYTES].decode("utf-8", "ignore")
+        return masked
+
+    def _encode(self, value: Any, *, where: str) -> tuple[str | None, bool]:
+        text = encode_json(self.redactor.mask_obj(value))
+        if len(text.encode("utf-8")) > self.opt.max_output_bytes:
+            self.events.emit(
+                "state_output_too_large",
+                level="WARNING",
+                where=where,
+                bytes=len(text.encode()),
+                limit=self.opt.max_output_bytes,
+            )
+            return None, True
+        return text, False

@@ -1,0 +1,575 @@
+"""The Flow YAML v1 and profiles schemas (spec flow-yaml.md §2, resources-and-profiles.md §3), and their results.
+
+The schemas are written directly as pydantic-core schemas: the same engine, strict modes, error types and messages
+as pydantic ``BaseModel`` classes (``missing``, ``extra_forbidden``, ``string_type``, ``literal_error`` ...), without
+the class-based schema generation, which costs ~35 ms per process (measured with ``bench/cold.py``) — most of the
+cold-start budget of a CronJob pod. One definition serves validation (``flow_validator()``) and the JSON Schema of
+``aetherflow schema`` (``pydantic.json_schema.GenerateJsonSchema`` reads the same core schema).
+
+Validated documents are plain dicts with defaults filled in; the typed results consumers hold are the frozen
+dataclasses below (``ResourceModel``, ``ProfileModel``, ``DecodeModel``). Data only: no I/O here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pydantic_core import PydanticCustomError, SchemaValidator
+from pydantic_core import core_schema as cs
+
+__all__ = [
+    "DEFAULT_LAYOUT",
+    "DEFAULT_STATE_PATH",
+    "DEFAULT_WORK_ROOT",
+    "ID_MAX_LENGTH",
+    "DecodeModel",
+    "ProfileModel",
+    "ResourceModel",
+    "allowed_keys_at",
+    "flow_json_schema_base",
+    "flow_schema",
+    "flow_validator",
+    "id_error_message",
+    "is_valid_id",
+    "layout_path_problem",
+    "manifest_json_schema",
+    "profile_schema",
+    "profile_validator",
+    "profiles_json_schema",
+]
+
+DEFAULT_WORK_ROOT: Final = "/tmp/work"
+DEFAULT_STATE_PATH: Final = "/tmp/state/aetherflow.sqlite"
+DEFAULT_LAYOUT: Final[Mapping[str, str]] = {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
+ID_MAX_LENGTH: Final = 128
+
+# ------------------------------------------------------------------------------------------------ ids and layout
+
+
+def is_valid_id(value: str) -> bool:
+    """Spec flow-yaml.md §2.6: 1..128 characters, not ``.``/``..``, no ``/``, ``\\``, NUL or whitespace."""
+    if not value or len(value) > ID_MAX_LENGTH or value in {".", ".."}:
+        return False
+    return not any(ch in "/\\\x00" or ch.isspace() for ch in value)
+
+
+def id_error_message(value: str) -> str:
+    """The spec's ``schema:invalid_id`` message for ``value``."""
+    return f"Invalid id '{value}': ids may not contain '/', '\\', whitespace or NUL, and may not be '.' or '..'"
+
+
+def _check_id(value: str) -> str:
+    if not is_valid_id(value):
+        # The value goes through the error context, so braces in it are never read as placeholders.
+        raise PydanticCustomError(
+            "invalid_id",
+            "Invalid id '{value}': ids may not contain '/', '\\', whitespace or NUL, and may not be '.' or '..'",
+            {"value": value},
+        )
+    return value
+
+
+def layout_path_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid workspace layout path (relative, one or more segments, no ``..``), or None."""
+    if not value:
+        return "must not be empty"
+    if value.startswith(("/", "\\")) or (len(value) > 1 and value[1] == ":"):
+        return "must be a relative path"
+    if "\x00" in value:
+        return "must not contain NUL"
+    segments = [seg for seg in value.replace("\\", "/").split("/") if seg]
+    if not segments:
+        return "must name at least one path segment"
+    if ".." in segments:
+        return "must not contain '..'"
+    return None
+
+
+def _check_layout(value: str) -> str:
+    problem = layout_path_problem(value)
+    if problem is not None:
+        raise ValueError(f"workspace layout path {problem}: '{value}'")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ schema helpers
+
+
+def _str() -> cs.CoreSchema:
+    return cs.str_schema(strict=True)
+
+
+def _id() -> cs.CoreSchema:
+    return cs.no_info_after_validator_function(_check_id, cs.str_schema(strict=True))
+
+
+def _int(*, ge: int | None = None) -> cs.CoreSchema:
+    return cs.int_schema(strict=True, ge=ge)
+
+
+def _number(*, ge: float | None = None, gt: float | None = None) -> cs.CoreSchema:
+    # strict: booleans and numeric strings are rejected; integers are accepted (a number field takes both)
+    return cs.float_schema(strict=True, allow_inf_nan=False, ge=ge, gt=gt)
+
+
+def _optional(schema: cs.CoreSchema) -> cs.CoreSchema:
+    return cs.with_default_schema(cs.nullable_schema(schema), default=None)
+
+
+def _default(schema: cs.CoreSchema, value: Any) -> cs.CoreSchema:
+    return cs.with_default_schema(schema, default=value)
+
+
+def _factory(schema: cs.CoreSchema, factory: Any) -> cs.CoreSchema:
+    return cs.with_default_schema(schema, default_factory=factory)
+
+
+def _mapping() -> cs.CoreSchema:
+    return cs.dict_schema(cs.str_schema(strict=True), cs.any_schema(), strict=True)
+
+
+def _list_of(items: cs.CoreSchema) -> cs.CoreSchema:
+    return cs.list_schema(items, strict=True)
+
+
+def _object(ref: str, fields: Mapping[str, cs.CoreSchema], required: frozenset[str] = frozenset()) -> cs.CoreSchema:
+    """A closed mapping (unknown keys are ``extra_forbidden``) with fields in declaration order."""
+    return cs.typed_dict_schema(
+        {name: cs.typed_dict_field(schema, required=name in required) for name, schema in fields.items()},
+        extra_behavior="forbid",
+        strict=True,
+        ref=ref,
+        metadata={"af_title": ref},
+    )
+
+
+def _literal(*values: str) -> cs.CoreSchema:
+    return cs.literal_schema(list(values))
+
+
+_DECODE_TREE: Final = "DecodeTree"
+
+
+def _decode_tree_definition() -> cs.CoreSchema:
+    """``decode.config``/``.options``: nested mappings with boolean leaves (``{a: {b: true}}``, ``{a.b: true}``).
+
+    Recursive, so it is a definition that the document schema carries once (see :func:`_with_definitions`).
+    """
+    leaf = cs.union_schema(
+        [cs.bool_schema(strict=True), cs.definition_reference_schema(_DECODE_TREE)],
+        custom_error_type="bool_type",
+    )
+    return cs.dict_schema(cs.str_schema(strict=True), leaf, strict=True, ref=_DECODE_TREE)
+
+
+def _with_definitions(schema: cs.CoreSchema) -> cs.CoreSchema:
+    return cs.definitions_schema(schema, [_decode_tree_definition()])
+
+
+def _bool_tree() -> cs.CoreSchema:
+    return cs.definition_reference_schema(_DECODE_TREE)
+
+
+def _decode() -> cs.CoreSchema:
+    return _object(
+        "Decode",
+        {
+            "config": _factory(_bool_tree(), dict),
+            "options": _factory(_bool_tree(), dict),
+            "config_paths": _factory(_list_of(_str()), list),
+            "options_paths": _factory(_list_of(_str()), list),
+        },
+    )
+
+
+def _empty_decode() -> dict[str, Any]:
+    return {"config": {}, "options": {}, "config_paths": [], "options_paths": []}
+
+
+# ------------------------------------------------------------------------------------------------ flow schema
+
+
+def _flow_block() -> cs.CoreSchema:
+    layout = _object(
+        "WorkspaceLayout",
+        {name: cs.no_info_after_validator_function(_check_layout, _str()) for name in DEFAULT_LAYOUT},
+        required=frozenset(DEFAULT_LAYOUT),
+    )
+    workspace = _object(
+        "Workspace",
+        {
+            "root": _default(_str(), DEFAULT_WORK_ROOT),
+            "cleanup_policy": _default(_literal("on_success", "always", "never"), "on_success"),
+            "layout": _factory(layout, lambda: dict(DEFAULT_LAYOUT)),
+        },
+    )
+    state = _object(
+        "State",
+        {"backend": _default(_literal("sqlite", "file"), "sqlite"), "path": _default(_str(), DEFAULT_STATE_PATH)},
+    )
+    locks = _object(
+        "Locks",
+        {"scope": _default(_literal("none", "job", "flow"), "none"), "ttl_seconds": _default(_int(ge=5), 600)},
+    )
+    return _object(
+        "Flow",
+        {
+            # flow.id is rendered (env) before its id rules apply, so the raw value is only a string here
+            "id": _str(),
+            "description": _optional(_str()),
+            "workspace": _factory(
+                workspace,
+                lambda: {"root": DEFAULT_WORK_ROOT, "cleanup_policy": "on_success", "layout": dict(DEFAULT_LAYOUT)},
+            ),
+            "state": _factory(state, lambda: {"backend": "sqlite", "path": DEFAULT_STATE_PATH}),
+            "locks": _factory(locks, lambda: {"scope": "none", "ttl_seconds": 600}),
+        },
+        required=frozenset({"id"}),
+    )
+
+
+def _resource() -> cs.CoreSchema:
+    return _object(
+        "Resource",
+        {
+            "kind": _str(),
+            "driver": _str(),
+            "profile": _optional(_str()),
+            "config": _factory(_mapping(), dict),
+            "options": _factory(_mapping(), dict),
+            "decode": _factory(_decode(), _empty_decode),
+        },
+        required=frozenset({"kind", "driver"}),
+    )
+
+
+def _step() -> cs.CoreSchema:
+    retry_on = _object("RetryOn", {"exceptions": _list_of(_str()), "exit_codes": _list_of(_int())})
+    retry = _object(
+        "Retry",
+        {
+            "max_attempts": _default(_int(ge=1), 1),
+            "backoff_seconds": _default(_number(ge=0), 0.0),
+            "factor": _default(_number(ge=1), 1.0),
+            "max_delay_seconds": _optional(_number(gt=0)),
+            "retry_on": _optional(retry_on),
+        },
+    )
+    return _object(
+        "Step",
+        {
+            "id": _id(),
+            "type": _str(),
+            "inputs": _factory(_mapping(), dict),
+            "outputs": _factory(_mapping(), dict),
+            "on_no_data": _optional(_literal("skip_job")),
+            "retry": _optional(retry),
+            "timeout_seconds": _optional(_number(gt=0)),
+        },
+        required=frozenset({"id", "type"}),
+    )
+
+
+def _job() -> cs.CoreSchema:
+    return _object(
+        "Job",
+        {
+            "id": _id(),
+            "description": _optional(_str()),
+            "depends_on": _factory(_list_of(_str()), list),
+            "when": _optional(_str()),
+            "steps": _list_of(_step()),
+        },
+        required=frozenset({"id", "steps"}),
+    )
+
+
+@functools.cache
+def flow_schema() -> cs.CoreSchema:
+    """The core schema of a whole flow document (spec flow-yaml.md §2)."""
+    # version: a non-integer is int_type, any other integer literal_error (the chain reports the first failing link)
+    version = cs.chain_schema([_int(), cs.literal_schema([1])])
+    resource_name = cs.str_schema(strict=True, min_length=1)
+    return _with_definitions(
+        _object(
+            "FlowDocument",
+            {
+                "version": _default(version, 1),
+                "flow": _flow_block(),
+                "resources": _factory(cs.dict_schema(resource_name, _resource(), strict=True), dict),
+                "jobs": _list_of(_job()),
+            },
+            required=frozenset({"flow", "jobs"}),
+        )
+    )
+
+
+@functools.cache
+def profile_schema() -> cs.CoreSchema:
+    """The core schema of one profile: only ``config``, ``options`` and ``decode`` (resources-and-profiles.md §3)."""
+    return _with_definitions(
+        _object(
+            "Profile",
+            {
+                "config": _factory(_mapping(), dict),
+                "options": _factory(_mapping(), dict),
+                "decode": _factory(_decode(), _empty_decode),
+            },
+        )
+    )
+
+
+@functools.cache
+def flow_validator() -> SchemaValidator:
+    """The validator of :func:`flow_schema` (built once per process, in well under a millisecond)."""
+    return SchemaValidator(flow_schema())
+
+
+@functools.cache
+def profile_validator() -> SchemaValidator:
+    """The validator of :func:`profile_schema`."""
+    return SchemaValidator(profile_schema())
+
+
+# ------------------------------------------------------------------------------------------------ schema walking
+
+
+def _unwrap(schema: Mapping[str, Any], defs: dict[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    while True:
+        kind = schema["type"]
+        if kind == "definitions":
+            for item in schema["definitions"]:
+                defs[item["ref"]] = item
+            schema = schema["schema"]
+        elif kind == "definition-ref":
+            schema = defs[schema["schema_ref"]]
+        elif kind in {"default", "nullable", "function-after"}:
+            schema = schema["schema"]
+        else:
+            return schema
+
+
+def allowed_keys_at(schema: Mapping[str, Any], path: tuple[Any, ...]) -> list[str] | None:
+    """The keys the closed mapping at ``path`` (pydantic loc without the offending key) allows, or None."""
+    defs: dict[str, Mapping[str, Any]] = {}
+    node = _unwrap(schema, defs)
+    for seg in path:
+        kind = node["type"]
+        if kind == "typed-dict":
+            fld = node["fields"].get(seg)
+            if fld is None:
+                return None
+            node = _unwrap(fld["schema"], defs)
+        elif kind == "list":
+            node = _unwrap(node["items_schema"], defs)
+        elif kind == "dict":
+            node = _unwrap(node["values_schema"], defs)
+        else:
+            return None
+    if node["type"] != "typed-dict":
+        return None
+    return list(node["fields"])
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeModel:
+    """Which resource leaves go through the secrets hook: nested boolean maps and/or dotted path lists."""
+
+    config: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    config_paths: tuple[str, ...] = ()
+    options_paths: tuple[str, ...] = ()
+
+    @classmethod
+    def from_validated(cls, data: Mapping[str, Any]) -> DecodeModel:
+        """Build from a mapping validated by the decode schema."""
+        return cls(
+            config=data.get("config", {}),
+            options=data.get("options", {}),
+            config_paths=tuple(data.get("config_paths", ())),
+            options_paths=tuple(data.get("options_paths", ())),
+        )
+
+    def is_empty(self) -> bool:
+        """True when nothing is decoded."""
+        return not (self.config or self.options or self.config_paths or self.options_paths)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceModel:
+    """One ``resources.<name>`` entry as written in the flow (before profile merge, rendering and decode)."""
+
+    name: str
+    kind: str
+    driver: str
+    profile: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    decode: DecodeModel = field(default_factory=DecodeModel)
+
+    @property
+    def key(self) -> str:
+        """The registry key ``kind:driver``."""
+        return f"{self.kind}:{self.driver}"
+
+    @classmethod
+    def from_validated(cls, name: str, data: Mapping[str, Any]) -> ResourceModel:
+        """Build from a mapping validated by the resource schema."""
+        return cls(
+            name=name,
+            kind=data["kind"],
+            driver=data["driver"],
+            profile=data.get("profile"),
+            config=data.get("config", {}),
+            options=data.get("options", {}),
+            decode=DecodeModel.from_validated(data.get("decode", {})),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileModel:
+    """One profile: ``config``/``options``/``decode`` merged under every resource that names it."""
+
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    decode: DecodeModel = field(default_factory=DecodeModel)
+
+    @classmethod
+    def from_validated(cls, name: str, data: Mapping[str, Any]) -> ProfileModel:
+        """Build from a mapping validated by :func:`profile_schema`."""
+        return cls(
+            name=name,
+            config=data.get("config", {}),
+            options=data.get("options", {}),
+            decode=DecodeModel.from_validated(data.get("decode", {})),
+        )
+
+
+# ------------------------------------------------------------------------------------------------ JSON Schema
+
+JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _json_schema(schema: cs.CoreSchema) -> dict[str, Any]:
+    # imported here: only ``aetherflow schema`` needs the JSON Schema generator (~20 ms of imports)
+    from pydantic.json_schema import GenerateJsonSchema
+
+    return GenerateJsonSchema().generate(schema, mode="validation")
+
+
+def flow_json_schema_base() -> dict[str, Any]:
+    """The JSON Schema of a flow document without per-step/per-connector branches (the CLI adds those)."""
+    out = _json_schema(flow_schema())
+    out["properties"]["version"] = {"const": 1, "default": 1, "title": "Version", "type": "integer"}
+    out.update({"$schema": JSON_SCHEMA_DIALECT, "title": "AetherFlow flow (Flow YAML v1)"})
+    return out
+
+
+def profiles_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a profiles file: profile name -> ``{config, options, decode}``."""
+    profile = _json_schema(profile_schema())
+    defs = profile.pop("$defs", {})
+    defs["Profile"] = profile
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": "AetherFlow profiles",
+        "type": "object",
+        "additionalProperties": {"$ref": "#/$defs/Profile"},
+        "$defs": defs,
+    }
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """A structural JSON Schema of bundle manifest v1 (spec plugins-and-bundles.md §4): keys and basic types."""
+    string = {"type": "string"}
+    env_file = {
+        "anyOf": [
+            string,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path"],
+                "properties": {
+                    "type": {"enum": ["dotenv", "json", "dir", "directory", "dir-of-files"]},
+                    "format": {"enum": ["dotenv", "json", "dir", "directory", "dir-of-files"]},
+                    "path": string,
+                    "optional": {"type": "boolean"},
+                    "prefix": string,
+                    "secret": {"type": "boolean"},
+                },
+            },
+        ]
+    }
+    source = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "type": {"enum": ["filesystem", "local", "sftp", "smb", "db", "rest", "s3", "git", "archive"]},
+            "resource": string,
+            "base_path": string,
+            "bundle": string,
+            "list_sql": string,
+            "fetch_sql": string,
+            "list_path": string,
+            "fetch_path": string,
+            "prefix_param": string,
+            "url": string,
+            "ref": string,
+            "strict_fingerprint": {"type": "boolean"},
+        },
+    }
+    resource = _json_schema(_with_definitions(_resource()))
+    resource_defs = resource.pop("$defs", {})
+    resource["properties"].pop("profile", None)  # manifest resources take no profile
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": "AetherFlow bundle manifest v1",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["bundle"],
+        "properties": {
+            "version": {"const": 1, "default": 1},
+            "mode": {"enum": ["internal_fast", "enterprise", None], "default": "internal_fast"},
+            "bundle": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "layout", "entry_flow"],
+                "properties": {
+                    "id": string,
+                    "source": source,
+                    "layout": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["profiles_file"],
+                        "properties": {
+                            "flows_dir": {"type": ["string", "null"]},
+                            "profiles_file": string,
+                            "plugins_dir": {"type": ["string", "null"]},
+                        },
+                    },
+                    "entry_flow": string,
+                    "fetch_policy": {"enum": ["cache_check", "always"], "default": "cache_check"},
+                },
+            },
+            "resources": {"type": "object", "additionalProperties": {"$ref": "#/$defs/ManifestResource"}},
+            "paths": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"plugins": {"anyOf": [string, {"type": "array", "items": string}]}},
+            },
+            "zip_drivers": {
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"enum": ["pyzipper", "zipfile", "os", "external"]},
+            },
+            "env_files": {"type": "array", "items": env_file},
+        },
+        "$defs": {**resource_defs, "ManifestResource": resource},
+    }

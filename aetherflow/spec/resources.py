@@ -1,0 +1,147 @@
+"""Resources as the runner uses them: profile merged, rendered with the env root, decoded.
+
+``ResolvedResource`` is what ``ctx.connector(name)`` builds a connector from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedResource:
+    """One flow resource after profile merge, env rendering and decode."""
+
+    name: str
+    kind: str
+    driver: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    profile: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The registry key ``kind:driver``."""
+        return f"{self.kind}:{self.driver}"
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge recursively; any other value (lists included) is replaced by ``top``'s."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def register_secret_keys(value: Any, redactor: Any) -> None:
+    """Register every string leaf whose key matches a secret pattern."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, str) and redactor.is_secret_name(str(key)):
+                redactor.add(item)
+            else:
+                register_secret_keys(item, redactor)
+    elif isinstance(value, list):
+        for item in value:
+            register_secret_keys(item, redactor)
+
+
+def decode_paths(decode: Mapping[str, Any], section: str) -> list[str]:
+    """Dotted paths of ``section`` (config/options) that go through the secrets hook, in a stable order."""
+    paths: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(value, f"{prefix}.{key}" if prefix else str(key))
+        elif node is True and prefix:
+            paths.append(prefix)
+
+    walk(decode.get(section) or {}, "")
+    for path in decode.get(f"{section}_paths") or []:
+        if path not in paths:
+            paths.append(str(path))
+    return paths
+
+
+def merge_decode(profile: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """Profile decode under the resource's: bool maps merge recursively, ``*_paths`` concatenate (deduplicated)."""
+    merged = deep_merge(
+        {k: v for k, v in profile.items() if not k.endswith("_paths")},
+        {k: v for k, v in own.items() if not k.endswith("_paths")},
+    )
+    for key in ("config_paths", "options_paths"):
+        items = [*(profile.get(key) or []), *(own.get(key) or [])]
+        if items:
+            merged[key] = list(dict.fromkeys(items))
+    return merged
+
+
+def _apply_decode(tree: dict[str, Any], path: str, decode: Callable[[str], str], redactor: Any) -> None:
+    parts = path.split(".")
+    node: Any = tree
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
+        raw = node[parts[-1]]
+        redactor.add(raw)
+        node[parts[-1]] = decoded = decode(raw)
+        redactor.add(decoded)
+
+
+def build_resources(
+    resources: Mapping[str, Any],
+    profiles: Mapping[str, Any],
+    env: Mapping[str, str],
+    redactor: Any,
+    *,
+    decode: Callable[[str], str] | None = None,
+) -> dict[str, ResolvedResource]:
+    """Merge profiles, render config/options with the env root, decode, and register secrets (spec §1 steps 1-4).
+
+    ``resources`` holds the flow's resource models (attributes kind, driver, profile, config, options, decode);
+    ``profiles`` maps profile names to models with config/options/decode. Raises TemplateError or InputError.
+    """
+    from aetherflow.errors import InputError
+    from aetherflow.templating import ENV_ROOTS, render
+
+    out: dict[str, ResolvedResource] = {}
+    for name, res in resources.items():
+        prof = profiles.get(res.profile) if res.profile else None
+        config = deep_merge(dict(getattr(prof, "config", None) or {}), dict(res.config or {}))
+        options = deep_merge(dict(getattr(prof, "options", None) or {}), dict(res.options or {}))
+        own_decode = (
+            res.decode
+            if isinstance(res.decode, Mapping)
+            else (res.decode.model_dump(exclude_none=True) if res.decode is not None else {})
+        )
+        prof_decode = getattr(prof, "decode", None) or {}
+        if not isinstance(prof_decode, Mapping):
+            prof_decode = prof_decode.model_dump(exclude_none=True)
+        dec = merge_decode(prof_decode, own_decode)
+        data = {"env": env}
+        config = render(config, data, ENV_ROOTS)
+        options = render(options, data, ENV_ROOTS)
+        wanted = [("config", p) for p in decode_paths(dec, "config")] + [
+            ("options", p) for p in decode_paths(dec, "options")
+        ]
+        if wanted and decode is None:
+            raise InputError(
+                f"Resource '{name}' requests decode but no secrets hook is configured "
+                "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)",
+                loc=f"resources.{name}.decode",
+            )
+        for section, path in wanted:
+            assert decode is not None
+            _apply_decode(config if section == "config" else options, path, decode, redactor)
+        register_secret_keys(config, redactor)
+        register_secret_keys(options, redactor)
+        out[name] = ResolvedResource(name, res.kind, res.driver, config, options, res.profile)
+    return out

@@ -1,0 +1,103 @@
+"""Records the state store hands back, and the time format it writes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+#: statuses that end a job or step for good within a run id
+FINAL = frozenset({"SUCCESS", "SKIPPED"})
+
+
+def now_ts(at: float | None = None) -> str:
+    """UTC RFC 3339 with milliseconds and ``Z`` (``2025-03-01T02:00:00.123Z``)."""
+    at = time.time() if at is None else at
+    secs = int(at)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((at - secs) * 1000):03d}Z"
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A row of ``runs``."""
+
+    flow_id: str
+    run_id: str
+    status: str
+    attempt: int
+    started_at: str
+    ended_at: str | None = None
+    updated_at: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    flow_file: str | None = None
+    flow_sha256: str | None = None
+    flow_job: str | None = None
+    job_name: str | None = None
+    job_uid: str | None = None
+    pod_name: str | None = None
+    namespace: str | None = None
+    bundle_fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """A row of ``job_runs`` with its outputs decoded."""
+
+    job_id: str
+    status: str
+    created_at: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    skip_reason: str | None = None
+    skip_trigger: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """A row of ``step_runs`` with its JSON columns decoded."""
+
+    job_id: str
+    step_id: str
+    step_type: str
+    status: str
+    attempts: int = 0
+    created_at: str = ""
+    started_at: str | None = None
+    ended_at: str | None = None
+    error: str | None = None
+    outputs: dict[str, Any] | None = None
+    promoted: dict[str, Any] | None = None
+    truncated: bool = False
+
+
+def _json_default(value: Any) -> Any:
+    import base64
+    import dataclasses
+    import datetime
+    import decimal
+    import pathlib
+
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, pathlib.PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def encode_json(value: Any) -> str:
+    """Outputs as stored: dates as ISO text, Decimal as numbers, bytes as base64, anything else ``str()``."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=_json_default)

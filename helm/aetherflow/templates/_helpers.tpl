@@ -1,0 +1,269 @@
+{{/*
+Mount points of the container contract (spec: container.md §3). The runner's container defaults
+(aetherflow.settings CONTAINER_*) point into these directories; tests/unit/chart checks they agree.
+*/}}
+{{- define "aetherflow.paths.flows" -}}/etc/aetherflow/flows{{- end }}
+{{- define "aetherflow.paths.profiles" -}}/etc/aetherflow/profiles{{- end }}
+{{- define "aetherflow.paths.env" -}}/etc/aetherflow/env{{- end }}
+{{- define "aetherflow.paths.bundle" -}}/etc/aetherflow/bundle{{- end }}
+{{- define "aetherflow.paths.data" -}}/var/lib/aetherflow{{- end }}
+
+{{/* Name of the chart, overridable. */}}
+{{- define "aetherflow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name prefixing every resource: the release name when it already contains the chart name. */}}
+{{- define "aetherflow.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "aetherflow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "aetherflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "aetherflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "aetherflow.labels" -}}
+helm.sh/chart: {{ include "aetherflow.chart" . }}
+{{ include "aetherflow.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: aetherflow
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "aetherflow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "aetherflow.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "aetherflow.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (toString (default .Chart.AppVersion .Values.image.tag)) }}
+{{- end }}
+{{- end }}
+
+{{- define "aetherflow.flowsConfigMapName" -}}
+{{- default (printf "%s-flows" (include "aetherflow.fullname" .)) .Values.flowsExistingConfigMap }}
+{{- end }}
+
+{{- define "aetherflow.profilesEnabled" -}}
+{{- if or .Values.profiles .Values.profilesExistingSecret }}true{{- end }}
+{{- end }}
+
+{{- define "aetherflow.profilesSecretName" -}}
+{{- default (printf "%s-profiles" (include "aetherflow.fullname" .)) .Values.profilesExistingSecret }}
+{{- end }}
+
+{{- define "aetherflow.envFilesEnabled" -}}
+{{- if or .Values.envFiles .Values.envFilesExistingSecret }}true{{- end }}
+{{- end }}
+
+{{- define "aetherflow.envFilesSecretName" -}}
+{{- default (printf "%s-env" (include "aetherflow.fullname" .)) .Values.envFilesExistingSecret }}
+{{- end }}
+
+{{- define "aetherflow.bundleEnabled" -}}
+{{- if or .Values.bundleManifests .Values.bundleManifestsExistingConfigMap }}true{{- end }}
+{{- end }}
+
+{{- define "aetherflow.bundleConfigMapName" -}}
+{{- default (printf "%s-bundle" (include "aetherflow.fullname" .)) .Values.bundleManifestsExistingConfigMap }}
+{{- end }}
+
+{{- define "aetherflow.claimName" -}}
+{{- default (printf "%s-data" (include "aetherflow.fullname" .)) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{/* AETHERFLOW_GRACE_SECONDS = terminationGracePeriodSeconds - 30, at least 5 (container.md §5). */}}
+{{- define "aetherflow.graceSeconds" -}}
+{{- max 5 (sub (int .Values.job.terminationGracePeriodSeconds) 30) }}
+{{- end }}
+
+{{/* CronJob name of a schedule item: <fullname>-<id>, DNS-safe, at most 52 characters (Job names add 11). */}}
+{{- define "aetherflow.cronJobName" -}}
+{{- $id := .item.id | toString | lower | replace "_" "-" | replace "." "-" }}
+{{- printf "%s-%s" (include "aetherflow.fullname" .root) $id | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The AETHERFLOW_ENV_FILES value: the env Secret as one `dir` spec, or one `dotenv` spec per dotenv key.
+*/}}
+{{- define "aetherflow.envFilesJson" -}}
+{{- $dir := include "aetherflow.paths.env" . }}
+{{- if eq .Values.envFilesType "dir" }}
+{{- list (dict "type" "dir" "path" $dir) | toJson }}
+{{- else }}
+{{- $keys := .Values.envFilesDotenvKeys }}
+{{- if and (not $keys) (not .Values.envFilesExistingSecret) }}
+{{- $keys = keys .Values.envFiles | sortAlpha }}
+{{- end }}
+{{- if not $keys }}
+{{- fail "envFilesType dotenv with envFilesExistingSecret needs envFilesDotenvKeys: the keys of the Secret that are dotenv files" }}
+{{- end }}
+{{- $specs := list }}
+{{- range $keys }}
+{{- $specs = append $specs (dict "type" "dotenv" "path" (printf "%s/%s" $dir .)) }}
+{{- end }}
+{{- $specs | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by the runner containers and the helm test container, as a list of EnvVar dicts.
+Called with (dict "root" $ "extra" <list of EnvVar dicts>): later entries replace earlier ones of the same name,
+so extraEnv and an item's env can override what the chart sets without duplicate names in the pod spec.
+*/}}
+{{- define "aetherflow.env" -}}
+{{- $root := .root }}
+{{- $entries := list
+  (dict "name" "AETHERFLOW_JOB_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.labels['batch.kubernetes.io/job-name']")))
+  (dict "name" "AETHERFLOW_JOB_UID" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.labels['batch.kubernetes.io/controller-uid']")))
+  (dict "name" "AETHERFLOW_POD_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.name")))
+  (dict "name" "AETHERFLOW_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace")))
+  (dict "name" "AETHERFLOW_GRACE_SECONDS" "value" (include "aetherflow.graceSeconds" $root))
+  (dict "name" "AETHERFLOW_LOCKS_SCOPE" "value" $root.Values.lockScope)
+  (dict "name" "AETHERFLOW_LOG_FORMAT" "value" $root.Values.logFormat)
+  (dict "name" "AETHERFLOW_LOG_LEVEL" "value" $root.Values.logLevel)
+}}
+{{- if include "aetherflow.profilesEnabled" $root }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_PROFILES_FILE" "value" (printf "%s/profiles.yaml" (include "aetherflow.paths.profiles" $root))) }}
+{{- end }}
+{{- if include "aetherflow.envFilesEnabled" $root }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_ENV_FILES" "value" (include "aetherflow.envFilesJson" $root)) }}
+{{- end }}
+{{- with $root.Values.pushgateway }}
+{{- if .url }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_PUSHGATEWAY_URL" "value" .url) }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_PUSHGATEWAY_TIMEOUT_SECONDS" "value" (toString .timeoutSeconds)) }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_PUSHGATEWAY_ATTEMPTS" "value" (toString .attempts)) }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_PUSHGATEWAY_NAMESPACE_LABEL" "value" (toString .namespaceLabel)) }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_PUSHGATEWAY_RUN_INFO" "value" (toString .runInfo)) }}
+{{- end }}
+{{- end }}
+{{- $names := list }}
+{{- $byName := dict }}
+{{- range (concat $entries $root.Values.extraEnv (default list .extra)) }}
+{{- if not (hasKey $byName .name) }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- $_ := set $byName .name . }}
+{{- end }}
+{{- range $names }}
+- {{ toYaml (get $byName .) | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes of the runner pod; the helm test pod passes (dict "root" $ "test" true) to get an emptyDir for data. */}}
+{{- define "aetherflow.volumes" -}}
+{{- $root := .root }}
+- name: flows
+  configMap:
+    name: {{ include "aetherflow.flowsConfigMapName" $root }}
+{{- if include "aetherflow.profilesEnabled" $root }}
+- name: profiles
+  secret:
+    secretName: {{ include "aetherflow.profilesSecretName" $root }}
+{{- end }}
+{{- if include "aetherflow.envFilesEnabled" $root }}
+- name: env-files
+  secret:
+    secretName: {{ include "aetherflow.envFilesSecretName" $root }}
+{{- end }}
+{{- if include "aetherflow.bundleEnabled" $root }}
+- name: bundle
+  configMap:
+    name: {{ include "aetherflow.bundleConfigMapName" $root }}
+{{- end }}
+{{- if and $root.Values.persistence.enabled (not .test) }}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ include "aetherflow.claimName" $root }}
+{{- else }}
+- name: data
+  emptyDir: {}
+{{- end }}
+- name: tmp
+  emptyDir:
+    {{- with $root.Values.tmpVolume.medium }}
+    medium: {{ . }}
+    {{- end }}
+    {{- with $root.Values.tmpVolume.sizeLimit }}
+    sizeLimit: {{ . }}
+    {{- end }}
+{{- with $root.Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "aetherflow.volumeMounts" -}}
+{{- $root := .root }}
+- name: flows
+  mountPath: {{ include "aetherflow.paths.flows" $root }}
+  readOnly: true
+{{- if include "aetherflow.profilesEnabled" $root }}
+- name: profiles
+  mountPath: {{ include "aetherflow.paths.profiles" $root }}
+  readOnly: true
+{{- end }}
+{{- if include "aetherflow.envFilesEnabled" $root }}
+- name: env-files
+  mountPath: {{ include "aetherflow.paths.env" $root }}
+  readOnly: true
+{{- end }}
+{{- if include "aetherflow.bundleEnabled" $root }}
+- name: bundle
+  mountPath: {{ include "aetherflow.paths.bundle" $root }}
+  readOnly: true
+{{- end }}
+- name: data
+  mountPath: {{ include "aetherflow.paths.data" $root }}
+- name: tmp
+  mountPath: /tmp
+{{- with $root.Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+podFailurePolicy from the exit-code table (container.md §7; codes from aetherflow.errors: FAIL_JOB_EXIT_CODES =
+INVALID 2 and OVERLAP 75, OK 0). Rules are evaluated in order: an evicted/preempted/drained pod is ignored (not
+counted), invalid input and overlap fail the Job at once, every other failure counts against backoffLimit.
+*/}}
+{{- define "aetherflow.podFailurePolicy" -}}
+rules:
+  - action: Ignore
+    onPodConditions:
+      - type: DisruptionTarget
+        status: "True"
+  - action: FailJob
+    onExitCodes:
+      containerName: aetherflow
+      operator: In
+      values: [2, 75]
+  - action: Count
+    onExitCodes:
+      containerName: aetherflow
+      operator: NotIn
+      values: [0]
+{{- end }}

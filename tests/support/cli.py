@@ -1,0 +1,108 @@
+"""Running the real ``aetherflow`` CLI in a subprocess, as a user or a CronJob pod would."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class CliResult:
+    """Exit code and output of one CLI call."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def events(self) -> list[dict[str, Any]]:
+        """JSON log events from stderr (needs AETHERFLOW_LOG_FORMAT=json)."""
+        out = []
+        for line in self.stderr.splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return out
+
+    def event(self, name: str) -> list[dict[str, Any]]:
+        """Every event called ``name``."""
+        return [e for e in self.events() if e.get("event") == name]
+
+
+def aetherflow(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input_text: str | None = None,
+) -> CliResult:
+    """Run ``python -m aetherflow ARGS`` with JSON logs and a clean AETHERFLOW_* environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
+    base["AETHERFLOW_LOG_FORMAT"] = "json"
+    base.update(env or {})
+    done = subprocess.run(
+        [sys.executable, "-m", "aetherflow", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=cwd,
+        timeout=timeout,
+        input=input_text,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def write_flow(directory: Path, text: str, name: str = "flow.yaml") -> Path:
+    """Write a flow (dedented) and return its path."""
+    path = directory / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@dataclass
+class FlowRun:
+    """A flow in a temp dir with its own state and work root."""
+
+    root: Path
+    flow: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def run(
+        self, *extra: str, run_id: str = "r1", env: dict[str, str] | None = None, timeout: float = 120
+    ) -> CliResult:
+        """``aetherflow run`` of this flow with its state and work root."""
+        args = ["run", "--flow-yaml", str(self.flow), "--state", str(self.state), "--work-root", str(self.work)]
+        if run_id:
+            args += ["--run-id", run_id]
+        return aetherflow(*args, *extra, env=env, timeout=timeout)
+
+    def show(self, run_id: str = "r1") -> dict[str, Any]:
+        """``runs show --json`` parsed."""
+        res = aetherflow("runs", "show", run_id, "--state", str(self.state), "--flow-yaml", str(self.flow))
+        assert res.code == 0, res.stderr
+        return json.loads(res.stdout)
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows straight from the state database."""
+        with sqlite3.connect(self.state) as conn:
+            return conn.execute(sql, args).fetchall()
+
+
+def make_flow(tmp_path: Path, text: str) -> FlowRun:
+    """A FlowRun for ``text`` written under ``tmp_path``."""
+    return FlowRun(tmp_path, write_flow(tmp_path, text))

@@ -1,0 +1,93 @@
+"""A separate process taking locks, driven by the reliability tests (a stand-in for another pod's run).
+
+    python lock_worker.py race  DB OWNER KEY SIDE_FILE GO_FILE SECONDS
+    python lock_worker.py hold  DB OWNER KEY TTL SECONDS      (SECONDS < 0: hold until killed)
+    python lock_worker.py watch DB OWNER KEY TTL SECONDS      (hold, report "lost" when the heartbeat finds out)
+
+Lines on stdout: ``ready``, ``acquired <expires_at>``, ``released``, ``lost``, ``result <json>``.
+Exit 3 when the race finds another holder's side-effect file (mutual exclusion broken).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from aetherflow.errors import LockBusy
+from aetherflow.state.locks import LockManager
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def race(db: Path, owner: str, key: str, side_file: Path, go_file: Path, seconds: float) -> int:
+    manager = LockManager(db, owner=owner)
+    say("ready")
+    while not go_file.exists():
+        time.sleep(0.005)
+    acquired = busy = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            manager.acquire(key, 30)
+        except LockBusy:
+            busy += 1
+            time.sleep(random.uniform(0.001, 0.004))
+            continue
+        try:
+            fd = os.open(side_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            say(f"collision {owner}")
+            return 3
+        os.write(fd, owner.encode())
+        os.close(fd)
+        time.sleep(0.002)
+        os.unlink(side_file)
+        manager.release(key)
+        acquired += 1
+    manager.close()
+    say("result " + json.dumps({"owner": owner, "acquired": acquired, "busy": busy}))
+    return 0
+
+
+def expires_at(db: Path, key: str) -> float:
+    conn = sqlite3.connect(db)
+    try:
+        return float(conn.execute("SELECT expires_at FROM locks WHERE key = ?", (key,)).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def hold(db: Path, owner: str, key: str, ttl: int, seconds: float, watch: bool) -> int:
+    manager = LockManager(db, owner=owner)
+    manager.acquire(key, ttl)
+    say(f"acquired {expires_at(db, key)}")
+    deadline = math.inf if seconds < 0 else time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if watch and key in manager.lost:
+            say("lost")
+            break
+        time.sleep(0.05)
+    manager.close()
+    say("released")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    mode, db, owner, key = argv[0], Path(argv[1]), argv[2], argv[3]
+    if mode == "race":
+        return race(db, owner, key, Path(argv[4]), Path(argv[5]), float(argv[6]))
+    if mode in {"hold", "watch"}:
+        return hold(db, owner, key, int(argv[4]), float(argv[5]), watch=mode == "watch")
+    raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
