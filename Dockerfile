@@ -32,13 +32,14 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 
-# Dependencies first: this layer is reused until pyproject.toml changes, whatever happens to the code.
-COPY pyproject.toml ./
+# Dependencies first: this layer is reused until pyproject.toml or the lock changes, whatever happens to the code.
+# requirements.lock (the pinned versions CI tests with) constrains the resolution, so the image runs what was tested.
+COPY pyproject.toml requirements.lock ./
 RUN python3 -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 extras = [e for e in sys.argv[1].split(',') if e]; \
 print(*p['dependencies'], *(r for e in extras for r in p['optional-dependencies'][e]), sep='\n')" "$EXTRAS" \
         > /tmp/requirements.txt \
- && python3 -m pip install --requirement /tmp/requirements.txt
+ && python3 -m pip install --constraint requirements.lock --requirement /tmp/requirements.txt
 
 COPY aetherflow/ ./aetherflow/
 # pip is not needed at run time; removing it keeps it out of the image and off its CVE reports.

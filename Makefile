@@ -31,7 +31,7 @@ run: $(STAMP) ## run an example flow end to end (twice: the second run resumes a
 	$(BIN)/aetherflow validate --flow-yaml $(FLOW)
 	$(BIN)/aetherflow run --flow-yaml $(FLOW) --run-id $(RUN_ID) --state $(WORK)/state/ --work-root $(WORK)/work
 	$(BIN)/aetherflow run --flow-yaml $(FLOW) --run-id $(RUN_ID) --state $(WORK)/state/ --work-root $(WORK)/work
-	$(BIN)/aetherflow runs show $(RUN_ID) --flow-yaml $(FLOW) --state $(WORK)/state/
+	AETHERFLOW_STATE_PATH=$(WORK)/state/ $(BIN)/aetherflow runs show $(RUN_ID) --flow-yaml $(FLOW)
 
 fmt: $(STAMP) ## format the code
 	$(BIN)/ruff format aetherflow tests bench

@@ -17,7 +17,7 @@ def _sandbox_error(message: str) -> ValueError:
     return error
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobWorkspace:
     """``<work_root>/<flow_id>/<job_id>/<run_id>/`` and its three subdirectories."""
 
@@ -26,6 +26,7 @@ class JobWorkspace:
     artifacts: Path
     scratch: Path
     manifests: Path
+    created: bool = False
 
     @classmethod
     def for_job(
@@ -41,10 +42,18 @@ class JobWorkspace:
         """Create the job directory and its subdirectories (reused on resume)."""
         for path in (self.artifacts, self.scratch, self.manifests):
             path.mkdir(parents=True, exist_ok=True)
+        self.created = True
+
+    def ensure(self) -> JobWorkspace:
+        """Create the directories on first use; return self."""
+        if not self.created:
+            self.create()
+        return self
 
     def remove(self) -> None:
         """Delete the job directory (the ``<flow_id>/<job_id>`` parents stay)."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.created or self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def resolve_in_sandbox(

@@ -43,7 +43,8 @@ HEADER = (
 USAGE = """\
 #
 # Install:          kubectl apply -k manifests/
-# Run a flow now:   kubectl create job -n aetherflow --from=cronjob/aetherflow-minimal aetherflow-minimal-manual-$(date +%s)
+# Run a flow now:   kubectl create job -n aetherflow --from=cronjob/aetherflow-minimal \\
+#                     aetherflow-minimal-manual-$(date +%s)
 # Read the result:  kubectl get pods -n aetherflow -l batch.kubernetes.io/job-name=JOB_NAME \\
 #                     -o jsonpath='{.items[*].status.containerStatuses[0].state.terminated.message}'
 # Your own flows:   replace the data of configmap-flows.yaml (key = file name) and point the CronJob's

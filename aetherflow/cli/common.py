@@ -16,8 +16,9 @@ CONTAINER_FLOW_FILE = "/etc/aetherflow/flows/flow.yaml"
 
 def add_state_args(parser: argparse.ArgumentParser, *, flow_id: bool = True) -> None:
     """``--flow-yaml PATH | --state PATH`` (and ``--flow-id``)."""
-    parser.add_argument("--flow-yaml", help="flow file whose flow.state.path (and flow id) to use")
-    parser.add_argument("--state", help="state database path (a directory means <dir>/<flow_id>.db)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--flow-yaml", help="flow file whose flow.state.path (and flow id) to use")
+    group.add_argument("--state", help="state database path (a directory means <dir>/<flow_id>.db)")
     if flow_id:
         parser.add_argument("--flow-id", help="flow id (needed when the state path is a directory)")
 
@@ -51,9 +52,12 @@ def resolve_state(args: argparse.Namespace) -> StateTarget:
     flow_id: str | None = getattr(args, "flow_id", None)
     configured = getattr(args, "state", None) or os.environ.get("AETHERFLOW_STATE_PATH") or None
     declared: dict[str, list[str]] | None = None
-    flow_file = discover_flow_file(getattr(args, "flow_yaml", None))
+    explicit_flow = getattr(args, "flow_yaml", None)
+    # The flow is read only when it is asked for or needed: a stray ./flow.yaml must not break `--state` queries.
+    needs_flow = explicit_flow or configured is None or (flow_id is None and _is_dir(configured))
+    flow_file = discover_flow_file(explicit_flow) if needs_flow else None
     plan = None
-    if flow_file is not None and (configured is None or flow_id is None or getattr(args, "flow_yaml", None)):
+    if flow_file is not None:
         plan = _plan(flow_file)
         flow_id = flow_id or plan.meta.flow_id
         declared = {job.id: [s.id for s in job.steps] for job in sorted(plan.jobs, key=lambda j: j.index)}
@@ -62,6 +66,10 @@ def resolve_state(args: argparse.Namespace) -> StateTarget:
             raise InputError("No state database: pass --state or --flow-yaml (or set AETHERFLOW_STATE_PATH)")
         configured = plan.meta.state_path
     return StateTarget(database_path(configured, flow_id), flow_id, declared)
+
+
+def _is_dir(path: str) -> bool:
+    return path.endswith("/") or Path(path).is_dir()
 
 
 def _plan(flow_file: str) -> Any:

@@ -7,22 +7,15 @@ Both read an existing state database (never create it), found as cli.md §1 says
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
+import logging
 import os
-import sys
 import time
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
-    from aetherflow.settings import Settings
     from aetherflow.state.locks import LockRow
-
-#: where a flow file is looked for when ``--flow-yaml`` and ``AETHERFLOW_FLOW_FILE`` are absent (cli.md §1)
-FLOW_FILE_CANDIDATES = (Path("flow.yaml"), Path("/etc/aetherflow/flows/flow.yaml"))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_database_flags(parser: argparse.ArgumentParser) -> None:
+    # the flags of cli.common.add_state_args, with --flow-yaml and --state as the alternatives cli.md §9 writes
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--flow-yaml", metavar="PATH", help="flow file whose flow.state.path names the database")
     source.add_argument("--state", metavar="PATH", help="state database (a directory means <dir>/<flow_id>.db)")
@@ -59,18 +53,17 @@ def _add_database_flags(parser: argparse.ArgumentParser) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     """Print every lock: a column table, or one JSON line with ``--json``."""
+    from aetherflow.cli.common import dumps, table
     from aetherflow.state.locks import list_locks
 
-    db = resolve_database(args, os.environ)
+    db = resolve_database(args)
     rows = list_locks(db, now=time.time())
     if args.json:
-        print(json.dumps([_as_json(row) for row in rows], ensure_ascii=False))
+        print(dumps([_as_json(row) for row in rows]))
     else:
-        header = ("KEY", "OWNER", "EXPIRES_AT", "STATE")
-        body = [
-            (row.key, row.owner, format_ts(row.expires_at) or "-", "expired" if row.expired else "live") for row in rows
-        ]
-        print(format_table(header, body))
+        header = ["KEY", "OWNER", "EXPIRES_AT", "STATE"]
+        body = [[row.key, row.owner, format_ts(row.expires_at), "expired" if row.expired else "live"] for row in rows]
+        print(table(header, body))
     return 0
 
 
@@ -78,10 +71,12 @@ def release_command(args: argparse.Namespace) -> int:
     """Delete one lock row; ``--owner`` must match the holder, ``--force`` takes any (with a warning)."""
     from aetherflow.state.locks import release_lock
 
-    db = resolve_database(args, os.environ)
+    db = resolve_database(args)
+    log = _force_release_logger() if args.force else None
     row = release_lock(db, args.key, owner=args.owner, force=args.force)
-    if args.force:
-        _warn_event(os.environ, "lock_force_released", key=row.key, previous_owner=row.owner)
+    if log is not None:
+        fields = {"key": row.key, "previous_owner": row.owner}
+        log.warning("lock_force_released", extra={"event": "lock_force_released", "fields": fields})
     print(f"Released {row.key} (owner {row.owner})")
     return 0
 
@@ -89,87 +84,36 @@ def release_command(args: argparse.Namespace) -> int:
 # -- locating the database --------------------------------------------------------------------------------------
 
 
-def resolve_database(args: argparse.Namespace, environ: Mapping[str, str]) -> Path:
-    """The database file: ``--state`` > ``AETHERFLOW_STATE_PATH`` > the flow's ``flow.state.path``; must exist."""
-    from aetherflow.errors import InputError, StateError
-    from aetherflow.settings import load_settings
-    from aetherflow.state.sqlite import database_path
+def resolve_database(args: argparse.Namespace) -> Path:
+    """The existing database file (cli.md §1 order); a missing one is an error, never created."""
+    from aetherflow.cli.common import resolve_state
+    from aetherflow.errors import StateError
 
-    settings = load_settings(environ)
-    configured: str | None = args.state or settings.state_path
-    flow_id: str | None = args.flow_id
-    if configured is None:
-        flow_file = discover_flow_file(args.flow_yaml, settings)
-        if flow_file is None:
-            raise InputError(
-                "No state database given: pass --state PATH, set AETHERFLOW_STATE_PATH, or pass --flow-yaml PATH "
-                "(there is no ./flow.yaml or /etc/aetherflow/flows/flow.yaml to read flow.state.path from)",
-                code="input:flow_file_missing",
-                loc="flow_yaml",
-            )
-        configured, planned_id = flow_state(flow_file, settings)
-        flow_id = flow_id or planned_id
-    elif flow_id is None and (configured.endswith("/") or Path(configured).is_dir()):
-        # a directory names <dir>/<flow_id>.db: take the flow id from the flow file when there is one
-        flow_file = discover_flow_file(args.flow_yaml, settings)
-        if flow_file is not None:
-            flow_id = flow_state(flow_file, settings)[1]
-    db = database_path(configured, flow_id)
+    configured: str | None = args.state or os.environ.get("AETHERFLOW_STATE_PATH") or None
+    if configured and not args.flow_yaml and not (configured.endswith("/") or Path(configured).is_dir()):
+        # A database file named outright needs no flow file: an unrelated ./flow.yaml must neither be planned
+        # (slow) nor break the command when it is invalid.
+        db = Path(configured)
+    else:
+        db = resolve_state(args).path
     if not db.is_file():
         raise StateError(f"State database not found: {db}")
     return db
 
 
-def discover_flow_file(flag: str | None, settings: Settings) -> Path | None:
-    """``--flow-yaml``, else ``AETHERFLOW_FLOW_FILE``, else ``./flow.yaml``, else the container's flow file."""
-    from aetherflow.errors import InputError
-
-    explicit = flag or settings.flow_file
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise InputError(f"Flow file not found: {path}", code="input:flow_file_missing", loc="flow_yaml")
-        return path
-    for candidate in FLOW_FILE_CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def flow_state(flow_file: Path, settings: Settings) -> tuple[str, str]:
-    """``(rendered flow.state.path, flow_id)`` of a flow file, through the planner (imported only when needed)."""
-    from aetherflow.errors import InputError
-
-    try:
-        plan_module: Any = importlib.import_module("aetherflow.plan")
-    except ModuleNotFoundError as exc:
-        if exc.name != "aetherflow.plan":
-            raise
-        raise InputError(
-            f"Cannot read flow.state.path from {flow_file}: this build has no flow planner; "
-            "pass --state PATH or set AETHERFLOW_STATE_PATH",
-            loc="flow_yaml",
-        ) from exc
-    plan = plan_module.build_plan(flow_file, settings=settings)
-    return str(plan.meta.state_path), str(plan.meta.flow_id)
-
-
 # -- output -----------------------------------------------------------------------------------------------------
 
 
+@overload
+def format_ts(seconds: float) -> str: ...
+@overload
+def format_ts(seconds: None) -> None: ...
 def format_ts(seconds: float | None) -> str | None:
     """Unix seconds as UTC RFC 3339 with milliseconds and ``Z`` (``2025-03-01T02:00:00.123Z``)."""
+    # datetime rounds to microseconds first, so 1740794400.123 prints .123 (float subtraction would give .122)
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns separated by two spaces, left-aligned to the widest cell (header included); last column unpadded."""
-    table: list[Sequence[str]] = [header, *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
-    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(r, widths, strict=False)), r[-1]]) for r in table]
-    return "\n".join(lines)
 
 
 def _as_json(row: LockRow) -> dict[str, Any]:
@@ -185,13 +129,15 @@ def _as_json(row: LockRow) -> dict[str, Any]:
     }
 
 
-def _warn_event(environ: Mapping[str, str], event: str, **fields: Any) -> None:
-    # One WARNING log line on stderr in the configured log format (observability.md §1); a query command does not
-    # set up the run's logging pipeline for a single line.
-    now = time.time()
-    if environ.get("AETHERFLOW_LOG_FORMAT", "").strip().lower() == "json":
-        record = {"ts_ms": int(now * 1000), "event": event, "level": "WARNING", **fields}
-        line = json.dumps(record, ensure_ascii=False, default=str)
-    else:
-        line = " ".join([f"{format_ts(now)} WARNING {event}", *(f"{k}={v}" for k, v in fields.items())])
-    print(line, file=sys.stderr)
+def _force_release_logger() -> logging.Logger:
+    # The run's log pipeline (format, level, redaction) for the one WARNING this command logs; set up before the
+    # release so that a bad logging setting fails the command before it changes anything.
+    from aetherflow.observability.logs import configure
+    from aetherflow.redaction import Redactor
+    from aetherflow.settings import load_settings
+
+    settings = load_settings(os.environ)
+    redactor = Redactor(settings.secret_pattern_list)
+    redactor.add_env(os.environ)
+    configure(fmt=settings.log_format or "text", level=settings.log_level, redactor=redactor)
+    return logging.getLogger("aetherflow.locks")

@@ -108,14 +108,16 @@ def _document(
     job_ids = list(jobs)
     if declared is not None:
         order = {job_id: i for i, job_id in enumerate(declared)}
-        job_ids.sort(key=lambda j: (order.get(j, len(order)), job_ids.index(j)))
+        created = {job_id: i for i, job_id in enumerate(job_ids)}
+        job_ids.sort(key=lambda j: (order.get(j, len(order)), created[j]))
     out_jobs: dict[str, Any] = {}
     for job_id in job_ids:
         rec = jobs[job_id]
         own = [key for key in steps if key[0] == job_id]
         if declared is not None and job_id in declared:
             step_order = {s: i for i, s in enumerate(declared[job_id])}
-            own.sort(key=lambda k: (step_order.get(k[1], len(step_order)), own.index(k)))
+            step_created = {key: i for i, key in enumerate(own)}
+            own.sort(key=lambda k: (step_order.get(k[1], len(step_order)), step_created[k]))
         out_jobs[job_id] = {
             "status": rec.status,
             "error": rec.reason if rec.status == "BLOCKED" else rec.error,

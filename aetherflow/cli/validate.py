@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aetherflow.errors import Issue
     from aetherflow.plan import Report
+    from aetherflow.registry import Registry
 
 __all__ = ["register"]
 
@@ -96,7 +97,7 @@ def _issue_text(issue: Issue) -> str:
 def _schema(args: argparse.Namespace) -> int:
     from aetherflow.errors import InputError
     from aetherflow.registry import Registry
-    from aetherflow.spec.jsonschema import flow_json_schema, manifest_json_schema, profiles_json_schema
+    from aetherflow.spec.model import manifest_json_schema, profiles_json_schema
 
     if args.kind == "flow":
         document = flow_json_schema(Registry.builtin())
@@ -114,3 +115,75 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+#: a string holding a template token: accepted wherever a step input is typed otherwise (rendered at run time)
+_TEMPLATE_DEF = {
+    "type": "string",
+    "pattern": "\\{\\{.*\\}\\}",
+    "description": "A template ({{PATH}} or {{PATH:DEFAULT}}), rendered just before the step runs",
+}
+
+
+def flow_json_schema(registry: Registry) -> dict[str, Any]:
+    """The flow JSON Schema with an ``if type == X then inputs`` branch per loadable step type and a
+    ``config``/``options`` key list per connector that declares its keys.
+
+    Step or connector modules that cannot be imported are left out (the schema is advisory).
+    """
+    from aetherflow.spec.model import flow_json_schema_base
+
+    document = flow_json_schema_base()
+    defs: dict[str, Any] = document["$defs"]
+    defs["Template"] = dict(_TEMPLATE_DEF)
+    step_branches: list[dict[str, Any]] = []
+    for name in registry.step_names():
+        try:
+            cls = registry.step_class(name)
+        except (ImportError, AttributeError):
+            continue
+        model = getattr(cls, "inputs_model", None)
+        if model is None or not hasattr(model, "model_json_schema"):
+            continue
+        ref = f"StepInputs.{name}"
+        inputs = model.model_json_schema(ref_template=f"#/$defs/{ref}.{{model}}", mode="validation")
+        for sub_name, sub in inputs.pop("$defs", {}).items():
+            defs[f"{ref}.{sub_name}"] = sub
+        for key, prop in list(inputs.get("properties", {}).items()):
+            inputs["properties"][key] = {"anyOf": [prop, {"$ref": "#/$defs/Template"}]}
+        inputs.pop("title", None)
+        inputs["title"] = f"Inputs of {name}"
+        defs[ref] = inputs
+        step_branches.append(
+            {
+                "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                "then": {"properties": {"inputs": {"$ref": f"#/$defs/{ref}"}}},
+            }
+        )
+    if step_branches:
+        defs["Step"]["allOf"] = step_branches
+    resource_branches: list[dict[str, Any]] = []
+    for key in registry.connector_names():
+        try:
+            connector = registry.connector_class(key)
+        except (ImportError, AttributeError):
+            continue
+        kind, _, driver = key.partition(":")
+        then: dict[str, Any] = {}
+        for section in ("config", "options"):
+            keys = getattr(connector, f"{section}_keys", None)
+            if keys is not None:
+                then[section] = {"type": "object", "propertyNames": {"enum": sorted(keys)}}
+        if then:
+            resource_branches.append(
+                {
+                    "if": {
+                        "properties": {"kind": {"const": kind}, "driver": {"const": driver}},
+                        "required": ["kind", "driver"],
+                    },
+                    "then": {"properties": then},
+                }
+            )
+    if resource_branches:
+        defs["Resource"]["allOf"] = resource_branches
+    return document

@@ -25,18 +25,19 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit
+from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine, PoolProxiedConnection
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.pool import PoolProxiedConnection
 
 Row = Sequence[Any]
-Batches = Iterator[list[Row]]
+Batches = Generator[list[Row], None, None]
 
 POOL_DEFAULTS: dict[str, Any] = {"size": 5, "max_overflow": 10, "recycle_seconds": 1800, "pre_ping": True}
 _FLAT_POOL_KEYS = {"pool_size": "size", "max_overflow": "max_overflow", "pool_recycle": "recycle_seconds",
@@ -61,12 +62,6 @@ _PERMANENT_CONNECT_MARKERS = (
     "unable to open database file",
 )
 _COPY_CHUNK = 1 << 20
-
-
-class _Cancellable(Protocol):
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def _first_line(text: str) -> str:
@@ -111,7 +106,7 @@ class _CancelWatcher(AbstractContextManager["_CancelWatcher"]):
 
     POLL_SECONDS = 0.1
 
-    def __init__(self, cancelled: _Cancellable | None, cancel: Callable[[], None]) -> None:
+    def __init__(self, cancelled: CancelToken | None, cancel: Callable[[], None] | None) -> None:
         self._cancelled = cancelled
         self._cancel = cancel
         self._done = threading.Event()
@@ -119,19 +114,18 @@ class _CancelWatcher(AbstractContextManager["_CancelWatcher"]):
         self.fired = False
 
     def __enter__(self) -> _CancelWatcher:
-        if self._cancelled is not None:
+        if self._cancelled is not None and self._cancel is not None:
             self._thread = threading.Thread(target=self._watch, name="aetherflow-db-cancel", daemon=True)
             self._thread.start()
         return self
 
     def _watch(self) -> None:
-        assert self._cancelled is not None
-        while not self._done.is_set():
-            if self._cancelled.wait(self.POLL_SECONDS):
-                if not self._done.is_set():
-                    self.fired = True
-                    self._cancel()
-                return
+        assert self._cancelled is not None and self._cancel is not None
+        # Cancel again on every tick: a cancel request that reaches the server before the query is ignored.
+        while not self._done.wait(self.POLL_SECONDS):
+            if self._cancelled.is_set():
+                self.fired = True
+                self._cancel()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -165,11 +159,25 @@ class _DbConnector(Connector):
         text = f"cannot connect to {self._where()}: {type(cause).__name__}: {_first_line(str(cause))}"
         return ConnectorError(self._redact(text), transient=transient)
 
+    def _stopped_or_query_error(self, error: BaseException, watcher: _CancelWatcher) -> BaseException:
+        if watcher.fired:
+            return Interrupted(f"query on {self._where()} cancelled: stop requested")
+        return self._query_error(error)
+
     def _query_error(self, error: BaseException) -> ConnectorError:
         cause = _root_cause(error)
         transient = _is_transient_query_error(cause) or bool(getattr(error, "connection_invalidated", False))
         text = f"query failed on {self._where()}: {type(cause).__name__}: {_first_line(str(cause))}"
         return ConnectorError(self._redact(text), transient=transient)
+
+
+def _canceller(dbapi: Any) -> Callable[[], None] | None:
+    """How to cancel the statement running on a DBAPI connection from another thread, if the driver can."""
+    for name in ("cancel_safe", "cancel", "interrupt"):  # psycopg 3, psycopg2, sqlite3
+        method = getattr(dbapi, name, None)
+        if callable(method):
+            return method  # type: ignore[no-any-return]
+    return None
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -235,7 +243,9 @@ class SqlAlchemyConnector(_DbConnector):
         try:
             url = make_url(self._url)
         except Exception as exc:  # noqa: BLE001 (ArgumentError and friends; the URL may hold a password)
-            raise ConnectorError(f"db resource '{self.name}' has an invalid config.url ({type(exc).__name__})") from None
+            raise ConnectorError(
+                f"db resource '{self.name}' has an invalid config.url ({type(exc).__name__})"
+            ) from None
         explicit = self.pool_settings()
         settings = {**POOL_DEFAULTS, **explicit}
         kwargs: dict[str, Any] = {"pool_pre_ping": _as_bool(settings["pre_ping"])}
@@ -273,41 +283,48 @@ class SqlAlchemyConnector(_DbConnector):
         engine = self.engine()
         try:
             return engine.connect()
-        except Exception as exc:  # noqa: BLE001 (classified below; anything else from the driver is a connect error)
+        except Exception as exc:  # classified by message/SQLSTATE: refused and timed out are transient
             raise self._connect_error(exc) from exc
 
     def _raw_connection(self) -> PoolProxiedConnection:
         engine = self.engine()
         try:
             return engine.raw_connection()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._connect_error(exc) from exc
 
-    def fetch_batches(self, sql: str, params: Mapping[str, Any] | None, fetch_size: int) -> tuple[list[str], Batches]:
-        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches."""
+    def fetch_batches(
+        self, sql: str, params: Mapping[str, Any] | None, fetch_size: int, *, cancelled: CancelToken | None = None
+    ) -> tuple[list[str], Batches]:
+        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches.
+
+        With ``cancelled``, a stop request cancels the running statement on the server (``Interrupted`` is raised).
+        """
         from sqlalchemy import text
 
         conn = self.connect()
+        watcher = _CancelWatcher(cancelled, _canceller(conn.connection.driver_connection)).__enter__()
         try:
             streaming = conn.execution_options(stream_results=True, yield_per=fetch_size)
             result = streaming.execute(text(sql), dict(params or {}))
             columns = list(result.keys()) if result.returns_rows else []
         except Exception as exc:
+            watcher.__exit__(None, None, None)
             conn.close()
-            raise self._query_error(exc) from exc
+            raise self._stopped_or_query_error(exc, watcher) from exc
 
         def batches() -> Batches:
             try:
                 if not columns:
                     return
                 # partitions() without a size may hand back ONE partition of every row: always pass it.
-                for part in result.partitions(fetch_size):
-                    yield part  # type: ignore[misc]  # Row objects are tuples
+                yield from result.partitions(fetch_size)  # type: ignore[misc]  # Row objects are tuples
             except GeneratorExit:
                 raise
             except Exception as exc:
-                raise self._query_error(exc) from exc
+                raise self._stopped_or_query_error(exc, watcher) from exc
             finally:
+                watcher.__exit__(None, None, None)
                 result.close()
                 conn.close()
 
@@ -361,7 +378,7 @@ class SqlAlchemyConnector(_DbConnector):
         raw = self._raw_connection()
         finished = False
         try:
-            dbapi = raw.driver_connection
+            dbapi: Any = raw.driver_connection
             psycopg3 = engine.dialect.driver == "psycopg"
             plan = self._copy_plan(dbapi, compiled.string, bound_params, psycopg3=psycopg3)
             if plan is None:
@@ -397,8 +414,10 @@ class SqlAlchemyConnector(_DbConnector):
                 bound = psycopg.ClientCursor(dbapi).mogrify(query, params)
                 cursor = dbapi.cursor()
             else:
+                from psycopg2.extensions import encodings
+
                 cursor = dbapi.cursor()
-                bound = cursor.mogrify(query, params).decode(dbapi.encoding_python_name())
+                bound = cursor.mogrify(query, params).decode(encodings.get(dbapi.encoding, "utf-8"))
             inner = bound.strip().rstrip(";")
             # PostgreSQL's text output must match Python's str() of the driver's values (dates in ISO order).
             cursor.execute("SET LOCAL DateStyle TO 'ISO, YMD'")
@@ -445,8 +464,6 @@ class SqlAlchemyConnector(_DbConnector):
         return int(final.command_tuples or 0)
 
     def _pq_error(self, result: Any, cancelled: bool) -> BaseException:
-        from aetherflow.api import Interrupted
-
         if cancelled:
             return Interrupted(f"query on {self._where()} cancelled: stop requested")
         from psycopg import errors, pq
@@ -459,8 +476,6 @@ class SqlAlchemyConnector(_DbConnector):
         return ConnectorError(self._redact(text), transient=_is_transient_sqlstate(sqlstate))
 
     def _copy_psycopg2(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
-        from aetherflow.api import Interrupted
-
         cursor = dbapi.cursor()
         with _CancelWatcher(cancelled, dbapi.cancel) as watcher:
             try:
@@ -510,7 +525,9 @@ def _copy_column(ident: str, oid: int, scale: int | None) -> str | None:
                 f" || to_char({col}, 'TZH:TZM') || CASE WHEN {offset} % 60 = 0 THEN '' "
                 f"ELSE ':' || lpad(abs({offset} % 60)::text, 2, '0') END"
             )
-        return f"CASE WHEN {col} IS NULL THEN NULL WHEN isfinite({col}) THEN {stamp} END"
+        # Infinity and years outside 1..9999 (which the drivers refuse to load) keep PostgreSQL's own text.
+        plain = f"isfinite({col}) AND extract(year from {col}) BETWEEN 1 AND 9999"
+        return f"CASE WHEN {col} IS NULL THEN NULL WHEN {plain} THEN {stamp} ELSE {col}::text END"
     return None
 
 
@@ -582,14 +599,21 @@ class Sqlite3Connector(_DbConnector):
         if conn is not self._memory:
             conn.close()
 
-    def fetch_batches(self, sql: str, params: Mapping[str, Any] | None, fetch_size: int) -> tuple[list[str], Batches]:
-        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches."""
+    def fetch_batches(
+        self, sql: str, params: Mapping[str, Any] | None, fetch_size: int, *, cancelled: CancelToken | None = None
+    ) -> tuple[list[str], Batches]:
+        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches.
+
+        With ``cancelled``, a stop request interrupts the running statement (``Interrupted`` is raised).
+        """
         conn = self.connect()
+        watcher = _CancelWatcher(cancelled, conn.interrupt).__enter__()
         try:
             cursor = conn.execute(sql, dict(params or {}))
         except (sqlite3.Error, ValueError) as exc:
+            watcher.__exit__(None, None, None)
             self._release(conn)
-            raise self._query_error(exc) from exc
+            raise self._stopped_or_query_error(exc, watcher) from exc
         columns = [str(d[0]) for d in cursor.description] if cursor.description else []
         cursor.arraysize = fetch_size
 
@@ -601,8 +625,9 @@ class Sqlite3Connector(_DbConnector):
                         return
                     yield batch
             except sqlite3.Error as exc:
-                raise self._query_error(exc) from exc
+                raise self._stopped_or_query_error(exc, watcher) from exc
             finally:
+                watcher.__exit__(None, None, None)
                 cursor.close()
                 self._release(conn)
 

@@ -476,7 +476,8 @@ class ParamikoSftpConnector(Connector):
 
         assert self._pkey_path is not None
         try:
-            return paramiko.PKey.from_path(self._pkey_path, passphrase=self._passphrase)
+            passphrase = self._passphrase.encode() if self._passphrase is not None else None
+            return paramiko.PKey.from_path(self._pkey_path, passphrase=passphrase)
         except FileNotFoundError:
             raise ConnectorError(
                 f"SFTP resource '{self.name}': private key file not found: {self._pkey_path}"

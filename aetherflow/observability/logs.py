@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -16,10 +17,9 @@ from aetherflow.redaction import Redactor
 
 
 def _iso(ts: float) -> str:
-    import time
-
-    secs = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((ts - secs) * 1000):03d}Z"
+    ms = round(ts * 1000)
+    secs, rem = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,7 +1,9 @@
 """Runner-level retry and timeout of one step (spec execution.md §9), and waiting for it under a stop request.
 
-The only place step retries happen: tenacity drives the attempts, each attempt runs the step in a worker thread so
-the runner can enforce ``timeout_seconds`` and the stop grace while the step's own code keeps running.
+The only place step retries happen: tenacity drives the attempts. A step without ``timeout_seconds`` runs in the
+runner's own thread (a thread per step would cost more than the rest of the step's bookkeeping); a step with one runs
+in a worker thread so the runner can enforce the limit while the step's code keeps running. Either way a stop request
+sets the step's ``cancelled`` token (see ``Runner._on_stop``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class AttemptRunner:
             raise Interrupted()
 
     def _attempt(self, fn: Callable[[], StepResult], ctx: StepRunContext, timeout: float | None) -> StepResult:
+        if timeout is None:
+            return _checked(fn(), ctx)
         box: dict[str, Any] = {}
         done = threading.Event()
 
@@ -130,7 +134,10 @@ class AttemptRunner:
             raise _timeout_error(f"step timed out after {float(timeout or 0)}s", abandoned=False)
         if "error" in box:
             raise box["error"]
-        result = box["result"]
-        if not isinstance(result, StepResult):
-            raise TypeError(f"step {ctx.step_type} returned {type(result).__name__}, not a StepResult")
-        return result
+        return _checked(box["result"], ctx)
+
+
+def _checked(result: Any, ctx: StepRunContext) -> StepResult:
+    if not isinstance(result, StepResult):
+        raise TypeError(f"step {ctx.step_type} returned {type(result).__name__}, not a StepResult")
+    return result

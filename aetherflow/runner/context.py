@@ -186,9 +186,6 @@ class StepRunContext:
         self.env = env
         self.workspace = workspace
         self.work_root = workspace.work_root
-        self.artifacts_dir = workspace.artifacts
-        self.scratch_dir = workspace.scratch
-        self.manifests_dir = workspace.manifests
         self.enterprise = enterprise
         self.cancelled = cancelled
         self._strict_sandbox = strict_sandbox
@@ -198,6 +195,23 @@ class StepRunContext:
         self._tracker = tracker
         self._emit = emit
         self._hold_lock = hold_lock
+
+    # The job directories are created on first use: most control steps never touch them, and creating and
+    # removing four directories per job would cost more than the rest of the job's bookkeeping.
+    @property
+    def artifacts_dir(self) -> Path:
+        """The job's artifacts directory (relative step paths resolve here)."""
+        return self.workspace.ensure().artifacts
+
+    @property
+    def scratch_dir(self) -> Path:
+        """The job's scratch directory."""
+        return self.workspace.ensure().scratch
+
+    @property
+    def manifests_dir(self) -> Path:
+        """The job's manifests directory."""
+        return self.workspace.ensure().manifests
 
     def resolve_path(self, path: str | os.PathLike[str]) -> Path:
         """A step path resolved in the sandbox (steps.md §1)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import traceback
@@ -190,6 +191,11 @@ class Runner:
         self._stored_jobs: dict[str, JobRecord] = {}
         self._stored_steps: dict[tuple[str, str], StepRecord] = {}
         self._started = time.monotonic()
+        self._active_ctx: StepRunContext | None = None
+        self._running: tuple[str, str, str, int] | None = None  # job id, step id, step type, attempt
+        self._finished = threading.Event()
+        #: called by the grace watchdog before the process leaves when a step ignores the stop request
+        self.on_abandon: Callable[[RunOutcome], None] | None = None
         self.stop.on_request(self._on_stop)
 
     # -- entry ---------------------------------------------------------------------------------------------------
@@ -211,6 +217,7 @@ class Runner:
                 return done
             return self._run_attempt()
         finally:
+            self._finished.set()
             if flow_lock is not None:
                 self._release(flow_lock)
 
@@ -423,7 +430,6 @@ class Runner:
         self.events.emit("job_start", job_id=job.id)
         layout = dict(self.plan.meta.layout)
         workspace = JobWorkspace.for_job(self.opt.work_root, self.flow_id, job.id, self.run_id, layout)
-        workspace.create()
         steps_view: dict[str, Any] = {}
         final = Status.SUCCESS
         try:
@@ -538,6 +544,7 @@ class Runner:
         def on_attempt(n: int) -> None:
             nonlocal attempt_no
             attempt_no = prior_attempts + n
+            self._running = (job.id, step.id, step.type, attempt_no)
             self.store.step_running(self.flow_id, self.run_id, job.id, step.id, step.type, attempt_no, self.run_attempt)
             self.events.emit("step_start", job_id=job.id, step_id=step.id, step_type=step.type, attempt=attempt_no)
 
@@ -555,6 +562,7 @@ class Runner:
                 error=text,
             )
 
+        self._active_ctx = ctx
         try:
             result = self.attempts.run(
                 lambda: step_cls().run(model, ctx),
@@ -568,6 +576,8 @@ class Runner:
             if not isinstance(exc, Exception) and not isinstance(exc, Interrupted):
                 raise
             error = exc
+        finally:
+            self._active_ctx, self._running = None, None
         duration_ms = round((time.monotonic() - started) * 1000)
         if error is not None or result is None:
             interrupted = isinstance(error, Interrupted) or (
@@ -752,9 +762,50 @@ class Runner:
         # Called from the signal handler: log, then stop the running step's children without blocking here.
         name = "SIGINT" if self.stop.signum == 2 else "SIGTERM"
         self.events.emit("run_cancel_requested", level="WARNING", signal=name)
+        ctx = self._active_ctx
+        if ctx is not None:
+            ctx.cancelled.set()
         threading.Thread(
             target=self.tracker.terminate_all, args=(self.opt.grace_seconds,), name="stop-children", daemon=True
         ).start()
+        threading.Thread(target=self._grace_watchdog, name="grace-watchdog", daemon=True).start()
+
+    def _grace_watchdog(self) -> None:
+        """If a step ignores the stop request past the grace period, record the interruption and leave."""
+        # A little beyond the grace: a step in a worker thread is abandoned by its own loop at the grace itself.
+        if self._finished.wait(self.opt.grace_seconds + 3.0):
+            return
+        running = self._running
+        text = self._interrupt_text()
+        code = ExitCode.SIGINT if self.stop.signum == 2 else ExitCode.SIGTERM
+        try:
+            if running is not None:
+                job_id, step_id, step_type, attempt = running
+                self.store.step_end(
+                    self.flow_id,
+                    self.run_id,
+                    job_id,
+                    step_id,
+                    step_type,
+                    Status.INTERRUPTED,
+                    attempts=attempt,
+                    error=text,
+                )
+                self.store.set_job(self.flow_id, self.run_id, job_id, Status.INTERRUPTED, error=text)
+                outcome = self.results.get(job_id)
+                if outcome is not None:
+                    outcome.status, outcome.error = Status.INTERRUPTED, text
+            self.store.finish_run(self.flow_id, self.run_id, Status.INTERRUPTED, code, text)
+            summary = self._summary(Status.INTERRUPTED, code, self.run_attempt)
+            self.events.emit("run_summary", **{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
+            if self.on_abandon is not None:
+                self.on_abandon(
+                    RunOutcome(self.flow_id, self.run_id, Status.INTERRUPTED, code, self.run_attempt, summary)
+                )
+        finally:
+            self.tracker.kill_all()
+            logging.shutdown()
+            os._exit(int(code))
 
     def _interrupt_text(self) -> str:
         return f"Interrupted: received {'SIGINT' if self.stop.signum == 2 else 'SIGTERM'}"

@@ -400,6 +400,19 @@ class DecodeModel:
         """True when nothing is decoded."""
         return not (self.config or self.options or self.config_paths or self.options_paths)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The decode map as written in YAML: ``{config, options, config_paths, options_paths}``."""
+        return {
+            "config": dict(self.config),
+            "options": dict(self.options),
+            "config_paths": list(self.config_paths),
+            "options_paths": list(self.options_paths),
+        }
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """Same as :meth:`as_dict` (the pydantic-style name; no field is ever None)."""
+        return self.as_dict()
+
 
 @dataclass(frozen=True, slots=True)
 class ResourceModel:

@@ -12,9 +12,9 @@ FINAL = frozenset({"SUCCESS", "SKIPPED"})
 
 def now_ts(at: float | None = None) -> str:
     """UTC RFC 3339 with milliseconds and ``Z`` (``2025-03-01T02:00:00.123Z``)."""
-    at = time.time() if at is None else at
-    secs = int(at)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((at - secs) * 1000):03d}Z"
+    ms = round((time.time() if at is None else at) * 1000)  # integer milliseconds: no float truncation (….123 → ….122)
+    secs, rem = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
 
 
 @dataclass(slots=True)

@@ -401,7 +401,7 @@ def _run_attempt(plan: _Plan, attempt: int, ctx: StepContext) -> _Outcome:
         stack.callback(_close_pipes, proc)
         stack.callback(_end_readers, readers, stop)
         stack.callback(_kill_if_running, proc)
-        readers.update(_start_readers(proc, plan, ctx, stop))
+        _start_readers(proc, plan, ctx, stop, readers)
         with ctx.track_process(proc, kill_grace_seconds=plan.grace):
             state = _wait(proc, plan.timeout, ctx)
             if state != "exited":
@@ -409,12 +409,12 @@ def _run_attempt(plan: _Plan, attempt: int, ctx: StepContext) -> _Outcome:
             _join(readers, ctx, stop)
         if state == "cancelled":
             raise Interrupted(f"stop requested while external.process attempt {attempt} was running")
-        return _Outcome(
+        outcome = _Outcome(
             returncode=proc.returncode if state == "exited" else None,
             stdout=readers["stdout"].capture.value() if "stdout" in readers else None,
             stderr=readers["stderr"].capture.value() if "stderr" in readers else None,
         )
-    raise AssertionError("unreachable")  # pragma: no cover (ExitStack does not swallow exceptions)
+    return outcome
 
 
 def _target(mode: str, log_file: IO[bytes] | None) -> int | IO[bytes] | None:
@@ -588,9 +588,9 @@ class _LineReader(threading.Thread):
 
 
 def _start_readers(
-    proc: subprocess.Popen[bytes], plan: _Plan, ctx: StepContext, stop: threading.Event
-) -> dict[str, _LineReader]:
-    readers: dict[str, _LineReader] = {}
+    proc: subprocess.Popen[bytes], plan: _Plan, ctx: StepContext, stop: threading.Event, readers: dict[str, _LineReader]
+) -> None:
+    """Start one reader per captured stream, registering each in ``readers`` before it starts (for cleanup)."""
     streams = (("stdout", proc.stdout, "INFO"), ("stderr", proc.stderr, "WARNING"))
     for name, pipe, level in streams:
         if pipe is None:
@@ -600,20 +600,24 @@ def _start_readers(
         def on_line(line: str, event: str = event, level: str = level) -> None:
             ctx.emit(event, level=level, message=line)
 
-        readers[name] = _LineReader(pipe, _Capture(plan.capture_limit), on_line, stop)
-    for reader in readers.values():
+        reader = _LineReader(pipe, _Capture(plan.capture_limit), on_line, stop)
+        readers[name] = reader
         reader.start()
-    return readers
 
 
 def _end_readers(readers: Mapping[str, _LineReader], stop: threading.Event) -> None:
     stop.set()
     for reader in readers.values():
-        reader.join()
+        if reader.is_alive():
+            reader.join()
 
 
 def _join(readers: Mapping[str, _LineReader], ctx: StepContext, stop: threading.Event) -> None:
-    """Wait until the readers reached the end of their pipes (the capture is then complete); a stop ends them."""
+    """Wait until the readers reached the end of their pipes (the capture is then complete); a stop ends them.
+
+    A background process that left the process group and keeps the pipe open keeps this waiting, as it would
+    ``subprocess.run(capture_output=True)``, until a stop request or the runner's step timeout.
+    """
     for reader in readers.values():
         while reader.is_alive():
             if ctx.cancelled.is_set():

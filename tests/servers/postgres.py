@@ -148,7 +148,9 @@ def running_postgres() -> Iterator[PostgresServer]:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            raise PostgresUnavailable("running as root and there is no 'postgres' OS user to run the server as") from None
+            raise PostgresUnavailable(
+                "running as root and there is no 'postgres' OS user to run the server as"
+            ) from None
         user = "postgres"
     # Not under pytest's tmp dir: its root-only (0700) parents would keep the 'postgres' user out.
     base = Path(tempfile.mkdtemp(prefix="aetherflow-pg-"))

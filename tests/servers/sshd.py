@@ -40,9 +40,7 @@ def _ed25519_keypair(private_path: Path) -> str:
 
     key = Ed25519PrivateKey.generate()
     private_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
     )
     private_path.chmod(0o600)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
@@ -94,9 +92,16 @@ class SshdServer:
         return f"[{self.host}]:{self.port} {self.host_key_line}\n"
 
     def session_pids(self) -> list[int]:
-        """PIDs of the per-connection sshd processes (children of the listener)."""
-        done = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False)
-        return [int(pid) for pid in done.stdout.split()]
+        """PIDs of every per-connection sshd process (the listener's descendants: monitors and session children)."""
+        found: list[int] = []
+        parents = [self.process.pid]
+        while parents:
+            done = subprocess.run(
+                ["pgrep", "-P", ",".join(map(str, parents))], capture_output=True, text=True, check=False
+            )
+            parents = [int(pid) for pid in done.stdout.split()]
+            found.extend(parents)
+        return found
 
     def make_dir(self, rel: str) -> Path:
         """Create ``home/rel`` owned by the SFTP user; return the local path."""

@@ -93,7 +93,15 @@ class FlowRun:
 
     def show(self, run_id: str = "r1") -> dict[str, Any]:
         """``runs show --json`` parsed."""
-        res = aetherflow("runs", "show", run_id, "--state", str(self.state), "--flow-yaml", str(self.flow))
+        res = aetherflow(
+            "runs",
+            "show",
+            run_id,
+            "--flow-yaml",
+            str(self.flow),
+            "--json",
+            env={"AETHERFLOW_STATE_PATH": str(self.state)},
+        )
         assert res.code == 0, res.stderr
         return json.loads(res.stdout)
 

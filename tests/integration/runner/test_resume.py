@@ -32,7 +32,7 @@ def test_rerunning_a_failed_run_skips_successful_steps_and_restores_their_output
               - {{id: third, type: external.process, inputs: {{command: ["/bin/sh", "-c", "test -f {gate}"]}}}}
           - id: b
             depends_on: [a]
-            steps: [{{id: s, type: check_items, inputs: {{items: "{{{{jobs.a.outputs.n}}}}"}}}}]
+            steps: [{{id: s, type: check_items, inputs: {{items: "n={{{{jobs.a.outputs.n}}}}"}}}}]
     """,
     )
 
@@ -112,7 +112,7 @@ def test_flow_job_invocations_chain_under_one_run_id_with_restored_outputs(tmp_p
           - id: b
             depends_on: [a]
             when: "jobs.a.outputs.n == 3"
-            steps: [{id: s, type: check_items, inputs: {items: "{{jobs.a.outputs.n}}"}}]
+            steps: [{id: s, type: check_items, inputs: {items: "n={{jobs.a.outputs.n}}"}}]
     """,
     )
 

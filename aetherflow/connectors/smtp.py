@@ -1,0 +1,187 @@
+"""SMTP with the standard library (``mail:smtp``): plain, STARTTLS or implicit TLS, optional AUTH.
+
+One connection per message (mail steps are rare; an idle SMTP session would time out between steps anyway).
+Failures become ``ConnectorError``: SMTP 4xx answers, dropped connections, refused connections and timeouts are
+transient; authentication failures, 5xx answers and TLS verification failures are permanent. The password is only
+handed to ``smtplib.SMTP.login`` and never appears in a message.
+
+``options.verify_ssl`` (extension, as for ``rest`` and ``s3``): ``true`` (default, system CAs), ``false`` (no
+verification), or the path of a PEM CA bundle that signs the server's certificate.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping, Sequence
+from email.message import EmailMessage
+from typing import Any
+
+from aetherflow.api import Connector, ConnectorError, ConnectorInit, RetryPolicy
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _as_bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConnectorError(f"{what} must be a boolean, got {value!r}")
+
+
+class SmtpConnector(Connector):
+    """The ``mail:smtp`` connector: sends one ``EmailMessage`` per call."""
+
+    config_keys = frozenset({"host", "port", "username", "password", "starttls", "use_ssl", "from_addr"})
+    options_keys = frozenset({"timeout", "retry", "verify_ssl", "cache"})
+
+    def __init__(self, init: ConnectorInit) -> None:
+        super().__init__(init)
+        cfg, opts = init.config, init.options
+        self.host = str(cfg.get("host") or "")
+        if not self.host:
+            raise ConnectorError(f"Mail resource '{self.name}' needs config.host")
+        try:
+            self.port = int(cfg.get("port", 587))
+        except (TypeError, ValueError):
+            raise ConnectorError(f"Mail resource '{self.name}' config.port must be an integer") from None
+        self.use_ssl = _as_bool(cfg.get("use_ssl", self.port == 465), f"Mail resource '{self.name}' config.use_ssl")
+        starttls_default = self.port == 587 and not self.use_ssl
+        self.starttls = _as_bool(cfg.get("starttls", starttls_default), f"Mail resource '{self.name}' config.starttls")
+        if self.use_ssl and self.starttls:
+            raise ConnectorError(
+                f"Mail resource '{self.name}': config.use_ssl and config.starttls exclude each other "
+                "(use_ssl: TLS from the first byte, usually port 465; starttls: upgrade, usually port 587)"
+            )
+        username = cfg.get("username")
+        self.username = None if username in (None, "") else str(username)
+        password = cfg.get("password")
+        self._password = None if password in (None, "") else str(password)
+        from_addr = cfg.get("from_addr") or self.username
+        self.from_addr = None if from_addr in (None, "") else str(from_addr)
+        self.timeout = float(opts.get("timeout", 30))
+        retry = opts.get("retry") or {}
+        if not isinstance(retry, Mapping):
+            raise ConnectorError(f"Mail resource '{self.name}' options.retry must be a mapping (max_attempts)")
+        try:
+            self.max_attempts = max(1, int(retry.get("max_attempts", 1)))
+        except (TypeError, ValueError):
+            raise ConnectorError(f"Mail resource '{self.name}' options.retry.max_attempts must be an integer") from None
+        self._verify: Any = opts.get("verify_ssl", True)
+
+    def default_retry(self) -> RetryPolicy | None:
+        """``retry.max_attempts`` total attempts (each reconnects), transient failures only, backoff 1 s x2 ≤ 5 s."""
+        if self.max_attempts <= 1:
+            return None
+        return RetryPolicy(
+            max_attempts=self.max_attempts, backoff_seconds=1.0, factor=2.0, max_delay_seconds=5.0, transient_only=True
+        )
+
+    def send(self, message: EmailMessage, *, from_addr: str, recipients: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """Deliver ``message`` to ``recipients`` (envelope; Bcc included); return the recipients the server refused.
+
+        Raises ``ConnectorError`` when nothing was accepted; a partial refusal is returned, not raised, because the
+        message has already gone to the others and a retry would send it twice.
+        """
+        import smtplib
+
+        where = f"{self.host}:{self.port}"
+        phase = "connect"
+        try:
+            context = self._tls_context() if (self.use_ssl or self.starttls) else None
+            smtp: smtplib.SMTP
+            if self.use_ssl:
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with smtp:
+                phase = "EHLO"
+                smtp.ehlo()
+                if self.starttls:
+                    phase = "STARTTLS"
+                    smtp.starttls(context=context)
+                    smtp.ehlo()
+                if self.username and self._password:
+                    phase = "AUTH"
+                    smtp.login(self.username, self._password)
+                phase = "send"
+                refused = smtp.send_message(message, from_addr=from_addr, to_addrs=list(recipients))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ConnectorError(
+                f"SMTP login refused for user '{self.username}' at {where} (resource '{self.name}'): "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}; check config.username / config.password"
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise ConnectorError(
+                f"SMTP server {where} does not support {phase} (resource '{self.name}'): {exc}; "
+                "check config.starttls / config.use_ssl / config.username"
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            answers = {addr: (int(code), _text(text)) for addr, (code, text) in exc.recipients.items()}
+            listed = ", ".join(f"{addr} ({code} {text})" for addr, (code, text) in sorted(answers.items()))
+            transient = all(400 <= code < 500 for code, _ in answers.values())
+            raise ConnectorError(
+                f"SMTP server {where} refused every recipient (resource '{self.name}'): {listed}", transient=transient
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            code = int(exc.smtp_code)
+            raise ConnectorError(
+                f"SMTP server {where} answered {code} {_text(exc.smtp_error)} during {phase} (resource '{self.name}')",
+                transient=400 <= code < 500,
+            ) from None
+        except smtplib.SMTPServerDisconnected as exc:
+            raise ConnectorError(
+                f"SMTP server {where} closed the connection during {phase} (resource '{self.name}'): {exc}",
+                transient=True,
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectorError(
+                f"SMTP server {where} TLS certificate not trusted (resource '{self.name}'): {exc.verify_message}; "
+                "set options.verify_ssl to the CA bundle that signed it"
+            ) from None
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            raise ConnectorError(
+                f"SMTP server {where} dropped the TLS session during {phase} (resource '{self.name}'): {exc}",
+                transient=True,
+            ) from None
+        except ssl.SSLError as exc:
+            raise ConnectorError(
+                f"SMTP TLS handshake with {where} failed during {phase} (resource '{self.name}'): {exc.reason}; "
+                "check that config.use_ssl / config.starttls match the port"
+            ) from None
+        except FileNotFoundError as exc:
+            raise ConnectorError(
+                f"Mail resource '{self.name}': options.verify_ssl CA bundle not found: {exc.filename}"
+            ) from None
+        except OSError as exc:  # refused, reset, unreachable, timed out, DNS
+            raise ConnectorError(
+                f"SMTP server {where} unreachable during {phase} (resource '{self.name}'): "
+                f"{type(exc).__name__}: {exc}",
+                transient=True,
+            ) from None
+        except smtplib.SMTPException as exc:
+            raise ConnectorError(f"SMTP {phase} with {where} failed (resource '{self.name}'): {exc}") from None
+        return {addr: (int(code), _text(text)) for addr, (code, text) in refused.items()}
+
+    def _tls_context(self) -> ssl.SSLContext:
+        verify = self._verify
+        if isinstance(verify, str) and verify.strip().lower() in _TRUE | _FALSE:
+            verify = verify.strip().lower() in _TRUE
+        if verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        if isinstance(verify, str) and verify:
+            return ssl.create_default_context(cafile=verify)
+        return ssl.create_default_context()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

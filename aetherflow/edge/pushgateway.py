@@ -1,0 +1,199 @@
+"""The only metrics network call: pushes a run's metrics to a Prometheus Pushgateway (spec container.md §6).
+
+``Pusher`` sends a registry: POST at run start (one attempt), PUT at the end of a SUCCESS run, POST at the end of any
+other run and for the overlap gauge. Every push is bounded (``attempts`` x ``timeout`` plus 0.5-1.5 s jittered pauses)
+and best effort: a failure logs one ``metrics_push_failed`` warning and never raises, and once a push has failed the
+later pushes of the run make a single attempt. ``RunPusher`` wires ``RunMetrics`` to run events for the entrypoint.
+
+Imported by the entrypoint only when ``AETHERFLOW_PUSHGATEWAY_URL`` is set (prometheus_client and tenacity load here).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import basic_auth_handler, default_handler, push_to_gateway, pushadd_to_gateway
+from tenacity import Retrying, stop_after_attempt, wait_random
+
+from aetherflow.errors import error_text
+from aetherflow.observability.metrics import RunInfo, RunMetrics
+
+if TYPE_CHECKING:
+    from aetherflow.plan import Plan
+    from aetherflow.runner.engine import RunOutcome
+    from aetherflow.settings import Settings
+
+log = logging.getLogger("aetherflow")
+
+#: the ``job`` label of every push; the run id and pod name are never part of the grouping key
+JOB_LABEL = "aetherflow"
+PAUSE_MIN_SECONDS = 0.5
+PAUSE_MAX_SECONDS = 1.5
+
+_Handler = Callable[..., Callable[[], None]]
+
+
+def grouping_key(flow_id: str, namespace: str | None = None) -> dict[str, str]:
+    """``flow=<flow_id>`` plus ``namespace`` when given (the ``job`` label is added by the push itself)."""
+    key = {"flow": flow_id}
+    if namespace:
+        key["namespace"] = namespace
+    return key
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part, safe to log."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Pusher:
+    """Pushes registries to one gateway group; never raises, bounded in attempts and time."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = 2.0,
+        attempts: int = 2,
+        grouping_key: Mapping[str, str],
+        redact: Callable[[str], str] = lambda text: text,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = url
+        self.safe_url = strip_userinfo(url)
+        self.timeout_seconds = timeout_seconds
+        self.attempts = max(1, attempts)
+        self.grouping_key = dict(grouping_key)
+        self.failed = False
+        self._redact = redact
+        self._sleep = sleep
+        self._gateway, self._handler, self._secrets = _gateway_and_handler(url)
+
+    def push_start(self, registry: CollectorRegistry) -> bool:
+        """POST the start families with a single attempt; True when the gateway took them."""
+        return self._push(registry, replace=False, attempts=1)
+
+    def push_end(self, registry: CollectorRegistry, *, replace: bool) -> bool:
+        """PUT (``replace``: a SUCCESS run prunes the group) or POST the end families; True on success."""
+        return self._push(registry, replace=replace, attempts=self.attempts)
+
+    def push_overlap(self, registry: CollectorRegistry) -> bool:
+        """POST the overlap gauge alone; True on success."""
+        return self._push(registry, replace=False, attempts=self.attempts)
+
+    def _push(self, registry: CollectorRegistry, *, replace: bool, attempts: int) -> bool:
+        if self.failed:
+            attempts = 1  # the gateway already failed this run: do not spend the run's time on it again
+        push = push_to_gateway if replace else pushadd_to_gateway
+        made = 0
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_random(PAUSE_MIN_SECONDS, PAUSE_MAX_SECONDS),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    made += 1
+                    push(
+                        self._gateway,
+                        job=JOB_LABEL,
+                        registry=registry,
+                        grouping_key=self.grouping_key,
+                        timeout=self.timeout_seconds,
+                        handler=self._handler,
+                    )
+        except Exception as exc:  # noqa: BLE001 (metrics must never change the exit code)
+            self.failed = True
+            log.warning(
+                "metrics_push_failed",
+                extra={
+                    "event": "metrics_push_failed",
+                    "fields": {"url": self.safe_url, "attempts": made, "error": self._error(exc)},
+                },
+            )
+            return False
+        return True
+
+    def _error(self, exc: BaseException) -> str:
+        text = error_text(exc)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return self._redact(text)
+
+
+def _gateway_and_handler(url: str) -> tuple[str, _Handler, tuple[str, ...]]:
+    """The gateway URL without user-info, the handler that sends it (Basic auth when the URL had a user) and the
+    strings to keep out of error messages."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.username is None:
+        return url, default_handler, ()
+    username, password = unquote(parts.username), unquote(parts.password or "")
+
+    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes) -> Any:
+        return basic_auth_handler(url, method, timeout, headers, data, username=username, password=password)
+
+    secrets = tuple(s for s in (password, parts.password or "") if s)
+    return strip_userinfo(url), handler, secrets
+
+
+class RunPusher:
+    """Observer that pushes one run's metrics: start on ``run_start``, the overlap gauge on ``run_overlap``, the end
+    families from ``finish``. Nothing is pushed for a run that was already complete or never started."""
+
+    def __init__(self, metrics: RunMetrics, pusher: Pusher) -> None:
+        self.metrics = metrics
+        self.pusher = pusher
+
+    @classmethod
+    def create(
+        cls, settings: Settings, plan: Plan, run_id: str, *, redact: Callable[[str], str] | None = None
+    ) -> RunPusher:
+        """Build the metrics and the pusher from the settings and the plan's declared jobs and steps."""
+        flow_id = plan.meta.flow_id
+        declared = {job.id: [step.id for step in job.steps] for job in plan.jobs}
+        info = None
+        if settings.pushgateway_run_info:
+            info = RunInfo(job_name=settings.job_name or "", pod=settings.pod_name or "",
+                           namespace=settings.namespace or "")
+        metrics = RunMetrics(flow_id, declared, run_id=run_id, run_info=info)
+        namespace = settings.namespace if settings.pushgateway_namespace_label else None
+        pusher = Pusher(
+            settings.pushgateway_url,
+            timeout_seconds=settings.pushgateway_timeout_seconds,
+            attempts=settings.pushgateway_attempts,
+            grouping_key=grouping_key(flow_id, namespace),
+            redact=redact or (lambda text: text),
+        )
+        return cls(metrics, pusher)
+
+    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+        """Feed the metrics; push at run start and on an overlap."""
+        self.metrics.on_event(event, fields)
+        if event == "run_start":
+            self.pusher.push_start(self.metrics.start_registry())
+        elif event == "run_overlap":
+            self.pusher.push_overlap(self.metrics.overlap_registry())
+
+    def finish(self, outcome: RunOutcome) -> None:
+        """Push the end families of a run that started (PUT when it succeeded, POST otherwise)."""
+        if outcome.overlap is not None or outcome.already_complete:
+            return
+        if not self.metrics.ended and outcome.summary:
+            self.metrics.on_event("run_summary", {**outcome.summary, "status": outcome.status})
+        if self.metrics.started_at is None:
+            return
+        self.pusher.push_end(self.metrics.end_registry(), replace=self.metrics.succeeded)

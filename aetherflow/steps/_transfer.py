@@ -1,0 +1,189 @@
+"""Helpers shared by the file-transfer steps (SFTP, S3): input errors, the per-item upload manifest, a bounded
+worker pool with fail-fast, and the download destination check.
+
+Only the standard library and ``aetherflow.api``: steps stay plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aetherflow.api import CancelToken, Interrupted, StepContext, StepFailed
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def input_error(message: str) -> ValueError:
+    """A ``ValueError`` for a bad input or path: retrying cannot fix it, so the runner must not retry it."""
+    error = ValueError(message)
+    error.permanent = True  # type: ignore[attr-defined]
+    return error
+
+
+class Parallelism(BaseModel):
+    """``parallelism`` of upload steps: how many items are transferred at once, and whether one failure stops all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    workers: int = Field(8, ge=1, le=64)
+    fail_fast: bool = True
+
+
+def safe_destination(dest_dir: Path, rel_path: str) -> Path:
+    """``dest_dir/rel_path``, refusing any ``rel_path`` that would leave ``dest_dir``."""
+    rel = rel_path.replace("\\", "/")
+    if not rel or rel.startswith("/") or os.path.isabs(rel):
+        raise input_error(f"dest path escapes dest_dir: {rel_path}")
+    target = Path(os.path.normpath(dest_dir / rel))
+    if target == dest_dir or dest_dir not in target.parents:
+        raise input_error(f"dest path escapes dest_dir: {rel_path}")
+    return target
+
+
+def check_cancelled(cancelled: CancelToken, what: str) -> None:
+    """Raise ``Interrupted`` when the step was asked to stop (stop request or step timeout)."""
+    if cancelled.is_set():
+        raise Interrupted(f"{what} stopped: the step was cancelled")
+
+
+class UploadManifest:
+    """``<manifests>/<step_id>.manifest.json``: one entry per item, rewritten atomically after each item.
+
+    Ids recorded by an earlier attempt of the same step (a retry, or a resumed run) are reported done, so they are
+    skipped. Entries keep the order of the step's items.
+    """
+
+    def __init__(self, ctx: StepContext, ids: Sequence[str]) -> None:
+        self.path = ctx.manifests_dir / f"{ctx.step_id}.manifest.json"
+        self._lock = threading.Lock()
+        self._done: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            try:
+                previous = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                previous = None
+                ctx.emit("upload_manifest_unreadable", level="WARNING", path=str(self.path))
+            if isinstance(previous, list):
+                for entry in previous:
+                    if isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
+                        self._done[entry["id"]] = dict(entry)
+        # Entries of earlier attempts stay until this attempt records the item again, so a failure now
+        # cannot make the next attempt forget what is already done.
+        self._entries: dict[int, dict[str, Any]] = {
+            index: self._done[item_id] for index, item_id in enumerate(ids) if item_id in self._done
+        }
+
+    def previous(self, item_id: str) -> dict[str, Any] | None:
+        """The entry an earlier attempt recorded for ``item_id``, or None."""
+        return self._done.get(item_id)
+
+    def record(self, index: int, entry: Mapping[str, Any]) -> None:
+        """Add the entry of item ``index`` and rewrite the file (``.tmp`` then rename)."""
+        with self._lock:
+            self._entries[index] = dict(entry)
+            self._write_locked()
+
+    def save(self) -> None:
+        """Rewrite the file with the entries recorded so far."""
+        with self._lock:
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        body = json.dumps([self._entries[i] for i in sorted(self._entries)], ensure_ascii=False, indent=2)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(body + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def check_unique_ids(step_type: str, ids: Sequence[str]) -> None:
+    """Ids key the manifest, so two items with one id would make a retry skip the second."""
+    seen: set[str] = set()
+    for item_id in ids:
+        if item_id in seen:
+            raise input_error(f"{step_type} duplicate item id: {item_id}")
+        seen.add(item_id)
+
+
+def run_items(
+    items: Sequence[T],
+    work: Callable[[int, T], R],
+    *,
+    parallelism: Parallelism,
+    cancelled: CancelToken,
+    on_error: Callable[[int, BaseException], None] | None = None,
+) -> list[R]:
+    """Run ``work(index, item)`` for every item, on up to ``workers`` threads; results keep the items' order.
+
+    With ``fail_fast``, the first failure stops items that have not started and is raised once running ones end.
+    Without it every item is tried; then a stop request wins, else a permanent failure (retrying will not help),
+    else the first failure.
+    """
+    if not parallelism.enabled or parallelism.workers == 1 or len(items) <= 1:
+        results: list[R] = []
+        failures: list[BaseException] = []
+        for index, item in enumerate(items):
+            try:
+                results.append(work(index, item))
+            except Exception as exc:
+                if on_error is not None:
+                    on_error(index, exc)
+                if parallelism.fail_fast or isinstance(exc, Interrupted):
+                    raise
+                failures.append(exc)
+        if failures:
+            raise _most_severe(failures)
+        return results
+
+    stop = threading.Event()
+
+    def guarded(index: int, item: T) -> R:
+        if stop.is_set() or cancelled.is_set():
+            raise _NotStarted()
+        try:
+            return work(index, item)
+        except Exception as exc:
+            if on_error is not None:
+                on_error(index, exc)
+            if parallelism.fail_fast or isinstance(exc, Interrupted):
+                stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=min(parallelism.workers, len(items))) as pool:
+        futures: list[Future[R]] = [pool.submit(guarded, i, item) for i, item in enumerate(items)]
+        wait(futures, return_when=FIRST_EXCEPTION if parallelism.fail_fast else ALL_COMPLETED)
+        if stop.is_set():
+            for future in futures:
+                future.cancel()
+        wait(futures)
+    errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+    real = [e for e in errors if e is not None and not isinstance(e, _NotStarted)]
+    if real:
+        raise _most_severe(real)
+    if errors or cancelled.is_set():
+        raise Interrupted("transfer stopped: the step was cancelled")
+    return [f.result() for f in futures]
+
+
+class _NotStarted(Exception):
+    """An item skipped because the transfer was stopping."""
+
+
+def _most_severe(errors: Sequence[BaseException]) -> BaseException:
+    for error in errors:
+        if isinstance(error, Interrupted):
+            return error
+    for error in errors:
+        if not (isinstance(error, StepFailed) and error.transient):
+            return error
+    return errors[0]

@@ -1,0 +1,293 @@
+"""S3 steps (kind ``s3``, connector ``s3:boto3``): list, download, upload (manifest, parallel, overwrite) and delete.
+
+Object entries are ``{bucket, key, rel_path, name, size, mtime, etag, path}``; ``bucket`` inputs default to the
+resource's ``config.bucket``. Local paths go through the sandbox; remote keys do not.
+"""
+
+from __future__ import annotations
+
+import glob
+import posixpath
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
+from aetherflow.steps._transfer import (
+    Parallelism,
+    UploadManifest,
+    check_cancelled,
+    check_unique_ids,
+    input_error,
+    run_items,
+    safe_destination,
+)
+
+_GLOB_CHARS = ("*", "?", "[")
+
+
+class S3ConnectorLike(Protocol):
+    """What these steps use of an ``s3`` connector."""
+
+    def bucket(self, bucket: str | None) -> str: ...
+
+    def list_objects(
+        self, bucket: str, *, prefix: str = "", pattern: str = "*", recursive: bool = True
+    ) -> list[dict[str, Any]]: ...
+
+    def exists(self, bucket: str, key: str) -> bool: ...
+
+    def download(
+        self,
+        bucket: str,
+        key: str,
+        local_path: Path,
+        *,
+        cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int: ...
+
+    def upload(
+        self,
+        local_path: Path,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]: ...
+
+    def delete(self, bucket: str, keys: Iterable[str]) -> int: ...
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, (str, Mapping)) else value
+
+
+def _connector(ctx: StepContext, resource: str) -> S3ConnectorLike:
+    connector: S3ConnectorLike = ctx.connector(resource, kind="s3")
+    return connector
+
+
+def _key_of(step_type: str, entry: str | Mapping[str, Any]) -> tuple[str | None, str]:
+    """(bucket given by the entry or None, key) of an object entry or key string."""
+    if isinstance(entry, str):
+        return None, entry
+    key = entry.get("key")
+    if not isinstance(key, str) or not key:
+        raise input_error(f"{step_type} object entries need a 'key' (got keys {sorted(entry)})")
+    bucket = entry.get("bucket")
+    return (bucket if isinstance(bucket, str) and bucket else None), key
+
+
+# -- s3_list_files ---------------------------------------------------------------------------------------------------
+class S3ListInputs(Inputs):
+    """Inputs of ``s3_list_files``."""
+
+    resource: str
+    bucket: str | None = None
+    prefix: str = ""
+    pattern: str = "*"
+    recursive: bool = True
+    min_count: int = Field(1, ge=0)
+
+
+class S3ListFiles(Step[S3ListInputs]):
+    """List objects under a prefix; SKIPPED when fewer than ``min_count`` match."""
+
+    inputs_model = S3ListInputs
+    resource_kind: ClassVar[str | None] = "s3"
+
+    def run(self, inputs: S3ListInputs, ctx: StepContext) -> StepResult:
+        s3 = _connector(ctx, inputs.resource)
+        files = s3.list_objects(
+            s3.bucket(inputs.bucket), prefix=inputs.prefix, pattern=inputs.pattern, recursive=inputs.recursive
+        )
+        count = len(files)
+        if count < inputs.min_count:
+            reason = f"count({count}) < min_count({inputs.min_count})"
+            return StepResult.skipped(reason, has_data=False, count=count, files=[])
+        return StepResult.success(has_data=True, count=count, files=files)
+
+
+# -- s3_download_files -----------------------------------------------------------------------------------------------
+class S3DownloadInputs(Inputs):
+    """Inputs of ``s3_download_files``: entries from ``s3_list_files`` or keys."""
+
+    resource: str
+    files: list[str | dict[str, Any]]
+    dest_dir: str
+    bucket: str | None = None
+
+    _one_or_many = field_validator("files", mode="before")(_as_list)
+
+
+class S3DownloadFiles(Step[S3DownloadInputs]):
+    """Download objects to ``dest_dir/<rel_path>`` (a key string's ``rel_path`` is its base name)."""
+
+    inputs_model = S3DownloadInputs
+    resource_kind: ClassVar[str | None] = "s3"
+
+    def run(self, inputs: S3DownloadInputs, ctx: StepContext) -> StepResult:
+        dest_dir = ctx.resolve_path(inputs.dest_dir)
+        s3 = _connector(ctx, inputs.resource)
+        plan: list[tuple[str, str, Path]] = []
+        for entry in inputs.files:
+            entry_bucket, key = _key_of("s3_download_files", entry)
+            rel = entry.get("rel_path") if isinstance(entry, Mapping) else None
+            rel_path = rel if isinstance(rel, str) and rel else posixpath.basename(key.rstrip("/"))
+            target = ctx.resolve_path(safe_destination(dest_dir, rel_path))
+            plan.append((entry_bucket or s3.bucket(inputs.bucket), key, target))
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        local_files: list[str] = []
+        for bucket, key, target in plan:
+            check_cancelled(ctx.cancelled, "s3_download_files")
+            started = time.monotonic()
+            size = s3.download(bucket, key, target, cancelled=ctx.cancelled)
+            ctx.emit(
+                "s3_object_downloaded",
+                level="DEBUG",
+                path=f"s3://{bucket}/{key}",
+                local_path=str(target),
+                bytes=size,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+            local_files.append(str(target))
+        return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
+
+
+# -- s3_upload_files -------------------------------------------------------------------------------------------------
+class S3UploadItem(BaseModel):
+    """One upload item given as a mapping."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    key: str | None = None
+
+
+class S3UploadInputs(Inputs):
+    """Inputs of ``s3_upload_files``."""
+
+    resource: str
+    items: list[str | S3UploadItem]
+    bucket: str | None = None
+    prefix: str = ""
+    overwrite: bool = True
+    content_type: str | None = None
+    parallelism: Parallelism = Parallelism()
+
+    _one_or_many = field_validator("items", mode="before")(_as_list)
+
+
+class S3UploadFiles(Step[S3UploadInputs]):
+    """Upload files (paths, globs or ``{file, key}``); a per-key manifest lets a retry skip finished keys."""
+
+    inputs_model = S3UploadInputs
+    resource_kind: ClassVar[str | None] = "s3"
+
+    def run(self, inputs: S3UploadInputs, ctx: StepContext) -> StepResult:
+        planned = self._plan(inputs, ctx)
+        keys = [key for _, key in planned]
+        check_unique_ids("s3_upload_files", keys)
+        manifest = UploadManifest(ctx, keys)
+        s3 = _connector(ctx, inputs.resource) if planned else None
+        bucket = s3.bucket(inputs.bucket) if s3 is not None else ""
+
+        def upload_one(index: int, plan: tuple[Path, str]) -> dict[str, Any] | None:
+            local, key = plan
+            assert s3 is not None
+            previous = manifest.previous(key)
+            if previous is not None:
+                entry = {"id": key, "file": str(local), "key": key, "skipped": True}
+                if previous.get("etag"):
+                    entry["etag"] = previous["etag"]
+                manifest.record(index, entry)
+                return {"file": str(local), "key": key, "etag": previous["etag"]} if previous.get("etag") else None
+            check_cancelled(ctx.cancelled, "s3_upload_files")
+            if not inputs.overwrite and s3.exists(bucket, key):
+                manifest.record(index, {"id": key, "file": str(local), "key": key, "skipped": True, "reason": "exists"})
+                ctx.emit("s3_object_exists_skipped", path=f"s3://{bucket}/{key}")
+                return None
+            started = time.monotonic()
+            done = s3.upload(local, bucket, key, content_type=inputs.content_type, cancelled=ctx.cancelled)
+            manifest.record(index, {"id": key, "file": str(local), "key": key, "etag": done["etag"]})
+            ctx.emit(
+                "s3_object_uploaded",
+                level="DEBUG",
+                path=f"s3://{bucket}/{key}",
+                bytes=done["size"],
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+            return {"file": str(local), "key": key, "etag": done["etag"]}
+
+        def report(index: int, error: BaseException) -> None:
+            ctx.emit(
+                "s3_upload_failed",
+                level="WARNING",
+                path=f"s3://{bucket}/{planned[index][1]}",
+                error=f"{type(error).__name__}: {error}",
+            )
+
+        results = run_items(
+            planned, upload_one, parallelism=inputs.parallelism, cancelled=ctx.cancelled, on_error=report
+        )
+        manifest.save()
+        uploaded = [r for r in results if r is not None]
+        return StepResult.success(uploaded=uploaded, count=len(uploaded), manifest=str(manifest.path))
+
+    @staticmethod
+    def _plan(inputs: S3UploadInputs, ctx: StepContext) -> list[tuple[Path, str]]:
+        planned: list[tuple[Path, str]] = []
+        for item in inputs.items:
+            raw = item if isinstance(item, str) else item.file
+            explicit_key = None if isinstance(item, str) else item.key
+            if any(c in raw for c in _GLOB_CHARS):
+                pattern = ctx.resolve_path(raw)
+                matches = sorted(glob.glob(str(pattern), recursive=True))
+                files = [ctx.resolve_path(m) for m in matches]
+                files = [f for f in files if f.is_file()]
+                if explicit_key is not None and len(files) > 1:
+                    raise input_error(f"s3_upload_files item '{raw}' matches {len(files)} files but gives one key")
+            else:
+                local = ctx.resolve_path(raw)
+                if not local.is_file():
+                    raise input_error(f"s3_upload_files file not found: {local}")
+                files = [local]
+            for local in files:
+                planned.append((local, explicit_key or f"{inputs.prefix}{local.name}"))
+        return planned
+
+
+# -- s3_delete_files -------------------------------------------------------------------------------------------------
+class S3DeleteInputs(Inputs):
+    """Inputs of ``s3_delete_files``: entries or keys."""
+
+    resource: str
+    files: list[str | dict[str, Any]]
+    bucket: str | None = None
+
+    _one_or_many = field_validator("files", mode="before")(_as_list)
+
+
+class S3DeleteFiles(Step[S3DeleteInputs]):
+    """Delete objects; a key that does not exist is not an error."""
+
+    inputs_model = S3DeleteInputs
+    resource_kind: ClassVar[str | None] = "s3"
+
+    def run(self, inputs: S3DeleteInputs, ctx: StepContext) -> StepResult:
+        s3 = _connector(ctx, inputs.resource)
+        by_bucket: dict[str, list[str]] = {}
+        for entry in inputs.files:
+            entry_bucket, key = _key_of("s3_delete_files", entry)
+            by_bucket.setdefault(entry_bucket or s3.bucket(inputs.bucket), []).append(key)
+        count = 0
+        for bucket, keys in by_bucket.items():
+            check_cancelled(ctx.cancelled, "s3_delete_files")
+            count += s3.delete(bucket, keys)
+        return StepResult.success(is_deleted=True, count=count)

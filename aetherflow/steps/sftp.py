@@ -1,0 +1,259 @@
+"""SFTP steps (kind ``sftp``): list, download, upload (atomic, manifest, parallel) and delete remote files.
+
+The connector (``sftp:paramiko``) does the protocol work; these steps handle inputs, local paths (sandbox), the
+upload manifest, cancellation between files, and the outputs of steps.md §6.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
+from aetherflow.steps._transfer import (
+    Parallelism,
+    UploadManifest,
+    check_cancelled,
+    check_unique_ids,
+    input_error,
+    run_items,
+    safe_destination,
+)
+
+
+class SftpConnectorLike(Protocol):
+    """What these steps use of an ``sftp`` connector."""
+
+    def list_files(
+        self,
+        remote_dir: str,
+        *,
+        pattern: str = "*",
+        recursive: bool = False,
+        min_age_seconds: float = 0.0,
+        cancelled: CancelToken | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def download(
+        self,
+        remote_path: str,
+        local_path: Path,
+        *,
+        cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int: ...
+
+    def upload(
+        self,
+        local_path: Path,
+        remote_path: str,
+        *,
+        cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int: ...
+
+    def delete(self, remote_path: str) -> None: ...
+
+
+def _as_list(value: Any) -> Any:
+    """A single entry given where a list is expected becomes a one-item list."""
+    return [value] if isinstance(value, (str, Mapping)) else value
+
+
+def _remote_path_of(step_type: str, entry: str | Mapping[str, Any]) -> str:
+    if isinstance(entry, str):
+        return entry
+    path = entry.get("path")
+    if not isinstance(path, str) or not path:
+        raise input_error(f"{step_type} file entries need a 'path' (got keys {sorted(entry)})")
+    return path
+
+
+def _connector(ctx: StepContext, resource: str) -> SftpConnectorLike:
+    connector: SftpConnectorLike = ctx.connector(resource, kind="sftp")
+    return connector
+
+
+# -- sftp_list_files -------------------------------------------------------------------------------------------------
+class SftpListInputs(Inputs):
+    """Inputs of ``sftp_list_files``."""
+
+    resource: str
+    remote_dir: str
+    pattern: str = "*"
+    recursive: bool = False
+    min_count: int = Field(1, ge=0)
+    min_age_seconds: float = Field(0.0, ge=0)
+
+
+class SftpListFiles(Step[SftpListInputs]):
+    """List remote files (directories never listed); SKIPPED when fewer than ``min_count`` match."""
+
+    inputs_model = SftpListInputs
+    resource_kind: ClassVar[str | None] = "sftp"
+
+    def run(self, inputs: SftpListInputs, ctx: StepContext) -> StepResult:
+        sftp = _connector(ctx, inputs.resource)
+        files = sftp.list_files(
+            inputs.remote_dir,
+            pattern=inputs.pattern,
+            recursive=inputs.recursive,
+            min_age_seconds=inputs.min_age_seconds,
+            cancelled=ctx.cancelled,
+        )
+        count = len(files)
+        if count < inputs.min_count:
+            reason = f"count({count}) < min_count({inputs.min_count})"
+            return StepResult.skipped(reason, has_data=False, count=count, files=[])
+        return StepResult.success(has_data=True, count=count, files=files)
+
+
+# -- sftp_download_files ---------------------------------------------------------------------------------------------
+class SftpDownloadInputs(Inputs):
+    """Inputs of ``sftp_download_files``: entries from ``sftp_list_files`` or remote path strings."""
+
+    resource: str
+    files: list[str | dict[str, Any]]
+    dest_dir: str
+
+    _one_or_many = field_validator("files", mode="before")(_as_list)
+
+
+class SftpDownloadFiles(Step[SftpDownloadInputs]):
+    """Download files to ``dest_dir/<rel_path>`` (a string's ``rel_path`` is its base name)."""
+
+    inputs_model = SftpDownloadInputs
+    resource_kind: ClassVar[str | None] = "sftp"
+
+    def run(self, inputs: SftpDownloadInputs, ctx: StepContext) -> StepResult:
+        dest_dir = ctx.resolve_path(inputs.dest_dir)
+        plan: list[tuple[str, Path]] = []
+        for entry in inputs.files:
+            remote = _remote_path_of("sftp_download_files", entry)
+            rel = entry.get("rel_path") if isinstance(entry, Mapping) else None
+            rel_path = rel if isinstance(rel, str) and rel else posixpath.basename(remote.rstrip("/"))
+            # The sandbox check too: no symlink between the artifacts dir and the target.
+            plan.append((remote, ctx.resolve_path(safe_destination(dest_dir, rel_path))))
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        sftp = _connector(ctx, inputs.resource)
+        local_files: list[str] = []
+        for remote, local in plan:
+            check_cancelled(ctx.cancelled, "sftp_download_files")
+            started = time.monotonic()
+            size = sftp.download(remote, local, cancelled=ctx.cancelled)
+            ctx.emit(
+                "sftp_file_downloaded",
+                level="DEBUG",
+                remote_path=remote,
+                local_path=str(local),
+                bytes=size,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+            local_files.append(str(local))
+        return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
+
+
+# -- sftp_upload_files -----------------------------------------------------------------------------------------------
+class SftpUploadItem(BaseModel):
+    """One upload item given as a mapping."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    id: str | None = None
+    remote_name: str | None = None
+
+
+class SftpUploadInputs(Inputs):
+    """Inputs of ``sftp_upload_files``."""
+
+    resource: str
+    items: list[str | SftpUploadItem]
+    remote_dir: str
+    parallelism: Parallelism = Parallelism()
+
+    _one_or_many = field_validator("items", mode="before")(_as_list)
+
+
+class SftpUploadFiles(Step[SftpUploadInputs]):
+    """Upload local files atomically (``.part`` then rename); a per-item manifest lets a retry skip finished ids."""
+
+    inputs_model = SftpUploadInputs
+    resource_kind: ClassVar[str | None] = "sftp"
+
+    def run(self, inputs: SftpUploadInputs, ctx: StepContext) -> StepResult:
+        planned: list[tuple[str, Path, str]] = []  # (id, local file, remote path)
+        for item in inputs.items:
+            raw = item if isinstance(item, str) else item.file
+            local = ctx.resolve_path(raw)
+            if not local.is_file():
+                raise input_error(f"sftp_upload_files file not found: {local}")
+            item_id = local.name if isinstance(item, str) else (item.id or local.name)
+            remote_name = local.name if isinstance(item, str) else (item.remote_name or local.name)
+            planned.append((item_id, local, posixpath.join(inputs.remote_dir, remote_name)))
+        ids = [p[0] for p in planned]
+        check_unique_ids("sftp_upload_files", ids)
+        manifest = UploadManifest(ctx, ids)
+        sftp = _connector(ctx, inputs.resource) if planned else None
+
+        def upload_one(index: int, plan: tuple[str, Path, str]) -> None:
+            item_id, local, remote = plan
+            if manifest.previous(item_id) is not None:
+                manifest.record(index, {"id": item_id, "skipped": True, "file": str(local), "remote_path": remote})
+                return
+            check_cancelled(ctx.cancelled, "sftp_upload_files")
+            assert sftp is not None
+            started = time.monotonic()
+            size = sftp.upload(local, remote, cancelled=ctx.cancelled)
+            manifest.record(index, {"id": item_id, "file": str(local), "remote_path": remote})
+            ctx.emit(
+                "sftp_file_uploaded",
+                level="DEBUG",
+                id=item_id,
+                remote_path=remote,
+                bytes=size,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+
+        def report(index: int, error: BaseException) -> None:
+            ctx.emit(
+                "sftp_upload_failed",
+                level="WARNING",
+                id=planned[index][0],
+                remote_path=planned[index][2],
+                error=f"{type(error).__name__}: {error}",
+            )
+
+        run_items(planned, upload_one, parallelism=inputs.parallelism, cancelled=ctx.cancelled, on_error=report)
+        manifest.save()  # also when there was nothing to upload: the output names the file
+        return StepResult.success(manifest=str(manifest.path), count=len(planned))
+
+
+# -- sftp_delete_files -----------------------------------------------------------------------------------------------
+class SftpDeleteInputs(Inputs):
+    """Inputs of ``sftp_delete_files``: entries or remote paths."""
+
+    resource: str
+    files: list[str | dict[str, Any]]
+
+    _one_or_many = field_validator("files", mode="before")(_as_list)
+
+
+class SftpDeleteFiles(Step[SftpDeleteInputs]):
+    """Delete remote files; a missing one fails the step."""
+
+    inputs_model = SftpDeleteInputs
+    resource_kind: ClassVar[str | None] = "sftp"
+
+    def run(self, inputs: SftpDeleteInputs, ctx: StepContext) -> StepResult:
+        paths = [_remote_path_of("sftp_delete_files", entry) for entry in inputs.files]
+        sftp = _connector(ctx, inputs.resource)
+        for path in paths:
+            check_cancelled(ctx.cancelled, "sftp_delete_files")
+            sftp.delete(path)
+        return StepResult.success(is_deleted=True)

@@ -1,0 +1,260 @@
+"""DB extract throughput: ``db_extract_stream`` to CSV against floors measured in the same run, interleaved.
+
+SQLite (``--rows`` rows x 5 columns):
+  * ours: ``db_extract_stream`` (format csv) through ``db:sqlite3`` and through a ``db:sqlalchemy`` sqlite URL
+  * floor: a plain Python ``csv.writer`` over ``cursor.fetchmany(5000)`` (target: ours >= 100% of its throughput)
+  * reference: the ``sqlite3 -csv`` CLI, when installed
+  * peak RSS of the step in a fresh process for 100k rows and for ``--rows`` rows (target <= 60 MiB and flat)
+PostgreSQL (same shape, a throwaway local server; needs Debian's postgresql package):
+  * ours: ``db_extract_stream`` csv through ``db:sqlalchemy`` with psycopg 3 and with psycopg2 (COPY fast path)
+  * floor: ``psql -c "\\copy (...) to ... csv header"`` (target: ours >= 70% of its throughput)
+  * with ``--generic``, also the generic streaming path (quoting=all keeps COPY out), for reference
+
+    .venv/bin/python bench/db.py --rows 1000000
+    .venv/bin/python bench/db.py --rows 20000 --rounds 1     # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import os
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aetherflow.spec.resources import ResolvedResource
+from tests.support.context import make_step_context, run_step
+
+SQLITE_QUERY = "SELECT id, name, amount, created, flag FROM t ORDER BY id"
+PG_QUERY = "SELECT id, name, amount, created, ts FROM t ORDER BY id"
+RSS_LIMIT_MIB = 60
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _make_sqlite(path: Path, rows: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, amount REAL, created TEXT, flag INTEGER)")
+    batch = 50_000
+    for start in range(0, rows, batch):
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+            (
+                (i, f"name_{i}", i / 100, f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", i % 2)
+                for i in range(start + 1, min(start + batch, rows) + 1)
+            ),
+        )
+    conn.commit()
+    conn.close()
+
+
+def _run_extract(work: Path, resource_: ResolvedResource, sql: str, output: Path, **inputs: Any) -> dict[str, Any]:
+    ctx, _events, pool = make_step_context(work, resources={resource_.name: resource_}, strict_sandbox=False)
+    try:
+        inputs = {"format": "csv", **inputs}
+        result = run_step(
+            ctx, "db_extract_stream", {"resource": resource_.name, "sql": sql, "output": str(output), **inputs}
+        )
+        return dict(result.output)
+    finally:
+        pool.close_all()
+
+
+def _floor_sqlite(db: Path, out: Path) -> None:
+    conn = sqlite3.connect(db)
+    cur = conn.execute(SQLITE_QUERY)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow([d[0] for d in cur.description])
+        while batch := cur.fetchmany(5000):
+            writer.writerows(batch)
+    conn.close()
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _interleave(methods: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            times[name].append(_timed(fn))
+    return times
+
+
+def _report(title: str, times: dict[str, list[float]], floor: str, rows: int, target: float) -> None:
+    print(f"\n{title}")
+    base = min(times[floor])
+    for name, values in times.items():
+        best = min(values)
+        ratio = base / best  # throughput of this method relative to the floor
+        mark = ""
+        if name.startswith("ours") and not name.endswith("(info)"):
+            mark = "  OK" if ratio >= target else f"  BELOW TARGET {target:.0%}"
+        print(
+            f"  {name:44s} best {best:7.3f}s  median {statistics.median(values):7.3f}s  "
+            f"{rows / best / 1e6:5.2f} M rows/s  {ratio:6.1%} of floor{mark}"
+        )
+
+
+def _rss_child(db: Path, out: Path, limit: int) -> int:
+    work = out.parent / f"rss-work-{limit}"
+    res = ResolvedResource("local", "db", "sqlite3", {"path": str(db)})
+    _run_extract(work, res, f"{SQLITE_QUERY} LIMIT {limit}", out)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return 0
+
+
+def _measure_rss(db: Path, work: Path, limit: int) -> float:
+    done = subprocess.run(
+        [sys.executable, __file__, "--rss-child", str(db), str(work / f"rss-{limit}.csv"), str(limit)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def bench_sqlite(work: Path, rows: int, rounds: int) -> None:
+    db = work / "bench.db"
+    started = time.perf_counter()
+    _make_sqlite(db, rows)
+    print(f"SQLite: {rows:,} rows x 5 columns created in {time.perf_counter() - started:.1f}s")
+    outs = {name: work / f"sqlite-{name}.csv" for name in ("floor", "sqlite3", "sqlalchemy", "cli")}
+    methods: dict[str, Callable[[], object]] = {
+        "floor: csv.writer over fetchmany(5000)": lambda: _floor_sqlite(db, outs["floor"]),
+        "ours: db_extract_stream via db:sqlite3": lambda: _run_extract(
+            work / "w1", ResolvedResource("local", "db", "sqlite3", {"path": str(db)}), SQLITE_QUERY, outs["sqlite3"]
+        ),
+        "ours: db_extract_stream via sqlalchemy (info)": lambda: _run_extract(
+            work / "w2",
+            ResolvedResource("local", "db", "sqlalchemy", {"url": f"sqlite:///{db}"}),
+            SQLITE_QUERY,
+            outs["sqlalchemy"],
+        ),
+    }
+    cli = shutil.which("sqlite3")
+    if cli:
+
+        def run_cli() -> None:
+            with outs["cli"].open("wb") as f:
+                subprocess.run([cli, "-csv", "-header", str(db), SQLITE_QUERY], stdout=f, check=True)
+
+        methods["reference: sqlite3 -csv CLI"] = run_cli
+    else:
+        print("  sqlite3 CLI not installed (apt-get install -y sqlite3): reference skipped")
+    times = _interleave(methods, rounds)
+    _report(
+        "SQLite -> CSV (ratio = floor time / method time; target for ours >= 100%)",
+        times,
+        "floor: csv.writer over fetchmany(5000)",
+        rows,
+        1.0,
+    )
+    same = _sha256(outs["floor"]) == _sha256(outs["sqlite3"]) == _sha256(outs["sqlalchemy"])
+    print(f"  outputs of floor and ours identical: {same}")
+    small = min(100_000, rows)
+    rss_small = _measure_rss(db, work, small)
+    rss_full = _measure_rss(db, work, rows)
+    verdict = "OK" if max(rss_small, rss_full) <= RSS_LIMIT_MIB else f"ABOVE {RSS_LIMIT_MIB} MiB"
+    print(
+        f"  peak RSS of the step process: {small:,} rows {rss_small:.1f} MiB, {rows:,} rows {rss_full:.1f} MiB"
+        f" (growth {rss_full - rss_small:+.1f} MiB) {verdict}"
+    )
+
+
+def bench_postgres(work: Path, rows: int, rounds: int, generic: bool) -> None:
+    from tests.servers.postgres import PostgresUnavailable, running_postgres
+
+    try:
+        server_cm = running_postgres()
+        server = server_cm.__enter__()
+    except PostgresUnavailable as exc:
+        print(f"\nPostgreSQL: skipped ({exc})")
+        return
+    try:
+        started = time.perf_counter()
+        server.execute(
+            "CREATE TABLE t (id int8 PRIMARY KEY, name text, amount numeric(12,2), created date, ts timestamp)",
+            f"INSERT INTO t SELECT g, 'name_' || g, g / 100.0, date '2024-01-01' + (g % 365),"
+            f" timestamp '2024-01-01' + g * interval '1 second' FROM generate_series(1, {rows}) g",
+            "VACUUM ANALYZE t",
+        )
+        print(f"\nPostgreSQL {server.port}: {rows:,} rows x 5 columns created in {time.perf_counter() - started:.1f}s")
+        psql = shutil.which("psql") or str(server.bin_dir / "psql")
+        env = {**os.environ, "PGPASSWORD": server.password}
+        outs = {name: work / f"pg-{name}.csv" for name in ("psql", "psycopg", "psycopg2", "generic")}
+
+        def run_psql() -> None:
+            command = f"\\copy ({PG_QUERY}) to '{outs['psql']}' csv header"
+            argv = [psql, "-h", server.host, "-p", str(server.port), "-U", server.user, "-d", server.dbname]
+            subprocess.run([*argv, "-c", command], env=env, check=True, capture_output=True)
+
+        def ours(driver: str, out: Path, **inputs: Any) -> Callable[[], object]:
+            res = ResolvedResource("pg", "db", "sqlalchemy", {"url": server.url(driver)})
+            return lambda: _run_extract(work / f"w-{out.stem}", res, PG_QUERY, out, **inputs)
+
+        methods: dict[str, Callable[[], object]] = {
+            "floor: psql \\copy": run_psql,
+            "ours: db_extract_stream, psycopg 3 (COPY)": ours("postgresql+psycopg", outs["psycopg"]),
+            "ours: db_extract_stream, psycopg2 (COPY)": ours("postgresql+psycopg2", outs["psycopg2"]),
+        }
+        if generic:
+            methods["ours: generic path, quoting=all (info)"] = ours(
+                "postgresql+psycopg", outs["generic"], quoting="all"
+            )
+        times = _interleave(methods, rounds)
+        _report(
+            "PostgreSQL -> CSV (ratio = floor time / method time; target for ours >= 70%)",
+            times,
+            "floor: psql \\copy",
+            rows,
+            0.70,
+        )
+        same = _sha256(outs["psql"]) == _sha256(outs["psycopg"]) == _sha256(outs["psycopg2"])
+        print(f"  outputs of psql and ours identical: {same}")
+    finally:
+        server_cm.__exit__(None, None, None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is compared")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--generic", action="store_true", help="also time PostgreSQL's generic (non-COPY) path")
+    parser.add_argument("--rss-child", nargs=3, metavar=("DB", "OUT", "ROWS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        db, out, limit = args.rss_child
+        return _rss_child(Path(db), Path(out), int(limit))
+    with tempfile.TemporaryDirectory(prefix="aetherflow-bench-db-") as tmp:
+        work = Path(tmp)
+        if not args.skip_sqlite:
+            bench_sqlite(work, args.rows, args.rounds)
+        if not args.skip_postgres:
+            bench_postgres(work, args.rows, args.rounds, args.generic)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The GitHub workflows and the kind config: schema-valid, and consistent with the chart's e2e values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.unit.chart.rendering import CHART, ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _runs(workflow: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"])
+
+
+def _uses(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+
+
+def test_workflows_match_the_github_workflow_schema() -> None:
+    files = sorted(WORKFLOWS.glob("*.yaml"))
+    assert {f.name for f in files} >= {"ci.yaml", "e2e.yaml"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+         *map(str, files)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ci_runs_lint_type_check_tests_chart_checks_and_the_image_build() -> None:
+    runs = _runs(_load(WORKFLOWS / "ci.yaml"))
+    for command in ("ruff check", "mypy", "lint-imports", "make test", "make chart", "render_manifests.py --check",
+                    "ct lint", "docker build"):
+        assert command in runs, command
+
+
+def test_e2e_loads_the_image_tag_the_e2e_values_install() -> None:
+    workflow = _load(WORKFLOWS / "e2e.yaml")
+    values = _load(CHART / "ci" / "e2e-values.yaml")
+    image = f"{values['image']['repository']}:{values['image']['tag']}"
+    assert workflow["env"]["IMAGE"] == image
+    assert values["image"]["pullPolicy"] == "Never"  # the image only exists inside kind
+    runs = _runs(workflow)
+    assert 'docker build --tag "$IMAGE"' in runs
+    assert 'kind load docker-image "$IMAGE"' in runs
+    assert "-f helm/aetherflow/ci/e2e-values.yaml" in runs
+    assert "pytest tests/e2e -m e2e" in runs
+
+
+def test_e2e_creates_the_cluster_from_the_kind_config() -> None:
+    workflow = _load(WORKFLOWS / "e2e.yaml")
+    (kind,) = [s for s in _uses(workflow) if s["uses"].startswith("helm/kind-action@")]
+    assert kind["with"]["config"] == "kind-config.yaml"
+    config = _load(ROOT / "kind-config.yaml")
+    assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
+    assert [n["role"] for n in config["nodes"]] == ["control-plane"]
+    assert config["name"] == workflow["env"]["CLUSTER"]
+
+
+def test_e2e_names_match_the_chart_install() -> None:
+    workflow = _load(WORKFLOWS / "e2e.yaml")
+    values = _load(CHART / "ci" / "e2e-values.yaml")
+    (test_step,) = [s for j in workflow["jobs"].values() for s in j["steps"] if s.get("name") == "End-to-end tests"]
+    env = test_step["env"]
+    (schedule,) = values["schedules"]
+    assert env["E2E_CRONJOB"] == f"{values['fullnameOverride']}-{schedule['id']}"
+    assert schedule["suspend"] is True  # only the tests' own Jobs run the flow
+    flow = yaml.safe_load(values["flows"][schedule["flow_yaml"]])
+    assert env["E2E_FLOW_ID"] == flow["flow"]["id"]
+    assert [j["id"] for j in flow["jobs"]] == ["prepare", "work"]
+    assert env["E2E_NAMESPACE"] == "${{ env.NAMESPACE }}"
+    namespace = workflow["env"]["NAMESPACE"]
+    assert values["pushgateway"]["url"] == (
+        f"http://{env['E2E_PUSHGATEWAY_SERVICE']}.{namespace}.svc:{env['E2E_PUSHGATEWAY_PORT']}")
+    assert env["E2E_REQUIRED"] == "1"
