@@ -10,13 +10,11 @@ import abc
 import enum
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from aetherflow.errors import (
     AetherFlowError,
@@ -37,6 +35,7 @@ __all__ = [
     "Inputs",
     "Interrupted",
     "LockBusy",
+    "Registration",
     "RetryPolicy",
     "Status",
     "Step",
@@ -44,6 +43,8 @@ __all__ = [
     "StepFailed",
     "StepResult",
     "StepRetryable",
+    "register_connector",
+    "register_step",
 ]
 
 
@@ -58,13 +59,35 @@ class Status(enum.StrEnum):
     INTERRUPTED = "INTERRUPTED"
 
 
-class Inputs(BaseModel):
-    """Base of every step's input model: immutable, unknown keys rejected, numbers/booleans given as text accepted."""
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+    class Inputs(BaseModel):
+        """Base of every step's input model: immutable, unknown keys rejected, numbers/booleans as text accepted."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        # pydantic is imported when the first step model is defined, not by whoever imports the API: the core
+        # (validation, the state commands) needs Status, RetryPolicy and StepResult, and a CronJob pod pays for
+        # every import at start-up.
+        if name == "Inputs":
+            from pydantic import BaseModel, ConfigDict
+
+            class Inputs(BaseModel):
+                """Base of every step's input model: immutable, unknown keys rejected, numbers/booleans as text
+                accepted."""
+
+                model_config = ConfigDict(
+                    frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
+                )
+
+            globals()["Inputs"] = Inputs
+            return Inputs
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-InputsT = TypeVar("InputsT", bound=Inputs)
+InputsT = TypeVar("InputsT", bound="Inputs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +147,21 @@ class StepContext(Protocol):
     step_type: str
     env: Mapping[str, str]  # the immutable env snapshot
     work_root: Path
-    artifacts_dir: Path
-    scratch_dir: Path
-    manifests_dir: Path
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """The job's artifacts directory (created on first use); relative step paths resolve here."""
+        ...
+
+    @property
+    def scratch_dir(self) -> Path:
+        """The job's scratch directory (created on first use)."""
+        ...
+
+    @property
+    def manifests_dir(self) -> Path:
+        """The job's manifests directory (created on first use)."""
+        ...
     enterprise: bool
 
     @property
@@ -223,3 +258,54 @@ class Connector:
     def close(self) -> None:
         """Release connections; called once at the end of the run (errors are logged, never fatal)."""
         return None
+
+
+# -- registration ------------------------------------------------------------------------------------------------------
+# Decorators only record the class: the plugin loader (aetherflow.plugins) moves the records into the process's
+# Registry after each entry point or plugin file, so nothing is registered globally and tests keep their own registry.
+
+_TypeT = TypeVar("_TypeT", bound=type)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One ``register_step``/``register_connector`` call, waiting for the plugin loader."""
+
+    what: str  # "step" or "connector"
+    name: str  # the step type, or "kind:driver"
+    target: type[Any]
+
+
+_pending: list[Registration] = []
+
+
+def register_step(name: str) -> Callable[[_TypeT], _TypeT]:
+    """Class decorator: register a ``Step`` subclass as step type ``name`` (duplicates fail at plugin load)."""
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"register_step needs a non-empty step type name, got {name!r}")
+
+    def decorate(cls: _TypeT) -> _TypeT:
+        _pending.append(Registration("step", name, cls))
+        return cls
+
+    return decorate
+
+
+def register_connector(kind: str, driver: str) -> Callable[[_TypeT], _TypeT]:
+    """Class decorator: register a ``Connector`` subclass under ``kind:driver`` (duplicates fail at plugin load)."""
+    for label, value in (("kind", kind), ("driver", driver)):
+        if not isinstance(value, str) or not value.strip() or ":" in value:
+            raise TypeError(f"register_connector needs a non-empty {label} without ':', got {value!r}")
+
+    def decorate(cls: _TypeT) -> _TypeT:
+        _pending.append(Registration("connector", f"{kind}:{driver}", cls))
+        return cls
+
+    return decorate
+
+
+def take_registrations() -> list[Registration]:
+    """The registrations recorded since the last call, oldest first (used by the plugin loader)."""
+    taken = list(_pending)
+    del _pending[: len(taken)]
+    return taken

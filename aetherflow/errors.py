@@ -130,6 +130,8 @@ class StepFailed(AetherFlowError):
         if transient is not None:
             self.transient = transient
         self.child_exit_code = exit_code
+        #: for transient failures: the message once the runner's attempts are used up (``{attempts}`` filled in)
+        self.after_retries: str | None = None
 
 
 class StepRetryable(StepFailed):

@@ -18,12 +18,16 @@ the flow uses, so validating a flow imports no more step modules than running it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
+import json
+import types
 import typing
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, NamedTuple
 
 from pydantic_core import ValidationError
 
@@ -188,7 +192,11 @@ def validate_flow(
         archive_drivers=frozenset(archive_drivers) if archive_drivers is not None else DEFAULT_ARCHIVE_DRIVERS,
     )
     plan = checker.run()
-    return Report(errors=checker.errors, warnings=checker.warnings, flow_path=flow_path), plan
+    errors = [_one_line(issue) for issue in checker.errors]
+    warnings = [_one_line(issue) for issue in checker.warnings]
+    if plan is not None and warnings != list(plan.warnings):
+        plan = dataclasses.replace(plan, warnings=tuple(warnings))
+    return Report(errors=errors, warnings=warnings, flow_path=flow_path), plan
 
 
 def build_plan(
@@ -247,18 +255,73 @@ def execution_order(ids: list[str], depends_on: Mapping[str, Collection[str]]) -
 # ------------------------------------------------------------------------------------------------ the checker
 
 
-@dataclass
-class _StepInfo:
+class _StepInfo(NamedTuple):
     """A step class's declared inputs, as far as validation needs them."""
 
     keys: frozenset[str] | None  # None: keys not checked (no model, or extra keys allowed)
     required: tuple[tuple[str, frozenset[str]], ...]  # (display name, accepted names) per required input
-    nested: Mapping[str, Any]  # input name -> nested pydantic model class whose keys are checked too
+    nested: Mapping[str, _StepInfo]  # input name -> the shape of a nested model whose keys are checked too
     resource_kind: str | None
     takes_resource: bool
 
+    def as_json(self) -> dict[str, Any]:
+        """The shape as plain JSON data (the built-in catalogue ``aetherflow/steps/shapes.json``)."""
+        return {
+            "keys": None if self.keys is None else sorted(self.keys),
+            "required": [[name, sorted(accepted)] for name, accepted in self.required],
+            "nested": {key: sub.as_json() for key, sub in sorted(self.nested.items())},
+            "resource_kind": self.resource_kind,
+            "takes_resource": self.takes_resource,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _StepInfo:
+        """The inverse of ``as_json``."""
+        return cls(
+            None if data["keys"] is None else frozenset(data["keys"]),
+            tuple((name, frozenset(accepted)) for name, accepted in data["required"]),
+            {key: cls.from_json(sub) for key, sub in data["nested"].items()},
+            data["resource_kind"],
+            data["takes_resource"],
+        )
+
+
+#: where the input shapes of the built-in steps are kept, so validation need not import them (nor pydantic)
+STEP_SHAPES_FILE = Path(__file__).parent / "steps" / "shapes.json"
+
+
+def step_info(cls: Any) -> _StepInfo:
+    """The declared inputs of a step class, read from its ``inputs_model``."""
+    model = getattr(cls, "inputs_model", None)
+    kind = getattr(cls, "resource_kind", None)
+    if model is None or not hasattr(model, "model_fields"):
+        return _StepInfo(None, (), {}, kind, kind is not None)
+    info = _model_info(model)
+    return info._replace(resource_kind=kind, takes_resource=kind is not None or "resource" in model.model_fields)
+
+
+def builtin_step_shapes(registry: Registry) -> dict[str, Any]:
+    """The JSON catalogue of every built-in step's input shape (written to STEP_SHAPES_FILE)."""
+    return {name: step_info(registry.step_class(name)).as_json() for name in registry.step_names()}
+
+
+_SHAPES: dict[str, Any] | None = None
+
+
+def _builtin_shape(step_type: str) -> _StepInfo | None:
+    global _SHAPES  # read once per process: one small JSON file
+    if _SHAPES is None:
+        try:
+            _SHAPES = json.loads(STEP_SHAPES_FILE.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            _SHAPES = {}
+    data = _SHAPES.get(step_type)
+    return _StepInfo.from_json(data) if data is not None else None
+
 
 class _Checker:
+    """One validation run over one flow file: collects errors and warnings phase by phase."""
+
     def __init__(
         self,
         flow_path: str,
@@ -469,7 +532,9 @@ class _Checker:
                 if step_type == LOCK_STEP:
                     rule12.extend(self._inner_issues(inputs, f"{loc}.inputs", (*path, "inputs"), 0))
                 if info is not None and info.takes_resource:
-                    for key in ("resource", "connector"):
+                    # zip/unzip also take the resource as ``connector`` (steps.md §8)
+                    keys = ("resource",) if "resource" in inputs else ("connector",)
+                    for key in keys:
                         name = inputs.get(key)
                         if not isinstance(name, str) or has_template(name):
                             continue
@@ -533,17 +598,15 @@ class _Checker:
         return self._steps[step_type]
 
     def _load_step_info(self, step_type: str) -> _StepInfo | None:
+        if self.registry.is_builtin_step(step_type):
+            shape = _builtin_shape(step_type)
+            if shape is not None:
+                return shape
         try:
             cls = self.registry.step_class(step_type)
         except (ImportError, AttributeError):
             return None  # a step module that cannot be imported fails when the step runs, not here
-        model = getattr(cls, "inputs_model", None)
-        kind = getattr(cls, "resource_kind", None)
-        if model is None or not hasattr(model, "model_fields"):
-            return _StepInfo(None, (), {}, kind, kind is not None)
-        keys, required, nested = _model_keys(model)
-        takes_resource = kind is not None or "resource" in model.model_fields
-        return _StepInfo(keys, required, nested, kind, takes_resource)
+        return step_info(cls)
 
     def _key_issues(
         self, info: _StepInfo, inputs: Mapping[Any, Any], loc: str, path: tuple[Any, ...]
@@ -720,11 +783,10 @@ class _Checker:
                             doc=profiles.document,
                             check_env=pname in used,
                         )
-        written = (
-            set(profiles.document.data)
-            if profiles.document is not None and isinstance(profiles.document.data, dict)
-            else set()
-        )
+        data = profiles.document.data if profiles.document is not None else None
+        written = set(data) if isinstance(data, dict) else set()
+        # a source that failed as a whole (unreadable, bad YAML, not a mapping) names no profile reliably
+        loaded = isinstance(data, dict) and not any(not e.loc.startswith("profiles.") for e in profiles.errors)
         for name, res in resources.items():
             pname = res["profile"]
             if not pname:
@@ -740,8 +802,8 @@ class _Checker:
                 continue
             profile = profiles.get(pname)
             if profile is None:
-                if pname in written or profiles.document is None:
-                    continue  # invalid (already reported) or the source itself failed to load
+                if pname in written or not loaded:
+                    continue  # invalid (already reported), or the source itself failed to load
                 hint = did_you_mean(pname, sorted(str(p) for p in written))
                 self.error(
                     "semantic:unknown_profile",
@@ -839,6 +901,18 @@ class _Checker:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
+def _one_line(issue: Issue) -> Issue:
+    """Records are one line (flow-yaml.md §5): a key or value with a line break in it is shown with ``\\n``."""
+    text = issue.loc + issue.msg
+    if "\n" not in text and "\r" not in text:
+        return issue
+    return dataclasses.replace(issue, loc=_escape_breaks(issue.loc), msg=_escape_breaks(issue.msg))
+
+
+def _escape_breaks(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _step_spec(index: int, step: Mapping[str, Any]) -> StepSpec:
     retry = step["retry"]
     policy = None
@@ -930,11 +1004,11 @@ def _ancestors(graph: Mapping[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
-def _model_keys(model: Any) -> tuple[frozenset[str] | None, tuple[tuple[str, frozenset[str]], ...], dict[str, Any]]:
+def _model_info(model: Any) -> _StepInfo:
     """Accepted input names (field names and aliases), required inputs, and nested closed models per input."""
     names: set[str] = set()
     required: list[tuple[str, frozenset[str]]] = []
-    nested: dict[str, Any] = {}
+    nested: dict[str, _StepInfo] = {}
     for name, info in model.model_fields.items():
         accepted = {name}
         if isinstance(info.alias, str):
@@ -946,11 +1020,11 @@ def _model_keys(model: Any) -> tuple[frozenset[str] | None, tuple[tuple[str, fro
         sub = _nested_model(info.annotation)
         if sub is not None:
             for key in accepted:
-                nested[key] = sub
+                nested[key] = _model_info(sub)
     # unknown keys are rejected for every step (steps.md §1) unless its model explicitly accepts extra keys
     config = getattr(model, "model_config", {})
     keys = None if config.get("extra") == "allow" else frozenset(names)
-    return keys, tuple(required), nested
+    return _StepInfo(keys, tuple(required), nested, None, False)
 
 
 def _alias_names(alias: Any) -> set[str]:
@@ -971,7 +1045,10 @@ def _alias_names(alias: Any) -> set[str]:
 
 
 def _nested_model(annotation: Any) -> Any:
-    """The single pydantic model class inside ``annotation`` (``M``, ``M | None``, ``Annotated[M, ...]``), else None."""
+    """The single pydantic model ``annotation`` is (``M``, ``M | None``, ``Annotated[M, ...]``), else None.
+
+    Containers are not looked into: the keys of a ``dict[str, M]`` are names, not fields of ``M``.
+    """
     found: list[Any] = []
     todo = [annotation]
     while todo:
@@ -979,14 +1056,18 @@ def _nested_model(annotation: Any) -> Any:
         if isinstance(current, type) and hasattr(current, "model_fields"):
             found.append(current)
             continue
-        todo.extend(typing.get_args(current))
+        origin = typing.get_origin(current)
+        if origin is typing.Annotated:
+            todo.append(typing.get_args(current)[0])
+        elif origin is typing.Union or origin is types.UnionType:
+            todo.extend(typing.get_args(current))
     return found[0] if len(found) == 1 else None
 
 
 def _extra_keys(
     keys: frozenset[str],
     *,
-    nested: Mapping[str, Any],
+    nested: Mapping[str, _StepInfo],
     value: Mapping[Any, Any],
     loc: str,
     path: tuple[Any, ...],
@@ -1002,12 +1083,10 @@ def _extra_keys(
             )
             continue
         sub = nested.get(key)
-        if sub is not None and isinstance(item, dict) and depth < _MAX_INNER_DEPTH:
-            sub_keys, _required, sub_nested = _model_keys(sub)
-            if sub_keys is not None:
-                yield from _extra_keys(
-                    sub_keys, nested=sub_nested, value=item, loc=f"{loc}.{key}", path=(*path, key), depth=depth + 1
-                )
+        if sub is not None and isinstance(item, dict) and depth < _MAX_INNER_DEPTH and sub.keys is not None:
+            yield from _extra_keys(
+                sub.keys, nested=sub.nested, value=item, loc=f"{loc}.{key}", path=(*path, key), depth=depth + 1
+            )
 
 
 def _process_issues(

@@ -16,6 +16,9 @@ from urllib.parse import quote, quote_plus
 MASK = "***"
 DEFAULT_SECRET_PATTERNS = ("*PASSWORD*", "*PASSWD*", "*SECRET*", "*TOKEN*", "*KEY*", "*CREDENTIAL*")
 _MIN_SECRET_LEN = 4
+#: settings whose names match the default patterns but whose values configure redaction itself (a module name, a
+#: file path, the pattern list): masking them would only hide which hook failed in its own error messages
+NOT_SECRET_SETTINGS = frozenset({"AETHERFLOW_SECRETS_MODULE", "AETHERFLOW_SECRETS_PATH", "AETHERFLOW_SECRET_PATTERNS"})
 
 
 class Redactor:
@@ -44,7 +47,7 @@ class Redactor:
     def add_env(self, env: Mapping[str, str]) -> None:
         """Register the values of env entries whose names match a secret pattern."""
         for name, value in env.items():
-            if self.is_secret_name(name):
+            if self.is_secret_name(name) and name.upper() not in NOT_SECRET_SETTINGS:
                 self.add(value)
 
     def __bool__(self) -> bool:

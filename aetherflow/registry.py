@@ -77,6 +77,10 @@ class Registry:
         """True when ``name`` is a registered step type."""
         return name in self._steps
 
+    def is_builtin_step(self, name: str) -> bool:
+        """True when ``name`` is a built-in step type (not registered by a plugin)."""
+        return name in BUILTIN_STEPS and f"step:{name}" not in self._sources
+
     def has_connector(self, key: str) -> bool:
         """True when ``kind:driver`` is registered."""
         return key in self._connectors

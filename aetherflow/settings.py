@@ -1,19 +1,19 @@
 """``Settings``: every ``AETHERFLOW_*`` variable, declared once, read once by the CLI or the edge, passed down.
 
-The model is plain pydantic with a small environment source instead of pydantic-settings: importing
-pydantic-settings costs ~0.15 s (it pulls asyncio, argparse and its cloud providers), which alone would break the
-cold-start budget every CronJob pod pays. The source keeps pydantic-settings' rules that matter here: the
-``AETHERFLOW_`` prefix, case-insensitive names, JSON for list fields, and errors naming the variable.
+A frozen dataclass with a small environment source, not pydantic-settings: importing pydantic-settings costs
+~0.15 s (asyncio, argparse, cloud providers) and building any pydantic model another ~0.05 s, which would break the
+cold-start budget every CronJob pod pays. The source keeps the rules that matter: the ``AETHERFLOW_`` prefix,
+case-insensitive names, JSON for list fields, booleans as true/false/1/0/yes/no/on/off, errors naming the variable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from aetherflow.errors import InputError
 
@@ -26,58 +26,69 @@ CONTAINER_STATE_DIR = "/var/lib/aetherflow/state"
 CONTAINER_WORK_ROOT = "/var/lib/aetherflow/work"
 
 
-class Settings(BaseModel):
+def _choice(*values: str) -> dict[str, Any]:
+    return {"kind": "choice", "choices": values}
+
+
+_STR: dict[str, Any] = {"kind": "str"}
+_BOOL: dict[str, Any] = {"kind": "bool"}
+_LIST: dict[str, Any] = {"kind": "list"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
     """The process settings (spec cli.md §13). Precedence: CLI flag > setting > flow YAML > default."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    flow_file: str | None = field(default=None, metadata=_STR)
+    flow_job: str | None = field(default=None, metadata=_STR)
+    run_id: str | None = field(default=None, metadata=_STR)
+    job_name: str | None = field(default=None, metadata=_STR)
+    job_uid: str | None = field(default=None, metadata=_STR)
+    pod_name: str | None = field(default=None, metadata=_STR)
+    namespace: str | None = field(default=None, metadata=_STR)
+    state_path: str | None = field(default=None, metadata=_STR)
+    work_root: str | None = field(default=None, metadata=_STR)
+    locks_scope: str | None = field(default=None, metadata=_choice("none", "job", "flow"))
+    profiles_file: str | None = field(default=None, metadata=_STR)
+    profiles_json: str | None = field(default=None, metadata=_STR)
+    env_files: tuple[Any, ...] = field(default=(), metadata=_LIST)
+    env_files_json: tuple[Any, ...] | None = field(default=None, metadata=_LIST)
+    secrets_module: str | None = field(default=None, metadata=_STR)
+    secrets_path: str | None = field(default=None, metadata=_STR)
+    secret_patterns: str = field(default="*PASSWORD*,*PASSWD*,*SECRET*,*TOKEN*,*KEY*,*CREDENTIAL*", metadata=_STR)
+    validate_env_strict: bool = field(default=False, metadata=_BOOL)
+    bundle_manifest: str | None = field(default=None, metadata=_STR)
+    allow_stale_bundle: bool = field(default=False, metadata=_BOOL)
+    mode: str = field(default="internal_fast", metadata=_choice("internal_fast", "enterprise"))
+    mode_enterprise: bool = field(default=False, metadata=_BOOL)
+    strict_sandbox: bool = field(default=True, metadata=_BOOL)
+    plugin_paths: str = field(default="", metadata=_STR)
+    plugin_strict: bool = field(default=True, metadata=_BOOL)
+    log_format: str | None = field(default=None, metadata=_choice("json", "text"))
+    log_level: str = field(default="INFO", metadata=_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    metrics_module: str | None = field(default=None, metadata=_STR)
+    pushgateway_url: str = field(default="", metadata=_STR)
+    pushgateway_timeout_seconds: float = field(default=2.0, metadata={"kind": "float", "gt": 0})
+    pushgateway_attempts: int = field(default=2, metadata={"kind": "int", "ge": 1})
+    pushgateway_namespace_label: bool = field(default=False, metadata=_BOOL)
+    pushgateway_run_info: bool = field(default=False, metadata=_BOOL)
+    termination_log: str = field(default="/dev/termination-log", metadata=_STR)
+    grace_seconds: float = field(default=20.0, metadata={"kind": "float", "ge": 0})
+    state_journal_mode: str = field(default="auto", metadata=_choice("auto", "wal", "delete"))
+    state_strict_fs: bool = field(default=False, metadata=_BOOL)
+    state_quick_check: bool = field(default=False, metadata=_BOOL)
+    state_busy_timeout_ms: int = field(default=30000, metadata={"kind": "int", "ge": 0})
+    state_max_output_bytes: int = field(default=16 * 1024 * 1024, metadata={"kind": "int", "ge": 0})
+    state_retention_days: float | None = field(default=None, metadata={"kind": "float", "ge": 0})
+    connector_cache_default: str = field(default="run", metadata=_choice("run", "process", "none"))
+    connector_cache_disabled: bool = field(default=False, metadata=_BOOL)
+    settings_module: str | None = field(default=None, metadata=_STR)
+    strict_templates: str | None = field(default=None, metadata=_STR)  # accepted and ignored: always strict
+    state_root: str | None = field(default=None, metadata=_STR)  # accepted and ignored (no effect upstream either)
+    strict_arch: str | None = field(default=None, metadata=_STR)  # accepted and ignored
 
-    flow_file: str | None = None
-    flow_job: str | None = None
-    run_id: str | None = None
-    job_name: str | None = None
-    job_uid: str | None = None
-    pod_name: str | None = None
-    namespace: str | None = None
-    state_path: str | None = None
-    work_root: str | None = None
-    locks_scope: Literal["none", "job", "flow"] | None = None
-    profiles_file: str | None = None
-    profiles_json: str | None = None
-    env_files: list[Any] = Field(default_factory=list)
-    env_files_json: list[Any] | None = None
-    secrets_module: str | None = None
-    secrets_path: str | None = None
-    secret_patterns: str = "*PASSWORD*,*PASSWD*,*SECRET*,*TOKEN*,*KEY*,*CREDENTIAL*"
-    validate_env_strict: bool = False
-    bundle_manifest: str | None = None
-    allow_stale_bundle: bool = False
-    mode: Literal["internal_fast", "enterprise"] = "internal_fast"
-    mode_enterprise: bool = False
-    strict_sandbox: bool = True
-    plugin_paths: str = ""
-    plugin_strict: bool = True
-    log_format: Literal["json", "text"] | None = None
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    metrics_module: str | None = None
-    pushgateway_url: str = ""
-    pushgateway_timeout_seconds: float = Field(2.0, gt=0)
-    pushgateway_attempts: int = Field(2, ge=1)
-    pushgateway_namespace_label: bool = False
-    pushgateway_run_info: bool = False
-    termination_log: str = "/dev/termination-log"
-    grace_seconds: float = Field(20.0, ge=0)
-    state_journal_mode: Literal["auto", "wal", "delete"] = "auto"
-    state_strict_fs: bool = False
-    state_quick_check: bool = False
-    state_busy_timeout_ms: int = Field(30000, ge=0)
-    state_max_output_bytes: int = Field(16 * 1024 * 1024, ge=0)
-    state_retention_days: float | None = Field(None, ge=0)
-    connector_cache_default: Literal["run", "process", "none"] = "run"
-    connector_cache_disabled: bool = False
-    settings_module: str | None = None
-    strict_templates: str | None = None  # accepted and ignored: templates are always strict
-    state_root: str | None = None  # accepted and ignored (no effect upstream either)
-    strict_arch: str | None = None  # accepted and ignored
+    #: field name -> metadata, for the environment source and for tools that list the variables
+    model_fields: ClassVar[dict[str, Mapping[str, Any]]]
 
     @property
     def enterprise(self) -> bool:
@@ -97,8 +108,10 @@ class Settings(BaseModel):
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with CLI flags applied (``None`` values are ignored)."""
         changes = {k: v for k, v in values.items() if v is not None}
-        return self.model_copy(update=changes) if changes else self
+        return dataclasses.replace(self, **changes) if changes else self
 
+
+Settings.model_fields = {f.name: f.metadata for f in dataclasses.fields(Settings)}
 
 _LIST_FIELDS = frozenset({"env_files", "env_files_json"})
 
@@ -111,26 +124,65 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         upper = key.upper()
         if not upper.startswith(PREFIX):
             continue
-        field = names.get(upper[len(PREFIX) :])
-        if field is None:
+        name = names.get(upper[len(PREFIX) :])
+        if name is None:
             continue
-        if field in _LIST_FIELDS:
-            raw[field] = _json_list(key, value)
-        elif value.strip() == "" and field not in {"pushgateway_url", "plugin_paths"}:
+        if name in _LIST_FIELDS:
+            raw[name] = _json_list(key, value)
+        elif value.strip() == "" and name not in {"pushgateway_url", "plugin_paths"}:
             continue  # an empty variable means unset, as a Kubernetes manifest often leaves it
         else:
-            raw[field] = value.strip() if field == "log_level" else value
-    if "log_level" in raw:
-        raw["log_level"] = str(raw["log_level"]).upper()
+            raw[name] = value
     module = raw.get("settings_module")
     if module:
         raw.update(_module_overrides(str(module), names))
-    try:
-        return Settings(**raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        var = PREFIX + str(err["loc"][0]).upper() if err["loc"] else PREFIX + "?"
-        raise InputError(f"{var}: {err['msg']}", loc=var) from None
+    values = {name: _coerce(name, value) for name, value in raw.items()}
+    return Settings(**values)
+
+
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """One value checked and converted per its field's kind; errors read like pydantic's and name the variable."""
+    meta = Settings.model_fields[name]
+    kind = meta["kind"]
+    var = PREFIX + name.upper()
+
+    def bad(message: str) -> InputError:
+        return InputError(f"{var}: {message}", loc=var)
+
+    if kind == "list":
+        return tuple(value) if isinstance(value, list | tuple) else value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise bad("Input should be a valid boolean, unable to interpret input")
+    if kind == "choice":
+        text = str(value).strip()
+        text = text.upper() if name == "log_level" else text
+        choices = meta["choices"]
+        if text not in choices:
+            listed = ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
+            raise bad(f"Input should be {listed}")
+        return text
+    if kind in ("int", "float"):
+        try:
+            number: float = int(str(value).strip()) if kind == "int" else float(str(value).strip())
+        except ValueError:
+            if kind == "int":
+                raise bad("Input should be a valid integer, unable to parse string as an integer") from None
+            raise bad("Input should be a valid number, unable to parse string as a number") from None
+        if "gt" in meta and not number > meta["gt"]:
+            raise bad(f"Input should be greater than {meta['gt']}")
+        if "ge" in meta and not number >= meta["ge"]:
+            raise bad(f"Input should be greater than or equal to {meta['ge']}")
+        return number
+    return str(value)
 
 
 def _json_list(key: str, value: str) -> list[Any]:

@@ -75,7 +75,15 @@ def find_helm() -> str:
 def render_chart(helm: str) -> dict[str, list[dict[str, Any]]]:
     """Objects of ``helm template`` grouped by the chart template that produced them (``cronjob.yaml`` ...)."""
     cmd = [
-        helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--values", str(VALUES), "--skip-tests",
+        helm,
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--values",
+        str(VALUES),
+        "--skip-tests",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -224,8 +232,11 @@ def stale_files(files: dict[str, str], output: Path) -> list[str]:
         write(files, fresh)
         existing = {p.name for p in output.glob("*.yaml")} if output.is_dir() else set()
         names = sorted(existing | set(files))
-        return [n for n in names if n not in existing or n not in files
-                or not filecmp.cmp(fresh / n, output / n, shallow=False)]
+        return [
+            n
+            for n in names
+            if n not in existing or n not in files or not filecmp.cmp(fresh / n, output / n, shallow=False)
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = stale_files(files, args.output)
         if stale:
-            print(f"error: {args.output} is stale ({', '.join(stale)}); run: python scripts/render_manifests.py",
-                  file=sys.stderr)
+            print(
+                f"error: {args.output} is stale ({', '.join(stale)}); run: python scripts/render_manifests.py",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.output}: up to date ({len(files)} files)")
         return 0

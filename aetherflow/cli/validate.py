@@ -67,15 +67,25 @@ def _validate(args: argparse.Namespace) -> int:
     if not flow_path:
         args.parser.error("the following arguments are required: --flow-yaml")
     redactor = Redactor()
+    hook_warnings: list[Issue] = []
     try:
         settings = load_settings(os.environ)
         redactor = Redactor(settings.secret_pattern_list)
+        expand = None
+        if settings.secrets_module or settings.secrets_path:
+            from aetherflow.spec.secrets import load_secrets_hook
+
+            hook = load_secrets_hook(settings, redactor=redactor, environ=os.environ)
+            if hook is not None:
+                hook_warnings.extend(hook.warnings)
+                expand = hook.expand_env if hook.has_expand_env else None
         work_root = settings.work_root or DEFAULT_WORK_ROOT
-        env = build_env_snapshot(os.environ, settings, redactor, extra=runner_env_keys(work_root))
+        env = build_env_snapshot(os.environ, settings, redactor, extra=runner_env_keys(work_root), expand=expand)
     except InputError as exc:
-        report = Report(errors=[exc.issue], warnings=[], flow_path=flow_path)
+        report = Report(errors=[exc.issue], warnings=hook_warnings, flow_path=flow_path)
     else:
         report, _plan = validate_flow(flow_path, settings=settings, env=env, registry=Registry.builtin())
+        report.warnings[:0] = hook_warnings
     _print_report(report, as_json=args.json, mask=redactor.mask)
     return int(ExitCode.OK if report.ok else ExitCode.INVALID)
 

@@ -215,7 +215,7 @@ class SqlAlchemyConnector(_DbConnector):
             return "<unparsable url>"
 
     def pool_settings(self) -> dict[str, Any]:
-        """Pool options after merging ``options.pool`` and the flat keys over the defaults."""
+        """The pool options the resource sets: ``options.pool`` keys, overridden by the flat ``pool_*`` keys."""
         merged: dict[str, Any] = {}
         nested = self.options.get("pool")
         if isinstance(nested, Mapping):
@@ -238,7 +238,7 @@ class SqlAlchemyConnector(_DbConnector):
             from sqlalchemy.engine import make_url
         except ModuleNotFoundError as exc:
             raise ConnectorError(
-                f"{self._where()} needs SQLAlchemy: install the 'db' extra (pip install 'aetherflow[db]')"
+                f"db resource '{self.name}' needs SQLAlchemy: install the 'db' extra (pip install 'aetherflow[db]')"
             ) from exc
         try:
             url = make_url(self._url)
@@ -372,8 +372,7 @@ class SqlAlchemyConnector(_DbConnector):
         compiled = text(sql).compile(dialect=engine.dialect)
         try:
             bound_params = compiled.construct_params(dict(params or {}))
-        except Exception as exc:  # noqa: BLE001 (a missing parameter: the generic path reports it the usual way)
-            del exc
+        except Exception:  # noqa: BLE001 (a missing parameter: the generic path reports it the usual way)
             return None
         raw = self._raw_connection()
         finished = False
@@ -424,8 +423,7 @@ class SqlAlchemyConnector(_DbConnector):
             cursor.execute(f"SELECT * FROM (\n{inner}\n) AS _af_q LIMIT 0")
             description = cursor.description
             cursor.close()
-        except Exception as exc:  # noqa: BLE001 (not wrappable, or bad SQL: the generic path reports the real error)
-            del exc
+        except Exception:  # noqa: BLE001 (not wrappable, or bad SQL: the generic path reports the real error)
             return None
         if not description or len(description) < 2:
             return None  # a lone empty field is written '""' by csv, '' by COPY
@@ -513,19 +511,23 @@ def _copy_column(ident: str, oid: int, scale: int | None) -> str | None:
         return col
     if oid == _BOOL_OID:
         return f"CASE WHEN {col} THEN 'True' WHEN NOT {col} THEN 'False' END"
-    if oid in (_TIMESTAMP_OID, _TIMESTAMPTZ_OID):
-        # str(datetime): 'YYYY-MM-DD HH:MM:SS', '.ffffff' only when there are microseconds, then '+HH:MM[:SS]'.
+    if oid == _TIMESTAMP_OID:
+        # str(datetime) is ISO text, plus '.ffffff' only when there are microseconds; PostgreSQL's ISO text trims
+        # trailing zeros. Whole seconds keep the (fast) native text, as do the values drivers cannot load at all
+        # (infinity, BC), which the generic path would fail on.
+        return (
+            f"CASE WHEN date_trunc('second', {col}) = {col} OR {col} < '0001-01-01' THEN {col}::text "
+            f"ELSE to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US') END"
+        )
+    if oid == _TIMESTAMPTZ_OID:
+        # As above, then the offset as '+HH:MM' (PostgreSQL writes '+HH' for whole hours) and ':SS' if any.
+        offset = f"extract(timezone from {col})::int"
         stamp = (
             f"to_char({col}, 'YYYY-MM-DD HH24:MI:SS') || "
-            f"CASE WHEN date_trunc('second', {col}) = {col} THEN '' ELSE to_char({col}, '.US') END"
+            f"CASE WHEN date_trunc('second', {col}) = {col} THEN '' ELSE to_char({col}, '.US') END || "
+            f"to_char({col}, 'TZH:TZM') || "
+            f"CASE WHEN {offset} % 60 = 0 THEN '' ELSE ':' || lpad(abs({offset} % 60)::text, 2, '0') END"
         )
-        if oid == _TIMESTAMPTZ_OID:
-            offset = f"extract(timezone from {col})::int"
-            stamp += (
-                f" || to_char({col}, 'TZH:TZM') || CASE WHEN {offset} % 60 = 0 THEN '' "
-                f"ELSE ':' || lpad(abs({offset} % 60)::text, 2, '0') END"
-            )
-        # Infinity and years outside 1..9999 (which the drivers refuse to load) keep PostgreSQL's own text.
         plain = f"isfinite({col}) AND extract(year from {col}) BETWEEN 1 AND 9999"
         return f"CASE WHEN {col} IS NULL THEN NULL WHEN {plain} THEN {stamp} ELSE {col}::text END"
     return None

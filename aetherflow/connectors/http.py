@@ -149,7 +149,6 @@ class HttpConnector(Connector):
         A status outside ``expect_status`` (default 200-299) raises ``HTTP <code> for <METHOD> <url>``. With
         ``output``, the body is streamed to ``<output>.tmp`` and renamed into place once complete.
         """
-        import urllib3
 
         method = method.upper()
         url = self.url_for(path, params)
@@ -159,6 +158,32 @@ class HttpConnector(Connector):
         seconds = self.timeout if timeout is None else float(timeout)
         accepted = frozenset(expect_status) if expect_status is not None else None
         started = time.monotonic()
+        try:
+            return self._send(
+                method, url, shown, payload, merged, seconds, accepted, output, max_body_bytes, cancelled, started
+            )
+        except ConnectorError as exc:
+            if exc.transient:
+                # The runner's retry turns this into the final message once the attempts are used up.
+                exc.after_retries = f"REST request failed after {{attempts}} attempt(s): {shown}"
+            raise
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        shown: str,
+        payload: Any,
+        merged: dict[str, str],
+        seconds: float,
+        accepted: frozenset[int] | None,
+        output: Path | None,
+        max_body_bytes: int,
+        cancelled: CancelToken | None,
+        started: float,
+    ) -> dict[str, Any]:
+        import urllib3
+
         try:
             with warnings.catch_warnings():
                 if self._verify is False:

@@ -8,8 +8,9 @@ refused/reset/timed-out connections; permanent for host keys, authentication, mi
 Throughput (measured against OpenSSH ``sftp`` on loopback, ``bench/sftp.py``): AES-GCM is preferred (one AEAD pass
 per packet instead of cipher + HMAC), the window is 8 MiB with 255 KiB packets, uploads are pipelined writes of up to
 255 KiB, and downloads keep 16 read requests in flight on the calling thread (paramiko's own prefetch thread polls
-every 10 ms and stalls with large windows). Request sizes come from the server's ``limits@openssh.com`` reply and
-fall back to 32 KiB, which every server accepts.
+every 10 ms and stalls with large windows), and the SFTP client sends and receives messages without paramiko's
+repeated re-slicing. Request sizes come from the server's ``limits@openssh.com`` reply and fall back to 32 KiB,
+which every server accepts.
 """
 
 from __future__ import annotations
@@ -505,9 +506,7 @@ class ParamikoSftpConnector(Connector):
         if isinstance(exc, TimeoutError):
             return ConnectorError(f"SFTP {what} timed out after {self.timeout:g}s: {target}", transient=True)
         if isinstance(exc, (ConnectionError, EOFError, paramiko.SSHException)) or not self._session_alive():
-            return ConnectorError(
-                f"SFTP {what} lost the connection: {target}: {_describe(exc)}", transient=True
-            )
+            return ConnectorError(f"SFTP {what} lost the connection: {target}: {_describe(exc)}", transient=True)
         return ConnectorError(f"SFTP {what} failed: {target}: {_describe(exc)}")
 
 
@@ -538,6 +537,33 @@ def _client_class() -> Any:
                 raise SFTPError("Incompatible sftp protocol")
             self.aetherflow_extensions = _parse_extensions(data[4:])
             return int(struct.unpack(">I", data[:4])[0])
+
+        def _write_all(self, out: bytes) -> None:
+            # paramiko re-slices the whole rest of the message after every channel packet: a 255 KiB request
+            # sent in the server's 32 KiB packets is copied ~4 times. Bounded slices halve upload CPU time.
+            total, pos = len(out), 0
+            step = max(1024, int(self.sock.out_max_packet_size))
+            while pos < total:
+                sent = self.sock.send(out[pos : pos + step] if total > step else out)
+                if sent <= 0:
+                    raise EOFError()
+                pos += sent
+
+        def _read_all(self, n: int) -> bytes:
+            # paramiko grows the message with ``bytes +=`` (a copy per piece); join the pieces once.
+            first = self.sock.recv(n)
+            if len(first) == n:
+                return bytes(first)
+            if not first:
+                raise EOFError()
+            parts, left = [first], n - len(first)
+            while left > 0:
+                piece = self.sock.recv(left)
+                if not piece:
+                    raise EOFError()
+                parts.append(piece)
+                left -= len(piece)
+            return b"".join(parts)
 
     _CLIENT_CLASS = _Client
     return _Client

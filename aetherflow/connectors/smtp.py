@@ -160,10 +160,9 @@ class SmtpConnector(Connector):
                 f"Mail resource '{self.name}': options.verify_ssl CA bundle not found: {exc.filename}"
             ) from None
         except OSError as exc:  # refused, reset, unreachable, timed out, DNS
+            reason = f"{type(exc).__name__}: {exc}"
             raise ConnectorError(
-                f"SMTP server {where} unreachable during {phase} (resource '{self.name}'): "
-                f"{type(exc).__name__}: {exc}",
-                transient=True,
+                f"SMTP server {where} unreachable during {phase} (resource '{self.name}'): {reason}", transient=True
             ) from None
         except smtplib.SMTPException as exc:
             raise ConnectorError(f"SMTP {phase} with {where} failed (resource '{self.name}'): {exc}") from None

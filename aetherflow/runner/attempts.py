@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aetherflow.api import RetryPolicy, StepResult
-from aetherflow.errors import Interrupted, LockLost, StepFailed
+from aetherflow.errors import ConnectorError, Interrupted, LockLost, StepFailed
 from aetherflow.runner.context import ProcessTracker, StepRunContext
 
 #: how long the runner waits for a timed-out step to return after stopping its children
@@ -64,6 +64,30 @@ class AttemptRunner:
         on_retry: Callable[[int, float, BaseException], None],
     ) -> StepResult:
         """Run ``fn`` until it succeeds, fails for good, or a stop interrupts it."""
+        made = 0
+
+        def counted(n: int) -> None:
+            nonlocal made
+            made = n
+            on_attempt(n)
+
+        try:
+            return self._run(fn, ctx=ctx, policy=policy, timeout=timeout, on_attempt=counted, on_retry=on_retry)
+        except StepFailed as exc:
+            if exc.transient and exc.after_retries:
+                raise ConnectorError(exc.after_retries.format(attempts=made), transient=True) from exc
+            raise
+
+    def _run(
+        self,
+        fn: Callable[[], StepResult],
+        *,
+        ctx: StepRunContext,
+        policy: RetryPolicy | None,
+        timeout: float | None,
+        on_attempt: Callable[[int], None],
+        on_retry: Callable[[int, float, BaseException], None],
+    ) -> StepResult:
         if policy is None or policy.max_attempts <= 1:
             if self.stop.is_set():
                 raise Interrupted()

@@ -300,6 +300,7 @@ class Runner:
             self._run_jobs()
         except Exception as exc:  # noqa: BLE001 (an internal error must still end with a FAILED record)
             internal = exc
+            self._fail_running(error_text(exc))
             log.error(
                 "internal error\n%s",
                 self.redactor.mask("".join(traceback.format_exception(exc))),
@@ -721,6 +722,20 @@ class Runner:
             enterprise=self.opt.enterprise,
             hold_lock=self._hold_lock,
         )
+
+    def _fail_running(self, text: str) -> None:
+        """Best effort after an internal error: the step and job in flight become FAILED."""
+        error = self._redact_error(text)
+        with contextlib.suppress(Exception):
+            if self._running is not None:
+                job_id, step_id, step_type, attempt = self._running
+                self.store.step_end(
+                    self.flow_id, self.run_id, job_id, step_id, step_type, Status.FAILED, attempts=attempt, error=error
+                )
+            for outcome in self.results.values():
+                if outcome.status == Status.RUNNING:
+                    outcome.status, outcome.error = Status.FAILED, error
+                    self.store.set_job(self.flow_id, self.run_id, outcome.job_id, Status.FAILED, error=error)
 
     # -- locks ---------------------------------------------------------------------------------------------------
     def _acquire(self, key: str, wait_seconds: float = 0.0) -> None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from aetherflow.errors import InputError
 from aetherflow.redaction import Redactor
@@ -35,8 +34,7 @@ BUNDLE_SOURCE: Final = "bundle env_files"
 Expand = Callable[[dict[str, str]], Mapping[str, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class EnvFileSpec:
+class EnvFileSpec(NamedTuple):
     """One env-file source: where it is, how to read it, and how its keys and values are treated."""
 
     path: str

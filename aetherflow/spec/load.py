@@ -10,10 +10,8 @@ Called by ``aetherflow.plan`` (flows) and ``aetherflow.spec.profiles`` (profiles
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import yaml
 
@@ -52,22 +50,32 @@ _MAX_DEPTH: Final = 100
 _MAX_NODES: Final = 200_000
 
 
-@dataclass(frozen=True, slots=True)
-class ScalarSource:
+class ScalarSource(NamedTuple):
     """A plain scalar YAML 1.1 converted: its text as written and what it became (boolean, null or number)."""
 
     text: str
     kind: str
 
 
-@dataclass(slots=True)
 class YamlDocument:
     """The constructed data plus, per path (keys and list indexes), its line and converted-scalar source."""
 
-    data: Any
-    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
-    scalars: dict[tuple[Any, ...], ScalarSource] = field(default_factory=dict)
-    file: str | None = None
+    __slots__ = ("data", "file", "lines", "scalars")
+
+    def __init__(
+        self,
+        data: Any,
+        lines: dict[tuple[Any, ...], int] | None = None,
+        scalars: dict[tuple[Any, ...], ScalarSource] | None = None,
+        file: str | None = None,
+    ) -> None:
+        self.data = data
+        self.lines: dict[tuple[Any, ...], int] = lines if lines is not None else {}
+        self.scalars: dict[tuple[Any, ...], ScalarSource] = scalars if scalars is not None else {}
+        self.file = file
+
+    def __repr__(self) -> str:
+        return f"YamlDocument(file={self.file!r}, data={self.data!r})"
 
     def line_of(self, path: Sequence[Any]) -> int | None:
         """Line of ``path``, else of its closest recorded ancestor (a missing key -> the mapping lacking it)."""
@@ -267,7 +275,8 @@ def format_loc(path: Iterable[Any], data: Any = None) -> str:
             out.append(f"[{seg}]")
             cur = cur[seg] if isinstance(cur, list) and -len(cur) <= seg < len(cur) else None
         else:
-            out.append(f".{seg}" if out else str(seg))
+            text = str(seg) if seg != "" else "''"  # an empty key stays visible
+            out.append(f".{text}" if out else text)
             cur = cur.get(seg) if isinstance(cur, dict) else None
     return "".join(out) if out else ROOT_LOC
 
@@ -296,6 +305,8 @@ def did_you_mean(key: object, allowed: Iterable[str]) -> str:
     """`` (did you mean '<allowed>'?)`` for the best close match (difflib, cutoff 0.6), else ``""``."""
     if not isinstance(key, str):
         return ""
+    import difflib  # only an error pays for it
+
     match = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
 

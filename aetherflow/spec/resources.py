@@ -82,6 +82,42 @@ def merge_decode(profile: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str
     return merged
 
 
+@dataclass(frozen=True, slots=True)
+class MergedResource:
+    """A resource's ``config``/``options``/``decode`` after the profile merge, before rendering (spec §1 step 1).
+
+    ``sources`` says, per section and top-level key, whether the value comes from the ``profile`` or the
+    ``resource`` (the flow file); a key the resource sets over a profile value is ``resource``.
+    """
+
+    config: dict[str, Any]
+    options: dict[str, Any]
+    decode: dict[str, Any]
+    sources: Mapping[str, Mapping[str, str]]
+
+
+def _decode_map(decode: Any) -> Mapping[str, Any]:
+    if decode is None:
+        return {}
+    if isinstance(decode, Mapping):
+        return decode
+    dumped: Mapping[str, Any] = decode.model_dump(exclude_none=True)
+    return dumped
+
+
+def merge_resource(res: Any, profile: Any | None) -> MergedResource:
+    """Deep-merge the resource over its profile (``None``: no profile, or the profile is unknown)."""
+    sections: dict[str, dict[str, Any]] = {}
+    sources: dict[str, dict[str, str]] = {}
+    for section in ("config", "options"):
+        base = dict(getattr(profile, section, None) or {})
+        own = dict(getattr(res, section, None) or {})
+        sections[section] = deep_merge(base, own)
+        sources[section] = {key: "resource" if key in own else "profile" for key in sections[section]}
+    decode = merge_decode(_decode_map(getattr(profile, "decode", None)), _decode_map(getattr(res, "decode", None)))
+    return MergedResource(sections["config"], sections["options"], decode, sources)
+
+
 def _apply_decode(tree: dict[str, Any], path: str, decode: Callable[[str], str], redactor: Any) -> None:
     parts = path.split(".")
     node: Any = tree
@@ -114,21 +150,11 @@ def build_resources(
 
     out: dict[str, ResolvedResource] = {}
     for name, res in resources.items():
-        prof = profiles.get(res.profile) if res.profile else None
-        config = deep_merge(dict(getattr(prof, "config", None) or {}), dict(res.config or {}))
-        options = deep_merge(dict(getattr(prof, "options", None) or {}), dict(res.options or {}))
-        own_decode = (
-            res.decode
-            if isinstance(res.decode, Mapping)
-            else (res.decode.model_dump(exclude_none=True) if res.decode is not None else {})
-        )
-        prof_decode = getattr(prof, "decode", None) or {}
-        if not isinstance(prof_decode, Mapping):
-            prof_decode = prof_decode.model_dump(exclude_none=True)
-        dec = merge_decode(prof_decode, own_decode)
+        merged = merge_resource(res, profiles.get(res.profile) if res.profile else None)
+        dec = merged.decode
         data = {"env": env}
-        config = render(config, data, ENV_ROOTS)
-        options = render(options, data, ENV_ROOTS)
+        config = render(merged.config, data, ENV_ROOTS)
+        options = render(merged.options, data, ENV_ROOTS)
         wanted = [("config", p) for p in decode_paths(dec, "config")] + [
             ("options", p) for p in decode_paths(dec, "options")
         ]

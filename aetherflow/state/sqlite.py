@@ -216,7 +216,8 @@ class SqliteStore:
             previous = RunRecord(*row) if row else None
             if previous is None:
                 c.execute(
-                    "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file, flow_sha256,"
+                    "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
+                    " flow_sha256,"
                     " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)"
                     " VALUES (?, ?, 'RUNNING', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -313,7 +314,8 @@ class SqliteStore:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO job_runs (flow_id, run_id, job_id, status, created_at, started_at, ended_at, updated_at,"
-                " skip_reason, skip_trigger, reason, error, outputs_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " skip_reason, skip_trigger, reason, error, outputs_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (flow_id, run_id, job_id) DO UPDATE SET status = excluded.status,"
                 " started_at = COALESCE(excluded.started_at, job_runs.started_at), ended_at = excluded.ended_at,"
                 " updated_at = excluded.updated_at, skip_reason = excluded.skip_reason,"
@@ -449,7 +451,8 @@ class SqliteStore:
         """Store the rendered ``outputs`` of a finished step."""
         with self._tx() as c:
             c.execute(
-                "UPDATE step_runs SET promoted_json = ? WHERE flow_id = ? AND run_id = ? AND job_id = ? AND step_id = ?",
+                "UPDATE step_runs SET promoted_json = ?"
+                " WHERE flow_id = ? AND run_id = ? AND job_id = ? AND step_id = ?",
                 (promoted_json, flow_id, run_id, job_id, step_id),
             )
 

@@ -26,8 +26,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from aetherflow.api import (
     ConnectorInit,
     Inputs,
@@ -70,7 +68,7 @@ class UnzipInputs(Inputs):
     private_zip_folder: bool = False
     overwrite: bool = True
     password: str | None = None
-    members: list[str] | None = Field(None)
+    members: list[str] | None = None
     resource: str | None = None
     connector: str | None = None
 

@@ -149,8 +149,9 @@ def job_pods(api: ApiClient, namespace: str, job_name: str) -> list[Any]:
     """Pods of the Job, oldest first (labels are checked here too, not only by the server's selector)."""
     listed = _core(api).list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={job_name}").items
     mine = [p for p in listed if (p.metadata.labels or {}).get(JOB_NAME_LABEL) == job_name]
-    return sorted(mine, key=lambda p: (p.metadata.creation_timestamp is None, p.metadata.creation_timestamp,
-                                       p.metadata.name))
+    return sorted(
+        mine, key=lambda p: (p.metadata.creation_timestamp is None, p.metadata.creation_timestamp, p.metadata.name)
+    )
 
 
 def pod_outcome(pod: Any) -> PodOutcome:
@@ -256,8 +257,10 @@ def assert_overlap_refused(api: ApiClient, namespace: str, job_names: tuple[str,
         or msg.get("run_id") != loser
         or not str(msg.get("error", "")).startswith(lock)
     ):
-        raise E2EFailure(f"pod {out.pod} of {loser}: exit {out.exit_code}, message {out.raw_message!r}; "
-                         f"expected exit 75 with status OVERLAP and error starting {lock!r}")
+        raise E2EFailure(
+            f"pod {out.pod} of {loser}: exit {out.exit_code}, message {out.raw_message!r}; "
+            f"expected exit 75 with status OVERLAP and error starting {lock!r}"
+        )
     return loser
 
 
@@ -280,8 +283,9 @@ def wait_for_event(
                 return str(pod.metadata.name)
         return None
 
-    return str(_wait(f"event {event} {fields} in a running pod of Job {namespace}/{job_name}", probe, timeout,
-                     interval))
+    return str(
+        _wait(f"event {event} {fields} in a running pod of Job {namespace}/{job_name}", probe, timeout, interval)
+    )
 
 
 def delete_pod(api: ApiClient, namespace: str, pod: str) -> None:

@@ -10,6 +10,7 @@ the e2e workflow) a missing cluster or chart is a failure instead of a skip, so 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,7 +36,8 @@ def _kubeconfig_present() -> bool:
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Skip collecting test modules here unless e2e was selected or a kubeconfig exists."""
     if collection_path.name.startswith("test_") and collection_path.suffix == ".py":
-        selected = "e2e" in (config.getoption("markexpr", "") or "")
+        expression = config.getoption("markexpr", "") or ""
+        selected = re.search(r"(?<!not )\be2e\b", expression) is not None
         if not selected and not _kubeconfig_present():
             return True
     return None

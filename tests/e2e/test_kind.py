@@ -25,8 +25,9 @@ def _job_name(e2e: E2EConfig, label: str) -> str:
 
 @pytest.fixture(scope="module")
 def successful_run(k8s: Any, e2e: E2EConfig) -> str:
-    name = cluster.create_job_from_cronjob(k8s, e2e.namespace, e2e.cronjob, _job_name(e2e, "ok"),
-                                           env={"E2E_SLEEP_SECONDS": "1"})
+    name = cluster.create_job_from_cronjob(
+        k8s, e2e.namespace, e2e.cronjob, _job_name(e2e, "ok"), env={"E2E_SLEEP_SECONDS": "1"}
+    )
     cluster.wait_for_job_finished(k8s, e2e.namespace, name, timeout=300)
     return name
 
@@ -55,8 +56,9 @@ def test_a_second_concurrent_run_exits_75_and_its_job_fails_without_retry(k8s: A
 def test_a_pod_deleted_mid_run_is_replaced_and_the_run_resumes_without_repeating_completed_jobs(
     k8s: Any, e2e: E2EConfig
 ) -> None:
-    name = cluster.create_job_from_cronjob(k8s, e2e.namespace, e2e.cronjob, _job_name(e2e, "resume"),
-                                           env={"E2E_SLEEP_SECONDS": "40"})
+    name = cluster.create_job_from_cronjob(
+        k8s, e2e.namespace, e2e.cronjob, _job_name(e2e, "resume"), env={"E2E_SLEEP_SECONDS": "40"}
+    )
     pod = cluster.wait_for_event(k8s, e2e.namespace, name, "step_start", timeout=240, job_id="work")
     cluster.delete_pod(k8s, e2e.namespace, pod)
     cluster.wait_for_job_finished(k8s, e2e.namespace, name, timeout=400)

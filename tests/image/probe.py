@@ -7,6 +7,7 @@ Standard library only, so it runs with any Python 3.11+ on the host::
     python3 tests/image/probe.py json FILE KEY                    -> value of KEY in a one-line JSON document
     python3 tests/image/probe.py metric URL FAMILY LABEL=VALUE... -> value of the one matching sample on /metrics
     python3 tests/image/probe.py wait-step DB FLOW_ID RUN_ID JOB STEP STATUS SECONDS
+    python3 tests/image/probe.py wait-url URL SECONDS             -> HTTP status once URL answers
     python3 tests/image/probe.py free-port
     python3 tests/image/probe.py coldstart N -- CMD_A... -- CMD_B...  -> medians of interleaved runs and the ratio
 
@@ -92,6 +93,18 @@ def metric(url: str, family: str, *labels: str) -> str:
     return found[0]
 
 
+def wait_url(url: str, seconds: str) -> str:
+    deadline = time.monotonic() + float(seconds)
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return str(resp.status)
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise LookupError(f"{url} not answering after {seconds}s ({exc})") from None
+            time.sleep(0.05)
+
+
 def free_port() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -115,7 +128,8 @@ def coldstart(count: str, *argv: str) -> str:
 
 
 COMMANDS: dict[str, Callable[..., str]] = {
-    "run": run, "step": step, "wait-step": wait_step, "json": json_key, "metric": metric, "free-port": free_port,
+    "run": run, "step": step, "wait-step": wait_step, "json": json_key, "metric": metric, "wait-url": wait_url,
+    "free-port": free_port,
     "coldstart": coldstart,
 }
 

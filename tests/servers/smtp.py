@@ -2,7 +2,8 @@
 
 The certificate is self-signed and made here with ``cryptography`` (CN localhost, SAN 127.0.0.1); clients trust it
 through the resource's ``options.verify_ssl: <ca file>``. Every server shares one inbox, emptied before each test.
-Recipients starting with ``tempfail`` get ``451`` (transient) and ``reject`` get ``550`` (permanent).
+Recipients starting with ``tempfail`` get ``451`` (transient), ``reject`` get ``550`` (permanent), and ``flaky`` get
+``451`` the first time each address is seen, then ``250``.
 """
 
 from __future__ import annotations
@@ -81,15 +82,20 @@ class Inbox:
 
     messages: list[Received] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         if address.startswith("tempfail"):
             return "451 4.3.0 mailbox busy, try later"
         if address.startswith("reject"):
             return "550 5.1.1 no such user"
+        if address.startswith("flaky"):
+            with self.lock:
+                first = address not in self.seen
+                self.seen.add(address)
+            if first:
+                return "451 4.3.0 greylisted, try again"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -47,6 +47,22 @@ def _ed25519_keypair(private_path: Path) -> str:
     return public.decode()
 
 
+def _children_of(parents: set[int]) -> list[int]:
+    """PIDs whose parent is in ``parents`` (read from /proc, so no procps is needed)."""
+    children: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        ppid = int(stat_line.rsplit(")", 1)[1].split()[1])
+        if ppid in parents:
+            children.append(int(entry.name))
+    return children
+
+
 def sshd_unavailable_reason() -> str | None:
     """Why a real sshd cannot run here, or None when it can."""
     if not SSHD.exists():
@@ -94,13 +110,10 @@ class SshdServer:
     def session_pids(self) -> list[int]:
         """PIDs of every per-connection sshd process (the listener's descendants: monitors and session children)."""
         found: list[int] = []
-        parents = [self.process.pid]
+        parents = {self.process.pid}
         while parents:
-            done = subprocess.run(
-                ["pgrep", "-P", ",".join(map(str, parents))], capture_output=True, text=True, check=False
-            )
-            parents = [int(pid) for pid in done.stdout.split()]
-            found.extend(parents)
+            parents = set(_children_of(parents))
+            found.extend(sorted(parents))
         return found
 
     def make_dir(self, rel: str) -> Path:

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -428,6 +427,23 @@ def test_stop_request_cancels_a_long_running_statement_on_the_server(harness: Db
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("driver", ["postgresql+psycopg", "postgresql+psycopg2"])
+def test_stop_request_cancels_a_slow_statement_on_the_copy_path(
+    pg: PostgresServer, harness_factory: Callable[[ResolvedResource], DbHarness], driver: str
+) -> None:
+    harness = harness_factory(pg_resource(pg, driver))
+    slow = "SELECT g AS a, g AS b FROM (SELECT generate_series(1, 3) AS g, pg_sleep(60) AS s) AS q"
+    stop = threading.Timer(0.3, harness.ctx.cancelled.set)
+    stop.start()
+    started = time.monotonic()
+
+    with pytest.raises(Interrupted):
+        harness.run("db_extract_stream", sql=slow, output="slow.csv", format="csv")
+
+    assert time.monotonic() - started < 10
+    assert list(harness.artifacts.iterdir()) == []
+
+
 def test_stop_requested_before_the_step_starts_runs_no_query(harness: DbHarness) -> None:
     harness.ctx.cancelled.set()
 
@@ -444,27 +460,15 @@ def test_connector_execute_returns_the_rowcount_and_commits(harness: DbHarness, 
     assert codes == [("z",), ("z",)]
 
 
-def test_pool_options_accept_nested_and_flat_keys(pg: PostgresServer, tmp_path: Path) -> None:
-    from aetherflow.api import ConnectorInit
-    from aetherflow.connectors.db import SqlAlchemyConnector
+def test_pool_options_accept_nested_and_flat_keys(
+    pg: PostgresServer, harness_factory: Callable[[ResolvedResource], DbHarness]
+) -> None:
+    harness = harness_factory(pg_resource(pg, pool={"size": 2, "pre_ping": False}, pool_recycle=60))
+    connector = harness.connector()
 
-    class Ctx:
-        env: dict[str, str] = {}
-
-        def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
-            return None
-
-        def redact(self, text: str) -> str:
-            return text
-
-    init = ConnectorInit(
-        "w", "db", "sqlalchemy", {"url": pg.url()}, {"pool": {"size": 2, "pre_ping": False}, "pool_recycle": 60}, Ctx()
-    )
-    connector = SqlAlchemyConnector(init)
-
-    engine = connector.engine()
+    pool: Any = connector.engine().pool
 
     assert connector.pool_settings() == {"size": 2, "pre_ping": False, "recycle_seconds": 60}
-    assert engine.pool.size() == 2
-    assert engine.pool._recycle == 60
-    connector.close()
+    assert pool.size() == 2
+    assert pool._recycle == 60
+    assert pool._pre_ping is False

@@ -265,3 +265,12 @@ def test_retries_option_becomes_the_default_step_retry_policy(http_step_env) -> 
     assert (policy.max_attempts, policy.backoff_seconds, policy.factor, policy.max_delay_seconds) == (3, 1.0, 2.0, 5.0)
     assert policy.transient_only is True
     assert other.connector("api").default_retry().max_attempts == 2
+
+
+def test_relative_path_without_base_url_is_a_permanent_error(http_step_env) -> None:
+    ctx, _ = http_step_env(config={"base_url": None})
+
+    with pytest.raises(ConnectorError, match=r"has no config\.base_url") as caught:
+        _request(ctx, path="/echo")
+
+    assert caught.value.transient is False

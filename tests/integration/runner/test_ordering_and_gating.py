@@ -130,7 +130,8 @@ def test_when_with_a_missing_reference_fails_the_job_and_blocks_its_dependents(t
 
     assert result.code == 1
     assert shown["jobs"]["b"]["error"] == (
-        "ValueError: Invalid job.when for job_id=b: 'jobs.a.outputs.nope' is not defined (when: jobs.a.outputs.nope == 1)"
+        "ValueError: Invalid job.when for job_id=b: 'jobs.a.outputs.nope' is not defined"
+        " (when: jobs.a.outputs.nope == 1)"
     )
     assert shown["jobs"]["c"]["status"] == "BLOCKED"
 
@@ -144,7 +145,11 @@ def test_on_no_data_skip_job_skips_the_rest_of_the_job_and_the_job_ends_skipped(
         jobs:
           - id: a
             steps:
-              - {id: probe, type: check_items, inputs: {items: []}, on_no_data: skip_job, outputs: {has: "{{result.has_data}}"}}
+              - id: probe
+                type: check_items
+                inputs: {items: []}
+                on_no_data: skip_job
+                outputs: {has: "{{result.has_data}}"}
               - {id: never, type: check_items, inputs: {items: "x"}}
     """,
     )

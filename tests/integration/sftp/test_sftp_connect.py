@@ -179,3 +179,53 @@ def test_session_dropped_between_steps_is_reopened(sshd_server: SshdServer, sftp
     again = _list(ctx, sftp_dir)
 
     assert again.output["count"] == 0
+
+
+def test_wrong_key_passphrase_is_a_clear_permanent_error(
+    tmp_path, sshd_server: SshdServer, sftp_dir: str, sftp_step_env
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    plain = serialization.load_ssh_private_key(sshd_server.client_key.read_bytes(), password=None)
+    encrypted = tmp_path / "client_encrypted"
+    encrypted.write_bytes(
+        plain.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.BestAvailableEncryption(b"open sesame"),
+        )
+    )
+    ctx, _ = sftp_step_env(config={"pkey_path": str(encrypted), "pkey_passphrase": "not it"})
+
+    with pytest.raises(ConnectorError, match=f"cannot load private key {encrypted}") as caught:
+        _list(ctx, sftp_dir)
+
+    assert caught.value.transient is False
+    assert "not it" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "options", "message"),
+    [
+        ({"host": ""}, {}, "SFTP resource 'sftp' needs config.host"),
+        ({"user": None}, {}, "SFTP resource 'sftp' needs config.user (or config.username)"),
+        ({"pkey_path": None}, {}, "SFTP resource 'sftp' needs config.password or config.pkey_path"),
+        ({}, {"host_key_policy": "trust_me"}, "options.host_key_policy must be one of"),
+    ],
+)
+def test_incomplete_resource_config_is_a_permanent_error_naming_the_key(
+    config: dict, options: dict, message: str, sftp_step_env
+) -> None:
+    ctx, _ = sftp_step_env(config=config, options=options)
+
+    with pytest.raises(ConnectorError) as caught:
+        ctx.connector("sftp")
+
+    assert message in str(caught.value)
+    assert caught.value.transient is False
+
+
+def test_username_is_accepted_as_an_alias_of_user(sshd_server: SshdServer, sftp_dir: str, sftp_step_env) -> None:
+    ctx, _ = sftp_step_env(config={"user": None, "username": sshd_server.user})
+
+    assert _list(ctx, sftp_dir).output["count"] == 0

@@ -292,3 +292,24 @@ def test_delete_of_missing_remote_file_fails_permanently(sftp_dir: str, sftp_ste
         run_step(ctx, "sftp_delete_files", {"resource": "sftp", "files": [f"{sftp_dir}/ghost.csv"]})
 
     assert caught.value.transient is False
+
+
+def test_without_fail_fast_every_item_is_tried_before_the_step_fails(
+    sshd_server: SshdServer, sftp_dir: str, sftp_step_env
+) -> None:
+    ctx, events = sftp_step_env(step_id="push")
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (ctx.artifacts_dir / name).write_text(name)
+    items = ["a.csv", {"file": "b.csv", "remote_name": "missing-dir/b.csv"}, "c.csv"]
+
+    with pytest.raises(ConnectorError, match="remote path not found"):
+        run_step(
+            ctx,
+            "sftp_upload_files",
+            {"resource": "sftp", "items": items, "remote_dir": sftp_dir, "parallelism": {"fail_fast": False}},
+        )
+
+    assert sorted(p.name for p in (sshd_server.home / sftp_dir).iterdir()) == ["a.csv", "c.csv"]
+    manifest = json.loads((ctx.manifests_dir / "push.manifest.json").read_text())
+    assert [m["id"] for m in manifest] == ["a.csv", "c.csv"]
+    assert [e["id"] for e in events.named("sftp_upload_failed")] == ["b.csv"]

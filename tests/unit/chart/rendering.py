@@ -55,9 +55,7 @@ def tools_dir() -> Path:
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
     """Run helm; never raises on a non-zero exit (callers decide)."""
-    return subprocess.run(
-        [str(tools_dir() / "helm"), *args], capture_output=True, text=True, check=False, timeout=120
-    )
+    return subprocess.run([str(tools_dir() / "helm"), *args], capture_output=True, text=True, check=False, timeout=120)
 
 
 def kubectl(*args: str) -> subprocess.CompletedProcess[str]:

@@ -205,6 +205,7 @@ def test_state_volume_is_a_read_write_once_claim_of_one_gibibyte_by_default() ->
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
     (cj,) = cronjobs(objects)
     data = next(m for m in runner(cj)["volumeMounts"] if m["mountPath"] == DATA_DIR)
-    assert _volume(cj, data["name"]) == {"name": data["name"],
-                                          "persistentVolumeClaim": {"claimName": pvc["metadata"]["name"]}}
-
+    assert _volume(cj, data["name"]) == {
+        "name": data["name"],
+        "persistentVolumeClaim": {"claimName": pvc["metadata"]["name"]},
+    }

@@ -8,121 +8,41 @@ messages, pod logs) and runs the same helper functions the e2e tests run on kind
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.e2e import cluster
 from tests.e2e.cluster import E2EFailure
+from tests.unit.chart.emulator import NS, Emulator
 from tests.unit.chart.rendering import CHART, cronjobs, rendered
 
-NS = "aetherflow"
 CRONJOB = "aetherflow-e2e"
 FLOW = "e2e"
 
 
-@dataclass
-class Emulator:
-    """A running emulator, an ApiClient pointed at it, and the handler for extra reactions."""
-
-    api: Any
-    handler: Any
-
-    def core(self) -> Any:
-        from kubernetes import client
-
-        return client.CoreV1Api(self.api)
-
-    def batch(self) -> Any:
-        from kubernetes import client
-
-        return client.BatchV1Api(self.api)
-
-    def text(self, path: str, body: str) -> None:
-        """Serve ``body`` as text/plain on GET ``path`` (pod logs, the Pushgateway proxy)."""
-        import kmock
-
-        self.handler["get", path] << kmock.headers({"Content-Type": "text/plain; charset=utf-8"}) << body.encode()
-
-    def job(self, name: str, condition: str | None, reason: str | None = None, failed: int = 0) -> None:
-        conditions = [] if condition is None else [
-            {"type": condition, "status": "True", "reason": reason, "lastTransitionTime": "2025-03-01T02:03:00Z"}]
-        self.batch().create_namespaced_job(NS, {
-            "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": name, "namespace": NS, "labels": {cluster.JOB_NAME_LABEL: name}},
-            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                           "containers": [{"name": "aetherflow", "image": "img"}]}}},
-            "status": {"conditions": conditions, "failed": failed},
-        })
-
-    def pod(self, name: str, job: str, *, created: str, exit_code: int | None = None,
-            message: dict[str, Any] | str | None = None, logs: list[dict[str, Any]] | None = None) -> None:
-        state: dict[str, Any] = {"running": {"startedAt": created}}
-        phase = "Running"
-        if exit_code is not None:
-            raw = message if isinstance(message, str) or message is None else json.dumps(message)
-            state = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                                    "message": raw}}
-            phase = "Succeeded" if exit_code == 0 else "Failed"
-        self.core().create_namespaced_pod(NS, {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": NS, "creationTimestamp": created,
-                         "labels": {cluster.JOB_NAME_LABEL: job, "batch.kubernetes.io/controller-uid": "u"}},
-            "spec": {"containers": [{"name": "aetherflow", "image": "img"}]},
-            "status": {"phase": phase, "containerStatuses": [
-                {"name": "aetherflow", "image": "img", "imageID": "", "ready": False, "restartCount": 0,
-                 "state": state}]},
-        })
-        if logs is not None:
-            self.text(f"/api/v1/namespaces/{NS}/pods/{name}/log", "".join(json.dumps(e) + "\n" for e in logs))
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    import kmock
-    from kubernetes import client
-
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    def serve() -> None:
-        async def main() -> None:
-            async with kmock.KubernetesEmulator() as handler, kmock.Server(handler) as server:
-                box.update(url=str(server.url).rstrip("/"), handler=handler, loop=asyncio.get_running_loop(),
-                           stop=asyncio.Event())
-                ready.set()
-                await box["stop"].wait()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10), "the API emulator did not start"
-    config = client.Configuration()
-    config.host = box["url"]
-    api: Any = client.ApiClient(config)
-    try:
-        yield Emulator(api=api, handler=box["handler"])
-    finally:
-        api.close()
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
-
-
 def _success(run_id: str, attempt: int = 1) -> dict[str, Any]:
-    return {"run_id": run_id, "flow_id": FLOW, "status": "SUCCESS", "exit_code": 0, "attempt": attempt,
-            "duration_seconds": 1.2, "counts": {"SUCCESS": 2}, "failed": []}
+    return {
+        "run_id": run_id,
+        "flow_id": FLOW,
+        "status": "SUCCESS",
+        "exit_code": 0,
+        "attempt": attempt,
+        "duration_seconds": 1.2,
+        "counts": {"SUCCESS": 2},
+        "failed": [],
+    }
 
 
 def _overlap(run_id: str, holder: str) -> dict[str, Any]:
-    return {"run_id": run_id, "flow_id": FLOW, "status": "OVERLAP", "exit_code": 75,
-            "error": f"LockBusy: Lock not acquired: flow:{FLOW} (held by {holder})"}
+    return {
+        "run_id": run_id,
+        "flow_id": FLOW,
+        "status": "OVERLAP",
+        "exit_code": 75,
+        "error": f"LockBusy: Lock not acquired: flow:{FLOW} (held by {holder})",
+    }
 
 
 def _event(event: str, run_id: str, **fields: Any) -> dict[str, Any]:
@@ -135,14 +55,20 @@ def test_a_job_created_from_the_chart_cronjob_is_what_kubectl_create_job_from_ma
     seeded["metadata"]["uid"] = "cronjob-uid-1"
     emulator.batch().create_namespaced_cron_job(NS, seeded)
 
-    cluster.create_job_from_cronjob(emulator.api, NS, CRONJOB, "aetherflow-e2e-manual-1",
-                                    env={"E2E_SLEEP_SECONDS": "45", "AETHERFLOW_LOG_LEVEL": "DEBUG"})
+    cluster.create_job_from_cronjob(
+        emulator.api,
+        NS,
+        CRONJOB,
+        "aetherflow-e2e-manual-1",
+        env={"E2E_SLEEP_SECONDS": "45", "AETHERFLOW_LOG_LEVEL": "DEBUG"},
+    )
 
     job = emulator.api.sanitize_for_serialization(emulator.batch().read_namespaced_job("aetherflow-e2e-manual-1", NS))
     template = chart_cronjob["spec"]["jobTemplate"]
     assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
     assert job["metadata"]["ownerReferences"] == [
-        {"apiVersion": "batch/v1", "kind": "CronJob", "name": CRONJOB, "uid": "cronjob-uid-1", "controller": True}]
+        {"apiVersion": "batch/v1", "kind": "CronJob", "name": CRONJOB, "uid": "cronjob-uid-1", "controller": True}
+    ]
     assert job["metadata"]["labels"] == template["metadata"]["labels"]
     assert job["spec"]["podFailurePolicy"] == template["spec"]["podFailurePolicy"]
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -159,12 +85,20 @@ def test_a_completed_run_with_a_success_message_passes(emulator: Emulator) -> No
     assert cluster.assert_run_succeeded(emulator.api, NS, "run-ok")["status"] == "SUCCESS"
 
 
-@pytest.mark.parametrize("message", [
-    {**_success("run-bad"), "status": "FAILED", "exit_code": 1,
-     "failed": [{"job_id": "work", "step_id": "sleep", "error": "StepFailed: exit 1"}]},
-    _success("someone-else"),
-    "2025-03-01T02:00:01Z ERROR log tail from FallbackToLogsOnError",
-], ids=["failed-run", "other-run-id", "not-json"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {
+            **_success("run-bad"),
+            "status": "FAILED",
+            "exit_code": 1,
+            "failed": [{"job_id": "work", "step_id": "sleep", "error": "StepFailed: exit 1"}],
+        },
+        _success("someone-else"),
+        "2025-03-01T02:00:01Z ERROR log tail from FallbackToLogsOnError",
+    ],
+    ids=["failed-run", "other-run-id", "not-json"],
+)
 def test_a_run_whose_message_is_not_this_runs_success_fails(emulator: Emulator, message: Any) -> None:
     emulator.job("run-bad", "Complete")
     emulator.pod("run-bad-abcde", "run-bad", created="2025-03-01T02:00:00Z", exit_code=0, message=message)
@@ -214,12 +148,17 @@ def test_two_successful_runs_are_not_an_overlap(emulator: Emulator) -> None:
 
 def test_the_pod_running_the_slow_job_is_found_from_its_log_and_deleted(emulator: Emulator) -> None:
     emulator.job("run-r", None)
-    emulator.pod("run-r-1", "run-r", created="2025-03-01T02:00:00Z", logs=[
-        _event("run_start", "run-r", attempt=1, resumed=False),
-        _event("job_start", "run-r", job_id="prepare"),
-        _event("job_end", "run-r", job_id="prepare", status="SUCCESS"),
-        _event("step_start", "run-r", job_id="work", step_id="sleep", step_type="external.process", attempt=1),
-    ])
+    emulator.pod(
+        "run-r-1",
+        "run-r",
+        created="2025-03-01T02:00:00Z",
+        logs=[
+            _event("run_start", "run-r", attempt=1, resumed=False),
+            _event("job_start", "run-r", job_id="prepare"),
+            _event("job_end", "run-r", job_id="prepare", status="SUCCESS"),
+            _event("step_start", "run-r", job_id="work", step_id="sleep", step_type="external.process", attempt=1),
+        ],
+    )
 
     pod = cluster.wait_for_event(emulator.api, NS, "run-r", "step_start", timeout=5, interval=0.1, job_id="work")
     assert pod == "run-r-1"
@@ -229,8 +168,9 @@ def test_the_pod_running_the_slow_job_is_found_from_its_log_and_deleted(emulator
 
 def test_waiting_for_an_event_that_never_comes_times_out(emulator: Emulator) -> None:
     emulator.job("run-r", None)
-    emulator.pod("run-r-1", "run-r", created="2025-03-01T02:00:00Z",
-                 logs=[_event("job_start", "run-r", job_id="prepare")])
+    emulator.pod(
+        "run-r-1", "run-r", created="2025-03-01T02:00:00Z", logs=[_event("job_start", "run-r", job_id="prepare")]
+    )
 
     with pytest.raises(E2EFailure, match="timed out"):
         cluster.wait_for_event(emulator.api, NS, "run-r", "step_start", timeout=0.3, interval=0.1, job_id="work")
@@ -249,33 +189,49 @@ def _resumed_logs(run_id: str) -> list[dict[str, Any]]:
 
 def test_a_replacement_pod_that_restored_the_completed_job_passes(emulator: Emulator) -> None:
     emulator.job("run-r", "Complete", failed=1)
-    emulator.pod("run-r-2", "run-r", created="2025-03-01T02:01:00Z", exit_code=0,
-                 message=_success("run-r", attempt=2), logs=_resumed_logs("run-r"))
+    emulator.pod(
+        "run-r-2",
+        "run-r",
+        created="2025-03-01T02:01:00Z",
+        exit_code=0,
+        message=_success("run-r", attempt=2),
+        logs=_resumed_logs("run-r"),
+    )
 
-    msg = cluster.assert_resumed_without_repeating(emulator.api, NS, "run-r", deleted_pod="run-r-1",
-                                                   completed_job_id="prepare")
+    msg = cluster.assert_resumed_without_repeating(
+        emulator.api, NS, "run-r", deleted_pod="run-r-1", completed_job_id="prepare"
+    )
     assert msg["attempt"] == 2
 
 
 def test_a_replacement_pod_that_ran_the_completed_job_again_fails(emulator: Emulator) -> None:
     logs = [*_resumed_logs("run-r"), _event("step_start", "run-r", job_id="prepare", step_id="items", attempt=1)]
     emulator.job("run-r", "Complete", failed=1)
-    emulator.pod("run-r-2", "run-r", created="2025-03-01T02:01:00Z", exit_code=0,
-                 message=_success("run-r", attempt=2), logs=logs)
+    emulator.pod(
+        "run-r-2", "run-r", created="2025-03-01T02:01:00Z", exit_code=0, message=_success("run-r", attempt=2), logs=logs
+    )
 
     with pytest.raises(E2EFailure, match="started again=1"):
-        cluster.assert_resumed_without_repeating(emulator.api, NS, "run-r", deleted_pod="run-r-1",
-                                                 completed_job_id="prepare")
+        cluster.assert_resumed_without_repeating(
+            emulator.api, NS, "run-r", deleted_pod="run-r-1", completed_job_id="prepare"
+        )
 
 
 def test_a_first_attempt_is_not_a_resumed_run(emulator: Emulator) -> None:
     emulator.job("run-r", "Complete")
-    emulator.pod("run-r-2", "run-r", created="2025-03-01T02:01:00Z", exit_code=0,
-                 message=_success("run-r", attempt=1), logs=_resumed_logs("run-r"))
+    emulator.pod(
+        "run-r-2",
+        "run-r",
+        created="2025-03-01T02:01:00Z",
+        exit_code=0,
+        message=_success("run-r", attempt=1),
+        logs=_resumed_logs("run-r"),
+    )
 
     with pytest.raises(E2EFailure, match="not a resumed run"):
-        cluster.assert_resumed_without_repeating(emulator.api, NS, "run-r", deleted_pod="run-r-1",
-                                                 completed_job_id="prepare")
+        cluster.assert_resumed_without_repeating(
+            emulator.api, NS, "run-r", deleted_pod="run-r-1", completed_job_id="prepare"
+        )
 
 
 PUSHGATEWAY_TEXT = """\
@@ -305,7 +261,8 @@ def test_metrics_read_through_the_service_proxy_show_the_successful_run(emulator
 
 def test_metrics_of_a_failed_run_or_another_flow_fail_the_check() -> None:
     failed = PUSHGATEWAY_TEXT.replace('status="failed"} 0', 'status="failed"} 1').replace(
-        'status="success"} 1', 'status="success"} 0')
+        'status="success"} 1', 'status="success"} 0'
+    )
     with pytest.raises(E2EFailure, match="aetherflow_run_status"):
         cluster.assert_flow_metrics_pushed(failed, FLOW, job_ids=["prepare"])
     with pytest.raises(E2EFailure, match="flow 'sales'"):

@@ -37,8 +37,10 @@ def test_every_rendered_object_is_valid_for_the_kubernetes_api(values: Path | No
         try:
             _validate(obj, version)
         except Exception as exc:
-            pytest.fail(f"{obj['kind']} {obj['metadata']['name']} invalid for Kubernetes {version}: "
-                        f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            pytest.fail(
+                f"{obj['kind']} {obj['metadata']['name']} invalid for Kubernetes {version}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            )
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -46,13 +48,28 @@ def test_every_plain_manifest_is_valid_for_the_kubernetes_api(version: str) -> N
     import yaml
 
     files = sorted((ROOT / "manifests").glob("*.yaml"))
-    objects = [(f.name, doc) for f in files if f.name != "kustomization.yaml"
-               for doc in yaml.safe_load_all(f.read_text(encoding="utf-8")) if doc]
-    assert {o["kind"] for _, o in objects} >= {"Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim",
-                                                "CronJob", "Deployment", "Service", "ServiceAccount"}
+    objects = [
+        (f.name, doc)
+        for f in files
+        if f.name != "kustomization.yaml"
+        for doc in yaml.safe_load_all(f.read_text(encoding="utf-8"))
+        if doc
+    ]
+    assert {o["kind"] for _, o in objects} >= {
+        "Namespace",
+        "ConfigMap",
+        "Secret",
+        "PersistentVolumeClaim",
+        "CronJob",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    }
     for name, obj in objects:
         try:
             _validate(obj, version)
         except Exception as exc:
-            pytest.fail(f"manifests/{name}: {obj['kind']} {obj['metadata']['name']} invalid for Kubernetes "
-                        f"{version}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            pytest.fail(
+                f"manifests/{name}: {obj['kind']} {obj['metadata']['name']} invalid for Kubernetes "
+                f"{version}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            )

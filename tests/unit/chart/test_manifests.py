@@ -29,7 +29,10 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("manifests")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "render_manifests.py"), "--output", str(out)],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return out
@@ -49,7 +52,10 @@ def test_check_mode_reports_a_stale_file(tmp_path: Path, regenerated: Path) -> N
     (tmp_path / "cronjob.yaml").write_text("# edited by hand\n", encoding="utf-8")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "render_manifests.py"), "--check", "--output", str(tmp_path)],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert "cronjob.yaml" in proc.stderr
@@ -78,8 +84,12 @@ def test_kustomization_builds_every_manifest() -> None:
     proc = kubectl("kustomize", str(MANIFESTS))
     assert proc.returncode == 0, proc.stderr
     built = {(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(proc.stdout) if o}
-    files = {(o["kind"], o["metadata"]["name"]) for name, objs in _objects(MANIFESTS).items()
-             if name != "kustomization.yaml" for o in objs}
+    files = {
+        (o["kind"], o["metadata"]["name"])
+        for name, objs in _objects(MANIFESTS).items()
+        if name != "kustomization.yaml"
+        for o in objs
+    }
     assert built == files
 
 

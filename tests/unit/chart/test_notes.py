@@ -28,7 +28,8 @@ def test_notes_give_the_manual_trigger_command_of_every_cronjob(full_notes: str)
 def test_notes_show_how_to_read_the_termination_message_and_the_run_record(full_notes: str) -> None:
     assert ".status.containerStatuses[0].state.terminated.message" in full_notes
     assert '"command":["aetherflow","runs","show","RUN_ID","--state","/var/lib/aetherflow/state/FLOW_ID.db"]' in (
-        full_notes)
+        full_notes
+    )
     assert '"persistentVolumeClaim":{"claimName":"aetherflow-etl-data"}' in full_notes
     assert "PersistentVolumeClaim aetherflow-etl-data" in full_notes
 

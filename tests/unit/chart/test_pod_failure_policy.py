@@ -12,8 +12,10 @@ from tests.unit.chart.rendering import VALUES_CASES, case_id, cronjobs, rendered
 
 
 def _policies(values: Path | None) -> list[tuple[str, dict[str, Any]]]:
-    return [(cj["metadata"]["name"], cj["spec"]["jobTemplate"]["spec"]["podFailurePolicy"])
-            for cj in cronjobs(rendered(values))]
+    return [
+        (cj["metadata"]["name"], cj["spec"]["jobTemplate"]["spec"]["podFailurePolicy"])
+        for cj in cronjobs(rendered(values))
+    ]
 
 
 @pytest.mark.parametrize("values", VALUES_CASES, ids=case_id)

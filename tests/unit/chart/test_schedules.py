@@ -62,7 +62,10 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
 def test_a_pasted_scheduler_file_gives_one_cronjob_per_item(migrated: dict[str, dict[str, Any]]) -> None:
     assert sorted(migrated) == ["aetherflow-nightly-hello", "aetherflow-uc1-daily", "aetherflow-weekly"]
     assert {cj["metadata"]["labels"]["aetherflow.io/schedule"] for cj in migrated.values()} == {
-        "nightly-hello", "uc1_daily", "weekly"}
+        "nightly-hello",
+        "uc1_daily",
+        "weekly",
+    }
 
 
 def test_item_cron_and_scheduler_timezone_become_schedule_and_time_zone(
@@ -72,11 +75,14 @@ def test_item_cron_and_scheduler_timezone_become_schedule_and_time_zone(
     assert (spec["schedule"], spec["timeZone"]) == ("0 2 * * *", "Europe/Berlin")
 
 
-@pytest.mark.parametrize(("name", "deadline"), [
-    ("aetherflow-nightly-hello", 120),  # misfire_grace_time as given
-    ("aetherflow-uc1-daily", 300),  # the upstream default
-    ("aetherflow-weekly", 10),  # at least 10 s
-])
+@pytest.mark.parametrize(
+    ("name", "deadline"),
+    [
+        ("aetherflow-nightly-hello", 120),  # misfire_grace_time as given
+        ("aetherflow-uc1-daily", 300),  # the upstream default
+        ("aetherflow-weekly", 10),  # at least 10 s
+    ],
+)
 def test_misfire_grace_time_becomes_starting_deadline_seconds(
     migrated: dict[str, dict[str, Any]], name: str, deadline: int
 ) -> None:
@@ -136,8 +142,14 @@ def test_item_env_overrides_extra_env_which_overrides_the_chart() -> None:
 
 
 def test_cronjob_name_is_dns_safe_and_at_most_52_characters(tmp_path: Path) -> None:
-    values = write_values(tmp_path, {"schedules": [
-        {"id": "A_very.Long_schedule-id-" + "x" * 39, "cron": "0 1 * * *", "flow_yaml": "minimal.yaml"}]})
+    values = write_values(
+        tmp_path,
+        {
+            "schedules": [
+                {"id": "A_very.Long_schedule-id-" + "x" * 39, "cron": "0 1 * * *", "flow_yaml": "minimal.yaml"}
+            ]
+        },
+    )
     (cj,) = cronjobs(template(values))
     name = cj["metadata"]["name"]
     assert len(name) <= 52 and name == name.lower() and not name.endswith("-")
@@ -145,9 +157,15 @@ def test_cronjob_name_is_dns_safe_and_at_most_52_characters(tmp_path: Path) -> N
 
 
 def test_ids_that_collide_after_normalising_are_refused(tmp_path: Path) -> None:
-    values = write_values(tmp_path, {"schedules": [
-        {"id": "sales_daily", "cron": "0 1 * * *", "flow_yaml": "minimal.yaml"},
-        {"id": "sales-daily", "cron": "0 2 * * *", "flow_yaml": "minimal.yaml"}]})
+    values = write_values(
+        tmp_path,
+        {
+            "schedules": [
+                {"id": "sales_daily", "cron": "0 1 * * *", "flow_yaml": "minimal.yaml"},
+                {"id": "sales-daily", "cron": "0 2 * * *", "flow_yaml": "minimal.yaml"},
+            ]
+        },
+    )
     with pytest.raises(HelmFailed, match=re.escape('already used by schedule "sales_daily"')):
         template(values)
 
@@ -178,7 +196,8 @@ def test_a_schedule_per_item_with_existing_objects_wires_their_names() -> None:
         env = env_values(runner(cj))
         assert yaml.safe_load(env["AETHERFLOW_ENV_FILES"]) == [
             {"path": "/etc/aetherflow/env/app.env", "type": "dotenv"},
-            {"path": "/etc/aetherflow/env/db.env", "type": "dotenv"}]
+            {"path": "/etc/aetherflow/env/db.env", "type": "dotenv"},
+        ]
 
 
 def test_env_files_as_a_directory_of_variables() -> None:

@@ -74,6 +74,13 @@ def test_every_object_of_the_schema_is_closed() -> None:
 
 
 def test_a_valid_scheduler_item_with_every_key_is_accepted(tmp_path: Path) -> None:
-    item = {**ITEM, "flow_job": "check", "timezone": "Europe/Berlin", "misfire_grace_time": 60,
-            "suspend": True, "resources": {"requests": {"cpu": "1"}}, "env": {"AETHERFLOW_RUN_ID": "r1", "N": 3}}
+    item = {
+        **ITEM,
+        "flow_job": "check",
+        "timezone": "Europe/Berlin",
+        "misfire_grace_time": 60,
+        "suspend": True,
+        "resources": {"requests": {"cpu": "1"}},
+        "env": {"AETHERFLOW_RUN_ID": "r1", "N": 3},
+    }
     assert template(write_values(tmp_path, {"schedules": [item]}))

@@ -6,14 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
 
 from aetherflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = sorted((ROOT / "examples" / "flows").glob("*.yaml"))
+EXAMPLES = sorted((ROOT / "examples" / "flows").glob("*.yaml")) + sorted(
+    (ROOT / "tests" / "flows" / "valid").glob("*.yaml")
+)
 
 
 def _schema(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
@@ -58,7 +60,9 @@ def test_flow_schema_has_an_inputs_branch_per_loadable_step(capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_flows_validate_against_the_schema(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_and_valid_fixture_flows_validate_against_the_schema(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     validator = jsonschema.Draft202012Validator(_schema(capsys))
 
     errors = sorted(validator.iter_errors(yaml.safe_load(example.read_text(encoding="utf-8"))), key=str)

@@ -12,7 +12,10 @@ import pytest
 from aetherflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
-VALID = "version: 1\nflow: {id: f}\njobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, inputs: {items: [x]}}\n"
+VALID = (
+    "version: 1\nflow: {id: f}\njobs:\n  - id: a\n    steps:\n"
+    "      - {id: s, type: check_items, inputs: {items: [x]}}\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +50,9 @@ def test_positional_flow_path_is_accepted(tmp_path: Path, capsys: pytest.Capture
     assert capsys.readouterr().out == f"OK: {path}\n"
 
 
-def test_invalid_flow_prints_errors_then_warnings_with_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_flow_prints_errors_then_warnings_with_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _flow(
         tmp_path,
         "version: 1\nflow: {id: f, state: {backend: file}}\njobs:\n  - id: a\n    depends_on: [zz]\n    steps: []\n",
@@ -59,8 +64,8 @@ def test_invalid_flow_prints_errors_then_warnings_with_lines(tmp_path: Path, cap
     assert capsys.readouterr().out.splitlines() == [
         f"INVALID: {path}",
         "- jobs[0].depends_on: semantic:depends_on_unknown_job - Job 'a' depends_on unknown job: zz [line 5]",
-        "! flow.state.backend: semantic:state_backend_unsupported - state.backend 'file' is not supported; SQLite is used"
-        " [line 2]",
+        "! flow.state.backend: semantic:state_backend_unsupported - "
+        "state.backend 'file' is not supported; SQLite is used [line 2]",
     ]
 
 
@@ -91,21 +96,25 @@ def test_json_output_is_one_line_with_keys_in_order(tmp_path: Path, capsys: pyte
 
     out = capsys.readouterr().out
     assert code == 0
-    assert out == json.dumps(
-        {
-            "ok": True,
-            "errors": [],
-            "warnings": [
-                {
-                    "code": "semantic:unknown_profile",
-                    "loc": "resources.r.profile",
-                    "msg": "Resource 'r' references profile 'p' but no profiles are configured",
-                    "line": 3,
-                }
-            ],
-            "flow_yaml": path,
-        }
-    ) + "\n"
+    assert (
+        out
+        == json.dumps(
+            {
+                "ok": True,
+                "errors": [],
+                "warnings": [
+                    {
+                        "code": "semantic:unknown_profile",
+                        "loc": "resources.r.profile",
+                        "msg": "Resource 'r' references profile 'p' but no profiles are configured",
+                        "line": 3,
+                    }
+                ],
+                "flow_yaml": path,
+            }
+        )
+        + "\n"
+    )
 
 
 def test_json_records_from_another_file_carry_it(
@@ -120,23 +129,27 @@ def test_json_records_from_another_file_carry_it(
 
     out = capsys.readouterr().out
     assert code == 2
-    assert out == json.dumps(
-        {
-            "ok": False,
-            "errors": [
-                {
-                    "code": "schema:extra_forbidden",
-                    "loc": "profiles.p.config_env",
-                    "msg": "Invalid profile configuration: Extra inputs are not permitted (did you mean 'config'?)",
-                    "line": 2,
-                    "file": str(profiles),
-                }
-            ],
-            "warnings": [],
-            "flow_yaml": path,
-        },
-        ensure_ascii=False,
-    ) + "\n"
+    assert (
+        out
+        == json.dumps(
+            {
+                "ok": False,
+                "errors": [
+                    {
+                        "code": "schema:extra_forbidden",
+                        "loc": "profiles.p.config_env",
+                        "msg": "Invalid profile configuration: Extra inputs are not permitted (did you mean 'config'?)",
+                        "line": 2,
+                        "file": str(profiles),
+                    }
+                ],
+                "warnings": [],
+                "flow_yaml": path,
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 def test_text_output_names_the_other_file(
@@ -189,7 +202,11 @@ def test_a_missing_env_file_is_an_invalid_record_not_a_traceback(
 
     assert code == 2
     assert json.loads(capsys.readouterr().out)["errors"] == [
-        {"code": "settings:invalid", "loc": "AETHERFLOW_ENV_FILES", "msg": f"Env file not found: {tmp_path / 'gone.env'}"}
+        {
+            "code": "settings:invalid",
+            "loc": "AETHERFLOW_ENV_FILES",
+            "msg": f"Env file not found: {tmp_path / 'gone.env'}",
+        }
     ]
 
 
@@ -232,3 +249,31 @@ def test_console_script_exit_codes_and_no_traceback(tmp_path: Path) -> None:
     assert (ok.returncode, invalid.returncode, missing.returncode) == (0, 2, 2)
     assert "Traceback" not in invalid.stderr + missing.stderr
     assert invalid.stdout.splitlines()[1].startswith("- jobs[0].when: semantic:invalid_when - ")
+
+
+def test_invalid_setting_is_a_record_naming_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AETHERFLOW_LOCKS_SCOPE", "everything")
+    path = _flow(tmp_path, VALID)
+
+    code = main(["validate", "--flow-yaml", path, "--json"])
+
+    errors = json.loads(capsys.readouterr().out)["errors"]
+    assert code == 2
+    assert [(e["code"], e["loc"]) for e in errors] == [("settings:invalid", "AETHERFLOW_LOCKS_SCOPE")]
+
+
+def test_secrets_hook_expand_env_feeds_the_validation_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = tmp_path / "hook.py"
+    hook.write_text(
+        "def decode(value):\n    return value\n\n\ndef expand_env(env):\n    return {**env, 'FROM_HOOK': 'a,b'}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AETHERFLOW_SECRETS_PATH", str(hook))
+    path = _flow(tmp_path, VALID.replace("[x]", '"{{env.FROM_HOOK}}"'))
+
+    assert main(["validate", "--flow-yaml", path]) == 0
+    assert capsys.readouterr().out == f"OK: {path}\n"

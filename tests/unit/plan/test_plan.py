@@ -50,9 +50,19 @@ def test_flow_meta_is_rendered_with_env(tmp_path: Path) -> None:
     assert report.errors == []
     assert plan is not None
     meta = plan.meta
-    assert (meta.flow_id, meta.description, meta.work_root, meta.cleanup_policy) == ("sales", "for data", "/srv/work", "never")
+    assert (meta.flow_id, meta.description, meta.work_root, meta.cleanup_policy) == (
+        "sales",
+        "for data",
+        "/srv/work",
+        "never",
+    )
     assert dict(meta.layout) == {"artifacts": "out", "scratch": "tmp/s", "manifests": "m"}
-    assert (meta.state_backend, meta.state_path, meta.locks_scope, meta.locks_ttl_seconds) == ("sqlite", "/state/sales.db", "job", 60)
+    assert (meta.state_backend, meta.state_path, meta.locks_scope, meta.locks_ttl_seconds) == (
+        "sqlite",
+        "/state/sales.db",
+        "job",
+        60,
+    )
 
 
 def test_flow_meta_defaults(tmp_path: Path) -> None:
@@ -61,7 +71,10 @@ def test_flow_meta_defaults(tmp_path: Path) -> None:
     assert plan is not None
     meta = plan.meta
     assert (meta.work_root, meta.cleanup_policy, meta.state_backend, meta.state_path) == (
-        "/tmp/work", "on_success", "sqlite", "/tmp/state/aetherflow.sqlite"
+        "/tmp/work",
+        "on_success",
+        "sqlite",
+        "/tmp/state/aetherflow.sqlite",
     )
     assert dict(meta.layout) == {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
     assert (meta.locks_scope, meta.locks_ttl_seconds) == ("none", 600)
@@ -92,11 +105,22 @@ def test_step_spec_keeps_raw_templates_and_maps_retry(tmp_path: Path) -> None:
 
     assert plan is not None
     step = plan.job("load").steps[0]
-    assert (step.id, step.type, step.index, step.on_no_data, step.timeout_seconds) == ("q", "test_query", 0, "skip_job", 90)
+    assert (step.id, step.type, step.index, step.on_no_data, step.timeout_seconds) == (
+        "q",
+        "test_query",
+        0,
+        "skip_job",
+        90,
+    )
     assert step.inputs == {"resource": "db", "sql": "SELECT {{jobs.extract.outputs.n}}"}
     assert step.outputs == {"rows": "{{result.rows}}"}
     assert step.retry is not None
-    assert (step.retry.max_attempts, step.retry.backoff_seconds, step.retry.factor, step.retry.max_delay_seconds) == (3, 2.0, 2.0, 30)
+    assert (step.retry.max_attempts, step.retry.backoff_seconds, step.retry.factor, step.retry.max_delay_seconds) == (
+        3,
+        2.0,
+        2.0,
+        30,
+    )
     assert step.retry.retry_on_exceptions is None and step.retry.retry_on_exit_codes is None
     assert plan.job("extract").steps[0].retry is None
 
@@ -150,7 +174,11 @@ def test_empty_jobs_list_is_a_valid_plan(tmp_path: Path) -> None:
 
 
 def test_build_plan_raises_spec_errors_with_every_error_and_warning(tmp_path: Path) -> None:
-    path = write_flow(tmp_path, "flow: {id: f}\nresources:\n  r: {kind: db, driver: sqlite3, profile: p}\njobs: [{id: a, steps: [], depends_on: [z]}]\n")
+    path = write_flow(
+        tmp_path,
+        "flow: {id: f}\nresources:\n  r: {kind: db, driver: sqlite3, profile: p}\n"
+        "jobs: [{id: a, steps: [], depends_on: [z]}]\n",
+    )
 
     with pytest.raises(SpecErrors) as raised:
         build_plan(str(path), settings=Settings(), env={}, registry=make_registry())

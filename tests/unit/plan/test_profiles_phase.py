@@ -11,7 +11,8 @@ from aetherflow.settings import Settings
 from tests.unit.plan.helpers import check, codes, records
 
 FLOW = (
-    "version: 1\nflow: {id: f}\nresources:\n  db:\n    kind: db\n    driver: sqlite3\n    profile: warehouse\njobs: []\n"
+    "version: 1\nflow: {id: f}\nresources:\n  db:\n    kind: db\n    driver: sqlite3\n"
+    "    profile: warehouse\njobs: []\n"
 )
 
 
@@ -169,9 +170,7 @@ def test_missing_env_is_reported_only_for_profiles_the_flow_uses(tmp_path: Path)
 def test_bundle_profiles_file_wins_over_ambient_settings_with_a_warning(tmp_path: Path) -> None:
     bundle = _profiles_file(tmp_path, "warehouse: {}\n")
 
-    report, plan = check(
-        tmp_path, FLOW, settings=Settings(profiles_json="{}"), bundle_profiles_file=str(bundle)
-    )
+    report, plan = check(tmp_path, FLOW, settings=Settings(profiles_json="{}"), bundle_profiles_file=str(bundle))
 
     assert report.errors == []
     assert plan is not None and plan.profiles.source == str(bundle)
@@ -196,3 +195,11 @@ def test_decode_target_from_a_profile_is_checked_against_the_merged_config(tmp_p
     report, _ = check(tmp_path, flow, settings=Settings(profiles_file=str(profiles)))
 
     assert [(i.code, i.loc) for i in report.errors] == [("template:syntax", "resources.db.config.path")]
+
+
+def test_a_profiles_source_that_fails_as_a_whole_reports_no_unknown_profile(tmp_path: Path) -> None:
+    profiles = _profiles_file(tmp_path, "- not\n- a mapping\n")
+
+    report, _ = check(tmp_path, FLOW, settings=Settings(profiles_file=str(profiles)))
+
+    assert [(i.code, i.loc, i.file) for i in report.errors] == [("profile:invalid", "profiles", str(profiles))]

@@ -36,9 +36,7 @@ def test_unknown_job_key_is_extra_forbidden_with_did_you_mean(
 ) -> None:
     report, _ = check(tmp_path, HEAD + f"jobs:\n  - id: a\n    steps: []\n{yaml_line}\n")
 
-    assert records(report.errors) == [
-        ("schema:extra_forbidden", loc, f"Extra inputs are not permitted{suggestion}", 6)
-    ]
+    assert records(report.errors) == [("schema:extra_forbidden", loc, f"Extra inputs are not permitted{suggestion}", 6)]
 
 
 def test_step_keys_get_did_you_mean_for_input_and_timeout(tmp_path: Path) -> None:
@@ -49,7 +47,12 @@ def test_step_keys_get_did_you_mean_for_input_and_timeout(tmp_path: Path) -> Non
     )
 
     assert records(report.errors) == [
-        ("schema:extra_forbidden", "jobs[0].steps[0].input", "Extra inputs are not permitted (did you mean 'inputs'?)", 8),
+        (
+            "schema:extra_forbidden",
+            "jobs[0].steps[0].input",
+            "Extra inputs are not permitted (did you mean 'inputs'?)",
+            8,
+        ),
         (
             "schema:extra_forbidden",
             "jobs[0].steps[0].timeout",
@@ -60,9 +63,13 @@ def test_step_keys_get_did_you_mean_for_input_and_timeout(tmp_path: Path) -> Non
 
 
 def test_unknown_resource_key_without_a_close_match_has_no_suggestion(tmp_path: Path) -> None:
-    report, _ = check(tmp_path, HEAD + "resources:\n  db:\n    kind: db\n    driver: sqlite3\n    pasword: x\njobs: []\n")
+    report, _ = check(
+        tmp_path, HEAD + "resources:\n  db:\n    kind: db\n    driver: sqlite3\n    pasword: x\njobs: []\n"
+    )
 
-    assert records(report.errors) == [("schema:extra_forbidden", "resources.db.pasword", "Extra inputs are not permitted", 7)]
+    assert records(report.errors) == [
+        ("schema:extra_forbidden", "resources.db.pasword", "Extra inputs are not permitted", 7)
+    ]
 
 
 def test_unknown_top_level_key_is_extra_forbidden(tmp_path: Path) -> None:
@@ -75,8 +82,16 @@ def test_unknown_top_level_key_is_extra_forbidden(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("source", "kind"),
-    [("yes", "boolean"), ("off", "boolean"), ("True", "boolean"), ("null", "null"), ("~", "null"), ("007", "number"),
-     ("1.5", "number"), ("12", "number")],
+    [
+        ("yes", "boolean"),
+        ("off", "boolean"),
+        ("True", "boolean"),
+        ("null", "null"),
+        ("~", "null"),
+        ("007", "number"),
+        ("1.5", "number"),
+        ("12", "number"),
+    ],
 )
 def test_yaml_converted_id_gets_the_quote_hint(tmp_path: Path, source: str, kind: str) -> None:
     report, _ = check(tmp_path, HEAD + f"jobs:\n  - id: {source}\n    steps: []\n")
@@ -123,12 +138,15 @@ def test_version_defaults_to_one(tmp_path: Path) -> None:
 def test_string_where_an_integer_is_expected_is_int_type(tmp_path: Path) -> None:
     report, _ = check(tmp_path, 'version: 1\nflow:\n  id: f\n  locks: {ttl_seconds: "60"}\njobs: []\n')
 
-    assert records(report.errors) == [("schema:int_type", "flow.locks.ttl_seconds", "Input should be a valid integer", 4)]
+    assert records(report.errors) == [
+        ("schema:int_type", "flow.locks.ttl_seconds", "Input should be a valid integer", 4)
+    ]
 
 
 def test_float_where_an_integer_is_expected_is_int_type(tmp_path: Path) -> None:
     report, _ = check(
-        tmp_path, HEAD + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, retry: {max_attempts: 2.0}}\n"
+        tmp_path,
+        HEAD + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, retry: {max_attempts: 2.0}}\n",
     )
 
     assert records(report.errors) == [
@@ -139,7 +157,8 @@ def test_float_where_an_integer_is_expected_is_int_type(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ['"10"', "true"])
 def test_non_number_for_a_number_field_is_float_type(tmp_path: Path, value: str) -> None:
     report, _ = check(
-        tmp_path, HEAD + f"jobs:\n  - id: a\n    steps:\n      - {{id: s, type: check_items, timeout_seconds: {value}}}\n"
+        tmp_path,
+        HEAD + f"jobs:\n  - id: a\n    steps:\n      - {{id: s, type: check_items, timeout_seconds: {value}}}\n",
     )
 
     assert records(report.errors) == [
@@ -150,7 +169,8 @@ def test_non_number_for_a_number_field_is_float_type(tmp_path: Path, value: str)
 def test_number_fields_accept_integers_and_floats(tmp_path: Path) -> None:
     report, plan = check(
         tmp_path,
-        HEAD + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, inputs: {items: [1]}, timeout_seconds: 5,"
+        HEAD
+        + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, inputs: {items: [1]}, timeout_seconds: 5,"
         " retry: {backoff_seconds: 0.5, factor: 2}}\n",
     )
 
@@ -174,12 +194,17 @@ def test_non_boolean_decode_leaf_is_bool_type(tmp_path: Path) -> None:
 
 def test_unknown_decode_key_is_extra_forbidden(tmp_path: Path) -> None:
     report, _ = check(
-        tmp_path, HEAD + "resources:\n  db:\n    kind: db\n    driver: sqlite3\n    decode: {config_path: [a]}\njobs: []\n"
+        tmp_path,
+        HEAD + "resources:\n  db:\n    kind: db\n    driver: sqlite3\n    decode: {config_path: [a]}\njobs: []\n",
     )
 
     assert records(report.errors) == [
-        ("schema:extra_forbidden", "resources.db.decode.config_path",
-         "Extra inputs are not permitted (did you mean 'config_paths'?)", 7)
+        (
+            "schema:extra_forbidden",
+            "resources.db.decode.config_path",
+            "Extra inputs are not permitted (did you mean 'config_paths'?)",
+            7,
+        )
     ]
 
 
@@ -199,7 +224,12 @@ def test_unknown_enum_value_is_literal_error_listing_the_choices(tmp_path: Path)
     report, _ = check(tmp_path, "flow:\n  id: f\n  workspace: {cleanup_policy: sometimes}\njobs: []\n")
 
     assert records(report.errors) == [
-        ("schema:literal_error", "flow.workspace.cleanup_policy", "Input should be 'on_success', 'always' or 'never'", 3)
+        (
+            "schema:literal_error",
+            "flow.workspace.cleanup_policy",
+            "Input should be 'on_success', 'always' or 'never'",
+            3,
+        )
     ]
 
 
@@ -212,7 +242,9 @@ def test_lock_ttl_below_five_is_greater_than_equal(tmp_path: Path) -> None:
 
 
 def test_zero_timeout_is_greater_than(tmp_path: Path) -> None:
-    report, _ = check(tmp_path, HEAD + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, timeout_seconds: 0}\n")
+    report, _ = check(
+        tmp_path, HEAD + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, timeout_seconds: 0}\n"
+    )
 
     assert records(report.errors) == [
         ("schema:greater_than", "jobs[0].steps[0].timeout_seconds", "Input should be greater than 0", 6)
@@ -230,7 +262,8 @@ def test_zero_timeout_is_greater_than(tmp_path: Path) -> None:
 )
 def test_retry_bounds(tmp_path: Path, field: str, value: str, code: str) -> None:
     report, _ = check(
-        tmp_path, HEAD + f"jobs:\n  - id: a\n    steps:\n      - {{id: s, type: check_items, retry: {{{field}: {value}}}}}\n"
+        tmp_path,
+        HEAD + f"jobs:\n  - id: a\n    steps:\n      - {{id: s, type: check_items, retry: {{{field}: {value}}}}}\n",
     )
 
     assert [(i.code, i.loc) for i in report.errors] == [(code, f"jobs[0].steps[0].retry.{field}")]
@@ -247,17 +280,27 @@ def test_retry_on_accepts_exception_names_and_exit_codes(tmp_path: Path) -> None
     assert plan is not None
     policy = plan.jobs[0].steps[0].retry
     assert policy is not None
-    assert (policy.max_attempts, policy.retry_on_exceptions, policy.retry_on_exit_codes) == (3, ("ConnectorError",), (75, 2))
+    assert (policy.max_attempts, policy.retry_on_exceptions, policy.retry_on_exit_codes) == (
+        3,
+        ("ConnectorError",),
+        (75, 2),
+    )
 
 
 def test_unknown_retry_on_key_is_extra_forbidden(tmp_path: Path) -> None:
     report, _ = check(
-        tmp_path, HEAD + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, retry: {retry_on: {exit_code: [1]}}}\n"
+        tmp_path,
+        HEAD
+        + "jobs:\n  - id: a\n    steps:\n      - {id: s, type: check_items, retry: {retry_on: {exit_code: [1]}}}\n",
     )
 
     assert records(report.errors) == [
-        ("schema:extra_forbidden", "jobs[0].steps[0].retry.retry_on.exit_code",
-         "Extra inputs are not permitted (did you mean 'exit_codes'?)", 6)
+        (
+            "schema:extra_forbidden",
+            "jobs[0].steps[0].retry.retry_on.exit_code",
+            "Extra inputs are not permitted (did you mean 'exit_codes'?)",
+            6,
+        )
     ]
 
 
@@ -290,9 +333,7 @@ def test_ids_that_are_not_identifiers_are_allowed(tmp_path: Path) -> None:
 
 
 def test_layout_missing_one_key_is_missing_at_that_key(tmp_path: Path) -> None:
-    report, _ = check(
-        tmp_path, "flow:\n  id: f\n  workspace:\n    layout: {artifacts: a, manifests: m}\njobs: []\n"
-    )
+    report, _ = check(tmp_path, "flow:\n  id: f\n  workspace:\n    layout: {artifacts: a, manifests: m}\njobs: []\n")
 
     assert records(report.errors) == [("schema:missing", "flow.workspace.layout.scratch", "Field required", 4)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aetherflow.api import Inputs, Step, StepContext, StepResult
 from aetherflow.registry import Registry
 from aetherflow.settings import Settings
 from tests.unit.plan.helpers import check, codes, make_registry, records
@@ -59,7 +60,12 @@ def test_unknown_connector_lists_the_loaded_ones_sorted(tmp_path: Path) -> None:
     )
 
     assert records(report.errors) == [
-        ("semantic:unknown_connector", "resources.db.driver", "Unknown connector: db:oracle. Loaded: [archive:zipfile, db:sqlite3]", 6)
+        (
+            "semantic:unknown_connector",
+            "resources.db.driver",
+            "Unknown connector: db:oracle. Loaded: [archive:zipfile, db:sqlite3]",
+            6,
+        )
     ]
 
 
@@ -90,7 +96,9 @@ def test_duplicate_step_id_in_a_job(tmp_path: Path) -> None:
     steps = "    steps:\n      - {id: s, type: check_items}\n      - {id: s, type: check_items}"
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("load", steps=steps))
 
-    assert records(report.errors) == [("semantic:duplicate_step_id", "jobs[0].steps", "Duplicate step id in job 'load': s", 5)]
+    assert records(report.errors) == [
+        ("semantic:duplicate_step_id", "jobs[0].steps", "Duplicate step id in job 'load': s", 5)
+    ]
 
 
 def test_same_step_id_in_different_jobs_is_fine(tmp_path: Path) -> None:
@@ -111,7 +119,9 @@ def test_depends_on_unknown_job(tmp_path: Path) -> None:
 def test_self_dependency_is_reported_by_rule_7_alone(tmp_path: Path) -> None:
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", "    depends_on: [a]"))
 
-    assert records(report.errors) == [("semantic:self_dependency", "jobs[0].depends_on", "Job 'a' depends_on itself", 5)]
+    assert records(report.errors) == [
+        ("semantic:self_dependency", "jobs[0].depends_on", "Job 'a' depends_on itself", 5)
+    ]
 
 
 def test_two_job_cycle_is_reported_once_at_its_first_member(tmp_path: Path) -> None:
@@ -167,16 +177,29 @@ def test_unknown_step_type_lists_registered_types(tmp_path: Path) -> None:
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps), registry=registry)
 
     assert records(report.errors) == [
-        ("semantic:unknown_step_type", "jobs[0].steps[0].type", "Unknown step type: check_item. Loaded: [check_items, with_lock]", 6)
+        (
+            "semantic:unknown_step_type",
+            "jobs[0].steps[0].type",
+            "Unknown step type: check_item. Loaded: [check_items, with_lock]",
+            6,
+        )
     ]
 
 
 def test_undeclared_step_input_is_extra_forbidden_with_did_you_mean(tmp_path: Path) -> None:
-    steps = "    steps:\n      - id: s\n        type: check_items\n        inputs:\n          items: [a]\n          min_cout: 1"
+    steps = (
+        "    steps:\n      - id: s\n        type: check_items\n        inputs:\n          items: [a]\n"
+        "          min_cout: 1"
+    )
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert records(report.errors) == [
-        ("schema:extra_forbidden", "jobs[0].steps[0].inputs.min_cout", "Extra inputs are not permitted (did you mean 'min_count'?)", 10)
+        (
+            "schema:extra_forbidden",
+            "jobs[0].steps[0].inputs.min_cout",
+            "Extra inputs are not permitted (did you mean 'min_count'?)",
+            10,
+        )
     ]
 
 
@@ -188,7 +211,12 @@ def test_nested_step_input_keys_are_checked(tmp_path: Path) -> None:
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert records(report.errors) == [
-        ("schema:extra_forbidden", "jobs[0].steps[0].inputs.log.stdrr", "Extra inputs are not permitted (did you mean 'stderr'?)", 10)
+        (
+            "schema:extra_forbidden",
+            "jobs[0].steps[0].inputs.log.stdrr",
+            "Extra inputs are not permitted (did you mean 'stderr'?)",
+            10,
+        )
     ]
 
 
@@ -208,7 +236,12 @@ def test_external_process_without_command(tmp_path: Path) -> None:
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert records(report.errors) == [
-        ("semantic:external_process_missing_command", "jobs[0].steps[0].inputs.command", "external.process requires inputs.command", 8)
+        (
+            "semantic:external_process_missing_command",
+            "jobs[0].steps[0].inputs.command",
+            "external.process requires inputs.command",
+            8,
+        )
     ]
 
 
@@ -217,12 +250,19 @@ def test_external_process_command_of_the_wrong_type(tmp_path: Path) -> None:
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert records(report.errors) == [
-        ("semantic:external_process_command_type", "jobs[0].steps[0].inputs.command", "external.process inputs.command must be a string or list", 8)
+        (
+            "semantic:external_process_command_type",
+            "jobs[0].steps[0].inputs.command",
+            "external.process inputs.command must be a string or list",
+            8,
+        )
     ]
 
 
 def test_external_process_templated_command_is_accepted(tmp_path: Path) -> None:
-    steps = '    steps:\n      - id: p\n        type: external.process\n        inputs: {command: "{{env.CMD:/bin/true}}"}'
+    steps = (
+        '    steps:\n      - id: p\n        type: external.process\n        inputs: {command: "{{env.CMD:/bin/true}}"}'
+    )
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert report.errors == []
@@ -254,7 +294,12 @@ def test_external_process_atomic_dir_needs_both_dirs(tmp_path: Path) -> None:
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert records(report.errors) == [
-        ("semantic:external_process_atomic_dir", "jobs[0].steps[0].inputs.idempotency", "atomic_dir requires temp_output_dir and final_output_dir", 10)
+        (
+            "semantic:external_process_atomic_dir",
+            "jobs[0].steps[0].inputs.idempotency",
+            "atomic_dir requires temp_output_dir and final_output_dir",
+            10,
+        )
     ]
 
 
@@ -279,7 +324,12 @@ def test_with_lock_inner_inputs_are_checked_against_the_inner_step(tmp_path: Pat
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
     assert records(report.errors) == [
-        ("schema:extra_forbidden", "jobs[0].steps[0].inputs.step.inputs.min_cnt", "Extra inputs are not permitted (did you mean 'min_count'?)", 12)
+        (
+            "schema:extra_forbidden",
+            "jobs[0].steps[0].inputs.step.inputs.min_cnt",
+            "Extra inputs are not permitted (did you mean 'min_count'?)",
+            12,
+        )
     ]
 
 
@@ -287,28 +337,46 @@ def test_literal_resource_must_name_a_declared_resource(tmp_path: Path) -> None:
     steps = "    steps:\n      - id: q\n        type: test_query\n        inputs: {resource: wharehouse, sql: SELECT 1}"
     report, _ = check(
         tmp_path,
-        HEAD + "resources:\n  warehouse: {kind: db, driver: sqlite3}\n  api: {kind: rest, driver: http}\njobs:\n"
+        HEAD
+        + "resources:\n  warehouse: {kind: db, driver: sqlite3}\n  api: {kind: rest, driver: http}\njobs:\n"
         + _job("a", steps=steps),
     )
 
     assert records(report.errors) == [
-        ("semantic:unknown_resource", "jobs[0].steps[0].inputs.resource", "Unknown resource: wharehouse. Known: [api, warehouse]", 11)
+        (
+            "semantic:unknown_resource",
+            "jobs[0].steps[0].inputs.resource",
+            "Unknown resource: wharehouse. Known: [api, warehouse]",
+            11,
+        )
     ]
 
 
 def test_templated_resource_is_not_checked(tmp_path: Path) -> None:
-    steps = '    steps:\n      - id: q\n        type: test_query\n        inputs: {resource: "{{env.DB:warehouse}}", sql: x}'
-    report, _ = check(tmp_path, HEAD + "resources:\n  warehouse: {kind: db, driver: sqlite3}\njobs:\n" + _job("a", steps=steps))
+    steps = (
+        "    steps:\n      - id: q\n        type: test_query\n"
+        '        inputs: {resource: "{{env.DB:warehouse}}", sql: x}'
+    )
+    report, _ = check(
+        tmp_path, HEAD + "resources:\n  warehouse: {kind: db, driver: sqlite3}\njobs:\n" + _job("a", steps=steps)
+    )
 
     assert report.errors == []
 
 
 def test_resource_of_the_wrong_kind(tmp_path: Path) -> None:
     steps = "    steps:\n      - id: q\n        type: test_query\n        inputs: {resource: api, sql: SELECT 1}"
-    report, _ = check(tmp_path, HEAD + "resources:\n  api: {kind: rest, driver: http}\njobs:\n" + _job("a", steps=steps))
+    report, _ = check(
+        tmp_path, HEAD + "resources:\n  api: {kind: rest, driver: http}\njobs:\n" + _job("a", steps=steps)
+    )
 
     assert records(report.errors) == [
-        ("semantic:resource_kind_mismatch", "jobs[0].steps[0].inputs.resource", "Resource 'api' is kind=rest, step test_query needs kind=db", 10)
+        (
+            "semantic:resource_kind_mismatch",
+            "jobs[0].steps[0].inputs.resource",
+            "Resource 'api' is kind=rest, step test_query needs kind=db",
+            10,
+        )
     ]
 
 
@@ -320,7 +388,7 @@ def test_invalid_when_syntax(tmp_path: Path) -> None:
 
 
 def test_when_with_an_unsupported_construct(tmp_path: Path) -> None:
-    report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", "    when: \"env == 1\""))
+    report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", '    when: "env == 1"'))
 
     assert records(report.errors) == [("semantic:invalid_when", "jobs[0].when", "Unsupported name: env", 5)]
 
@@ -353,7 +421,12 @@ def test_state_backend_file_is_a_warning(tmp_path: Path) -> None:
 
     assert plan is not None
     assert records(report.warnings) == [
-        ("semantic:state_backend_unsupported", "flow.state.backend", "state.backend 'file' is not supported; SQLite is used", 3)
+        (
+            "semantic:state_backend_unsupported",
+            "flow.state.backend",
+            "state.backend 'file' is not supported; SQLite is used",
+            3,
+        )
     ]
 
 
@@ -384,3 +457,36 @@ def test_a_step_module_that_cannot_be_imported_skips_input_key_checks(tmp_path: 
 
     assert report.errors == []
     assert plan is not None
+
+
+class _Target(Inputs):
+    host: str
+
+
+class _FanOutInputs(Inputs):
+    targets: dict[str, _Target]
+    primary: _Target | None = None
+
+
+class _FanOut(Step[_FanOutInputs]):
+    inputs_model = _FanOutInputs
+
+    def run(self, inputs: _FanOutInputs, ctx: StepContext) -> StepResult:
+        return StepResult.success()
+
+
+def test_keys_of_a_mapping_of_models_are_names_while_a_model_field_is_checked(tmp_path: Path) -> None:
+    steps = (
+        "    steps:\n      - id: f\n        type: fan_out\n        inputs:\n"
+        "          targets: {eu: {host: a}, us: {host: b}}\n          primary: {hots: a}"
+    )
+    report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps), registry=make_registry(fan_out=_FanOut))
+
+    assert records(report.errors) == [
+        (
+            "schema:extra_forbidden",
+            "jobs[0].steps[0].inputs.primary.hots",
+            "Extra inputs are not permitted (did you mean 'host'?)",
+            10,
+        )
+    ]

@@ -76,7 +76,9 @@ def test_missing_env_is_an_error_when_strict(tmp_path: Path) -> None:
 
 
 def test_env_with_default_or_present_is_not_missing(tmp_path: Path) -> None:
-    report, _ = check(tmp_path, _step_flow('{items: "{{env.ITEMS}}", min_count: "{{env.MIN:1}}"}'), env={"ITEMS": "a,b"})
+    report, _ = check(
+        tmp_path, _step_flow('{items: "{{env.ITEMS}}", min_count: "{{env.MIN:1}}"}'), env={"ITEMS": "a,b"}
+    )
 
     assert report.warnings == []
 
@@ -113,7 +115,12 @@ def test_template_reading_a_job_that_is_not_a_dependency_is_a_warning(tmp_path: 
     )
 
     assert records(report.warnings) == [
-        ("semantic:not_a_dependency", "jobs[1].steps[0].inputs", "Job 'load' reads jobs.early but does not depend on it", 10)
+        (
+            "semantic:not_a_dependency",
+            "jobs[1].steps[0].inputs",
+            "Job 'load' reads jobs.early but does not depend on it",
+            10,
+        )
     ]
 
 

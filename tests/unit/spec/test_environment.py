@@ -131,7 +131,9 @@ def test_expand_env_sees_everything_and_runner_keys_win(tmp_path: Path) -> None:
     assert seen == {"A": "a"}
     assert env["EXPANDED"] == "a!"
     assert (env["AETHERFLOW_LOCAL_ROOT_DIR"], env["AETHERFLOW_ACTIVE_DIR"], env["AETHERFLOW_CACHE_DIR"]) == (
-        "/work", "/work", "/work"
+        "/work",
+        "/work",
+        "/work",
     )
 
 

@@ -68,8 +68,13 @@ def test_profile_documents_carry_their_file_on_issues() -> None:
 
     assert doc is None
     assert [i.as_dict() for i in issues] == [
-        {"code": "yaml:duplicate_key", "loc": "<root>", "msg": "Duplicate key 'a' (first at line 1)", "line": 2,
-         "file": "/etc/p.yaml"}
+        {
+            "code": "yaml:duplicate_key",
+            "loc": "<root>",
+            "msg": "Duplicate key 'a' (first at line 1)",
+            "line": 2,
+            "file": "/etc/p.yaml",
+        }
     ]
 
 

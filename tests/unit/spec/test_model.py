@@ -45,8 +45,11 @@ def test_layout_paths(value: str, problem: str | None) -> None:
 
 def test_defaults_are_filled_in() -> None:
     data = flow_validator().validate_python(
-        {"flow": {"id": "f"}, "resources": {"r": {"kind": "db", "driver": "sqlite3"}}, "jobs": [
-            {"id": "j", "steps": [{"id": "s", "type": "t"}]}]}
+        {
+            "flow": {"id": "f"},
+            "resources": {"r": {"kind": "db", "driver": "sqlite3"}},
+            "jobs": [{"id": "j", "steps": [{"id": "s", "type": "t"}]}],
+        }
     )
 
     assert data["version"] == 1
@@ -54,7 +57,11 @@ def test_defaults_are_filled_in() -> None:
     assert data["jobs"][0]["depends_on"] == [] and data["jobs"][0]["when"] is None
     step = data["jobs"][0]["steps"][0]
     assert (step["inputs"], step["outputs"], step["retry"], step["on_no_data"], step["timeout_seconds"]) == (
-        {}, {}, None, None, None
+        {},
+        {},
+        None,
+        None,
+        None,
     )
 
 
@@ -69,7 +76,10 @@ def test_retry_on_fields_stay_absent_when_not_given() -> None:
 def test_infinite_numbers_are_rejected() -> None:
     with pytest.raises(ValidationError) as raised:
         flow_validator().validate_python(
-            {"flow": {"id": "f"}, "jobs": [{"id": "j", "steps": [{"id": "s", "type": "t", "timeout_seconds": float("inf")}]}]}
+            {
+                "flow": {"id": "f"},
+                "jobs": [{"id": "j", "steps": [{"id": "s", "type": "t", "timeout_seconds": float("inf")}]}],
+            }
         )
 
     assert raised.value.errors()[0]["type"] == "finite_number"
@@ -80,10 +90,17 @@ def test_allowed_keys_follow_the_schema() -> None:
 
     assert allowed_keys_at(schema, ()) == ["version", "flow", "resources", "jobs"]
     assert allowed_keys_at(schema, ("jobs", 3, "steps", 0, "retry")) == [
-        "max_attempts", "backoff_seconds", "factor", "max_delay_seconds", "retry_on"
+        "max_attempts",
+        "backoff_seconds",
+        "factor",
+        "max_delay_seconds",
+        "retry_on",
     ]
     assert allowed_keys_at(schema, ("resources", "any", "decode")) == [
-        "config", "options", "config_paths", "options_paths"
+        "config",
+        "options",
+        "config_paths",
+        "options_paths",
     ]
     assert allowed_keys_at(schema, ("jobs", 0, "steps", 0, "inputs")) is None
 
@@ -91,11 +108,22 @@ def test_allowed_keys_follow_the_schema() -> None:
 def test_resource_and_profile_results() -> None:
     resource = ResourceModel.from_validated(
         "db",
-        {"kind": "db", "driver": "sqlite3", "profile": "p", "config": {"path": "x"}, "options": {},
-         "decode": {"config": {"path": True}, "options": {}, "config_paths": ["a"], "options_paths": []}},
+        {
+            "kind": "db",
+            "driver": "sqlite3",
+            "profile": "p",
+            "config": {"path": "x"},
+            "options": {},
+            "decode": {"config": {"path": True}, "options": {}, "config_paths": ["a"], "options_paths": []},
+        },
     )
     profile = ProfileModel.from_validated("p", profile_validator().validate_python({"options": {"cache": "run"}}))
 
     assert resource.key == "db:sqlite3" and resource.decode.config == {"path": True}
-    assert resource.decode.model_dump() == {"config": {"path": True}, "options": {}, "config_paths": ["a"], "options_paths": []}
+    assert resource.decode.model_dump() == {
+        "config": {"path": True},
+        "options": {},
+        "config_paths": ["a"],
+        "options_paths": [],
+    }
     assert profile.options == {"cache": "run"} and profile.decode.is_empty()

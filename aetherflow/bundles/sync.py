@@ -1,0 +1,488 @@
+"""``sync_bundle`` and ``bundle_status``: list the source, fingerprint, build ``staged/``, activate atomically.
+
+Spec plugins-and-bundles.md §5. One sync at a time per bundle (flock). A failed sync writes ``last_error.json`` and
+either raises ``BundleSyncFailed`` or, with ``allow_stale`` and an active bundle, logs ``bundle_stale`` and returns
+the active bundle marked stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aetherflow.api import ConnectorInit
+from aetherflow.bundles.cache import (
+    BlobStore,
+    BundlePaths,
+    FileRecord,
+    fingerprint_of,
+    iso_now,
+    remove_tree,
+    write_json_atomic,
+)
+from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest, load_manifest
+from aetherflow.bundles.sources import (
+    ArchiveSource,
+    DbSource,
+    Entry,
+    FileSource,
+    FilesystemSource,
+    GitSource,
+    RestSource,
+    S3Source,
+    SftpSource,
+    SmbSource,
+    SourceError,
+    check_rel_path,
+    walk_tree,
+    with_sha,
+)
+from aetherflow.errors import AetherFlowError, ExitCode, Issue, error_text
+from aetherflow.events import EventBus
+from aetherflow.redaction import Redactor
+from aetherflow.registry import Registry
+
+__all__ = ["ActiveBundle", "BundleSyncFailed", "bundle_status", "sync_bundle"]
+
+Emit = Callable[..., None]
+Decode = Callable[[str], str]
+
+
+class BundleSyncFailed(AetherFlowError):
+    """The bundle could not be synced and no stale bundle was allowed (``bundle:sync_failed``).
+
+    Exit 2 for ``run`` (phase 3: nothing executed); ``bundle sync`` exits 1 instead (spec cli.md §7).
+    """
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, message: str, *, bundle_id: str) -> None:
+        super().__init__(message)
+        self.bundle_id = bundle_id
+        self.issue = Issue("bundle:sync_failed", "bundle.source", message)
+
+
+@dataclass(frozen=True)
+class ActiveBundle:
+    """The bundle a run uses, and what it rewires (spec §3, §5)."""
+
+    manifest_path: str
+    bundle_id: str
+    fingerprint: str
+    local_root: Path  # = active_dir: the path through the ``active`` link
+    active_dir: Path
+    cache_dir: Path
+    fingerprints_dir: Path
+    flow_path: Path | None  # active/<entry_flow>
+    profiles_file: Path | None  # active/<layout.profiles_file>
+    env_files: list[Any]  # the manifest's env-file specs, paths made absolute against the bundle root
+    plugin_paths: list[str]  # plugin folders for the manifest's mode (see plugin_dirs)
+    trusted_paths: list[str]  # paths.plugins: the only folders enterprise mode loads
+    mode: str | None  # the manifest's mode (None: keep AETHERFLOW_MODE)
+    zip_drivers: list[str] | None  # enterprise archive-driver allow-list (None: the default one)
+    stale: bool = False
+    changed: bool = False
+    fetched_files: int = 0
+    version_dir: Path | None = None  # the resolved versions/<fp> directory
+    plugins_dir: str | None = field(default=None, repr=False)
+
+    def plugin_dirs(self, *, enterprise: bool) -> list[str]:
+        """Enterprise: ``paths.plugins`` only; otherwise ``layout.plugins_dir`` (replacing AETHERFLOW_PLUGIN_PATHS)."""
+        if enterprise:
+            return list(self.trusted_paths)
+        return [self.plugins_dir] if self.plugins_dir else []
+
+    def runner_env(self) -> dict[str, str]:
+        """``AETHERFLOW_LOCAL_ROOT_DIR`` / ``_ACTIVE_DIR`` (= active/) and ``AETHERFLOW_CACHE_DIR`` (= cache/)."""
+        return {
+            "AETHERFLOW_LOCAL_ROOT_DIR": str(self.local_root),
+            "AETHERFLOW_ACTIVE_DIR": str(self.active_dir),
+            "AETHERFLOW_CACHE_DIR": str(self.cache_dir),
+        }
+
+    def sync_document(self) -> dict[str, Any]:
+        """``bundle sync --json`` (spec cli.md §7), keys in order."""
+        return {
+            "bundle_manifest": self.manifest_path,
+            "local_root": str(self.local_root),
+            "active_dir": str(self.active_dir),
+            "cache_dir": str(self.cache_dir),
+            "fingerprints_dir": str(self.fingerprints_dir),
+            "fingerprint": self.fingerprint,
+            "changed": self.changed,
+            "fetched_files": self.fetched_files,
+        }
+
+
+def sync_bundle(
+    manifest_path: str,
+    *,
+    work_root: str | os.PathLike[str],
+    allow_stale: bool,
+    registry: Registry | None = None,
+    emit: Emit | None = None,
+    env: Mapping[str, str] | None = None,
+    redactor: Redactor | None = None,
+    decode: Decode | None = None,
+) -> ActiveBundle:
+    """Sync the bundle of ``manifest_path`` into ``<work_root>/bundles/<id>/`` and return the active bundle.
+
+    ``env`` is the snapshot manifest resources are rendered with (default: the process env); ``decode`` is the
+    secrets hook's decode function for resources with ``decode``; ``emit(event, level=, **fields)`` receives
+    ``bundle_synced`` / ``bundle_stale``. Raises ``BundleManifestInvalid`` (InputError, exit 2) for an invalid
+    manifest, ``BundleSyncFailed`` (exit 2) when the sync fails without an allowed stale bundle.
+    """
+    manifest = load_manifest(manifest_path)
+    paths = BundlePaths.for_bundle(work_root, manifest.bundle_id)
+    redactor = redactor if redactor is not None else Redactor()
+    emit = emit if emit is not None else EventBus().emit
+    syncer = _Syncer(
+        manifest,
+        paths,
+        registry=registry if registry is not None else Registry.builtin(),
+        env=env if env is not None else dict(os.environ),
+        redactor=redactor,
+        decode=decode,
+        emit=emit,
+    )
+    try:
+        with paths.locked():
+            fingerprint, changed, fetched = syncer.run()
+    except BundleManifestInvalid:
+        raise
+    except Exception as exc:  # any failure of the source or the cache is a failed sync
+        text = redactor.mask(error_text(exc))
+        _record_error(paths, text)
+        current = paths.active_fingerprint()
+        if allow_stale and current is not None:
+            emit("bundle_stale", level="WARNING", bundle_id=manifest.bundle_id, fingerprint=current, error=text)
+            return _active(manifest_path, manifest, paths, current, stale=True)
+        where = f"'{manifest.bundle_id}' ({manifest.source.type} source)"
+        hint = "" if current is None or allow_stale else "; --allow-stale-bundle would run the last synced bundle"
+        raise BundleSyncFailed(f"Bundle sync failed for {where}: {text}{hint}", bundle_id=manifest.bundle_id) from exc
+    emit(
+        "bundle_synced",
+        bundle_id=manifest.bundle_id,
+        fingerprint=fingerprint,
+        changed=changed,
+        fetched_files=fetched,
+    )
+    return _active(manifest_path, manifest, paths, fingerprint, changed=changed, fetched=fetched)
+
+
+def bundle_status(manifest_path: str, *, work_root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``bundle status --json`` (spec cli.md §7): where the bundle lives and what is active; never fetches."""
+    manifest = load_manifest(manifest_path)
+    paths = BundlePaths.for_bundle(work_root, manifest.bundle_id)
+    has_active = paths.has_active()
+    fingerprint = paths.active_fingerprint() if has_active else paths.latest_fingerprint()
+    return {
+        "bundle_manifest": manifest_path,
+        "bundle_id": manifest.bundle_id,
+        "work_root": str(paths.work_root),
+        "bundle_root": str(paths.root),
+        "active_dir": str(paths.active),
+        "cache_dir": str(paths.cache),
+        "fingerprints_dir": str(paths.fingerprints),
+        "fingerprint": fingerprint,
+        "has_active": has_active,
+    }
+
+
+def _record_error(paths: BundlePaths, text: str) -> None:
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(paths.last_error, {"error": text, "at": iso_now()})
+    except OSError:
+        pass  # the cache itself may be what failed; the error is raised or logged anyway
+
+
+def _active(
+    manifest_path: str,
+    manifest: Manifest,
+    paths: BundlePaths,
+    fingerprint: str,
+    *,
+    stale: bool = False,
+    changed: bool = False,
+    fetched: int = 0,
+) -> ActiveBundle:
+    active = paths.active
+    # Only folders the synced bundle has: most sources cannot carry an empty directory, and a bundle without
+    # plugins must not fail the run with "plugin path does not exist".
+    trusted = [str(active / p) for p in manifest.plugin_paths if (active / p).is_dir()]
+    layout_dir = manifest.layout.plugins_dir
+    plugins_dir = str(active / layout_dir) if layout_dir and (active / layout_dir).is_dir() else None
+    enterprise = manifest.mode == "enterprise"
+    return ActiveBundle(
+        manifest_path=manifest_path,
+        bundle_id=manifest.bundle_id,
+        fingerprint=fingerprint,
+        local_root=active,
+        active_dir=active,
+        cache_dir=paths.cache,
+        fingerprints_dir=paths.fingerprints,
+        flow_path=active / manifest.entry_flow,
+        profiles_file=active / manifest.layout.profiles_file,
+        env_files=[_absolute_env_file(item, active) for item in manifest.env_files],
+        plugin_paths=trusted if enterprise else ([plugins_dir] if plugins_dir else []),
+        trusted_paths=trusted,
+        mode=manifest.mode,
+        zip_drivers=list(manifest.zip_drivers) if manifest.zip_drivers is not None else None,
+        stale=stale,
+        changed=changed,
+        fetched_files=fetched,
+        version_dir=paths.versions / fingerprint,
+        plugins_dir=plugins_dir,
+    )
+
+
+def _absolute_env_file(item: Any, root: Path) -> Any:
+    if isinstance(item, str):
+        return item if os.path.isabs(item) else str(root / item)
+    if isinstance(item, Mapping) and isinstance(item.get("path"), str) and not os.path.isabs(item["path"]):
+        return {**item, "path": str(root / item["path"])}
+    return item
+
+
+class _ConnectorContext:
+    """The ``ConnectorContext`` manifest resources' connectors get: the env snapshot, events, redaction."""
+
+    def __init__(self, env: Mapping[str, str], emit: Emit, redactor: Redactor) -> None:
+        self.env = env
+        self._emit = emit
+        self._redactor = redactor
+
+    def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
+        self._emit(event, level=level, **fields)
+
+    def redact(self, text: str) -> str:
+        return self._redactor.mask(text)
+
+
+class _Syncer:
+    def __init__(
+        self,
+        manifest: Manifest,
+        paths: BundlePaths,
+        *,
+        registry: Registry,
+        env: Mapping[str, str],
+        redactor: Redactor,
+        decode: Decode | None,
+        emit: Emit,
+    ) -> None:
+        self.manifest = manifest
+        self.paths = paths
+        self.registry = registry
+        self.env = env
+        self.redactor = redactor
+        self.decode = decode
+        self.emit = emit
+        self.blobs = BlobStore(paths.cache)
+        self.fetched = 0
+
+    # -- the sync --------------------------------------------------------------------------------------------------
+    def run(self) -> tuple[str, bool, int]:
+        """(fingerprint, changed, fetched files); the build areas are removed whatever happens."""
+        try:
+            return self._run()
+        finally:
+            for scratch in (self.paths.staged, self.paths.work):
+                with contextlib.suppress(OSError):
+                    remove_tree(scratch)
+
+    def _run(self) -> tuple[str, bool, int]:
+        self.paths.prepare()
+        strict = self.manifest.source.strict_fingerprint
+        previous_fp = self.paths.latest_fingerprint()
+        previous = _snapshot_files(self.paths.snapshot(previous_fp))
+        source = self._open_source()
+        try:
+            entries = self._listing(source)
+            if isinstance(source, GitSource | ArchiveSource):
+                fingerprint = fingerprint_of((e.rel_path, e.fingerprint_signature(strict=strict)) for e in entries)
+                if self._unchanged(fingerprint, previous_fp):
+                    return fingerprint, False, self.fetched
+                records = self._ingest_tree(source)
+            else:
+                if strict:
+                    entries = [e if e.sha256 else self._hash(source, e, previous) for e in entries]
+                fingerprint = fingerprint_of((e.rel_path, e.fingerprint_signature(strict=strict)) for e in entries)
+                if self._unchanged(fingerprint, previous_fp):
+                    return fingerprint, False, self.fetched
+                records = [self._record(source, e, previous) for e in entries]
+        finally:
+            source.close()
+        self._stage(records)
+        previous_active = self.paths.activate(self.paths.staged, fingerprint)
+        self.paths.write_snapshot(fingerprint, self._snapshot(fingerprint, records))
+        self.paths.prune({fingerprint, *([previous_active] if previous_active else [])})
+        return fingerprint, True, self.fetched
+
+    def _unchanged(self, fingerprint: str, previous_fp: str | None) -> bool:
+        """``cache_check``: the source still has what is active (``always`` rebuilds every time)."""
+        return (
+            self.manifest.fetch_policy == "cache_check"
+            and fingerprint == previous_fp
+            and self.paths.active_fingerprint() == fingerprint
+        )
+
+    def _listing(self, source: FileSource | GitSource | ArchiveSource) -> list[Entry]:
+        seen: dict[str, Entry] = {}
+        for entry in source.list_entries():
+            if not entry.rel_path:
+                continue
+            rel = entry.rel_path if entry.signature else check_rel_path(entry.rel_path)
+            if rel in seen:
+                raise SourceError(f"bundle listing has '{rel}' twice")
+            seen[rel] = entry if rel == entry.rel_path else replace(entry, rel_path=rel)
+        return sorted(seen.values(), key=lambda e: e.rel_path)
+
+    def _hash(self, source: FileSource, entry: Entry, previous: Mapping[str, Mapping[str, Any]]) -> Entry:
+        """The entry with its sha256: reused from the previous snapshot when size and mtime match, else fetched."""
+        known = _reusable(entry, previous.get(entry.rel_path), self.blobs)
+        if known is not None:
+            return with_sha(entry, known, entry.size or 0)
+        sha, size = self._fetch(source, entry)
+        return with_sha(entry, sha, size)
+
+    def _record(self, source: FileSource, entry: Entry, previous: Mapping[str, Mapping[str, Any]]) -> FileRecord:
+        sha = entry.sha256.lower() if entry.sha256 else None
+        if sha is None or not self.blobs.has(sha):
+            reused = None if sha else _reusable(entry, previous.get(entry.rel_path), self.blobs)
+            if reused is not None:
+                sha = reused
+            else:
+                sha, _size = self._fetch(source, entry)
+        size = self.blobs.path(sha).stat().st_size
+        return FileRecord(entry.rel_path, sha, size, entry.mtime, entry.executable)
+
+    def _fetch(self, source: FileSource, entry: Entry) -> tuple[str, int]:
+        tmp = self.blobs.temp_path()
+        try:
+            source.fetch(entry, tmp)
+        except FileNotFoundError as exc:
+            raise SourceError(f"bundle file '{entry.rel_path}' vanished during the sync: {exc}") from None
+        result = self.blobs.add(tmp, expect_sha256=entry.sha256, what=f"'{entry.rel_path}'")
+        self.fetched += 1
+        return result
+
+    def _ingest_tree(self, source: GitSource | ArchiveSource) -> list[FileRecord]:
+        root = source.materialize(self.paths.work)
+        records: list[FileRecord] = []
+        for rel, path, executable in walk_tree(root):
+            with path.open("rb") as handle:
+                sha, size = self.blobs.add_stream(handle)
+            records.append(FileRecord(rel, sha, size, None, executable))
+            self.fetched += 1
+        return records
+
+    def _stage(self, records: list[FileRecord]) -> None:
+        staged = self.paths.staged
+        staged.mkdir(parents=True)
+        for record in records:
+            self.blobs.place(record, staged)
+        layout = self.manifest.layout
+        for label, rel in (("entry_flow", self.manifest.entry_flow), ("layout.profiles_file", layout.profiles_file)):
+            if not (staged / rel).is_file():
+                raise SourceError(f"bundle {label} '{rel}' is not in the synced bundle ({len(records)} files)")
+
+    def _snapshot(self, fingerprint: str, records: list[FileRecord]) -> dict[str, Any]:
+        source = self.manifest.source
+        base = source.url if source.type in ("git", "archive") and source.url else source.base_path
+        return {
+            "version": 1,
+            "bundle_id": self.manifest.bundle_id,
+            "fingerprint": fingerprint,
+            "created_at": iso_now(),
+            "source": {"type": source.type, "base_path": base},
+            "files": [r.as_dict() for r in records],
+        }
+
+    # -- sources ---------------------------------------------------------------------------------------------------
+    def _open_source(self) -> FileSource | GitSource | ArchiveSource:
+        spec = self.manifest.source
+        if spec.type == "filesystem":
+            assert spec.base_path is not None
+            return FilesystemSource(spec.base_path, strict=spec.strict_fingerprint)
+        if spec.type == "git":
+            assert spec.url is not None
+            manifest_dir = os.path.dirname(self.manifest.path)
+            return GitSource(spec.url, ref=spec.ref, subdir=spec.base_path, manifest_dir=manifest_dir)
+        if spec.type == "archive":
+            location = spec.url or spec.base_path
+            assert location is not None
+            return ArchiveSource(location, is_url=spec.url is not None, blobs=self.blobs, unzip=self._unzip)
+        connector = self._connector()
+        name = self.manifest.bundle_name
+        if spec.type == "sftp":
+            return SftpSource(connector, spec.base_path or "")
+        if spec.type == "smb":
+            return SmbSource(connector, spec.base_path or "")
+        if spec.type == "db":
+            return DbSource(connector, bundle=name, list_sql=spec.list_sql, fetch_sql=spec.fetch_sql)
+        if spec.type == "rest":
+            return RestSource(
+                connector,
+                bundle=name,
+                base_path=spec.base_path or "",
+                list_path=spec.list_path,
+                fetch_path=spec.fetch_path,
+                prefix_param=spec.prefix_param,
+            )
+        return S3Source(connector, spec.base_path)
+
+    def _connector(self) -> Any:
+        from aetherflow.spec.resources import build_resources
+
+        name = self.manifest.source.resource
+        assert name is not None
+        try:
+            resolved = build_resources(
+                {name: self.manifest.resources[name]}, {}, self.env, self.redactor, decode=self.decode
+            )[name]
+        except (AetherFlowError, ValueError) as exc:
+            issue = Issue("bundle:invalid", f"resources.{name}", error_text(exc), None, self.manifest.path)
+            raise BundleManifestInvalid([issue], self.manifest.path) from None
+        key = resolved.key
+        if not self.registry.has_connector(key):
+            known = ", ".join(self.registry.connector_names())
+            raise SourceError(f"manifest resource '{name}' uses unknown connector {key} (registered: {known})")
+        missing = self.registry.missing_extra(key)
+        if missing is not None:
+            raise SourceError(
+                f"manifest resource '{name}' ({key}) needs {missing[0]}: install the '{missing[1]}' extra "
+                f"(pip install 'aetherflow[{missing[1]}]')"
+            )
+        cls = self.registry.connector_class(key)
+        ctx = _ConnectorContext(self.env, self.emit, self.redactor)
+        return cls(ConnectorInit(name, resolved.kind, resolved.driver, resolved.config, resolved.options, ctx))
+
+    def _unzip(self, archive: Path, dest: Path) -> None:
+        cls = self.registry.connector_class("archive:zipfile")
+        ctx = _ConnectorContext(self.env, self.emit, self.redactor)
+        connector = cls(ConnectorInit("bundle-archive", "archive", "zipfile", {}, {}, ctx))
+        try:
+            connector.extract_zip(archive=archive, dest_dir=dest)  # type: ignore[attr-defined]
+        finally:
+            connector.close()
+
+
+def _snapshot_files(snapshot: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    files = (snapshot or {}).get("files") or []
+    return {str(f["path"]): f for f in files if isinstance(f, Mapping) and f.get("path") and f.get("sha256")}
+
+
+def _reusable(entry: Entry, old: Mapping[str, Any] | None, blobs: BlobStore) -> str | None:
+    """The previous snapshot's hash of this path when size and mtime are known and unchanged and the blob exists."""
+    if old is None or entry.size is None or not entry.mtime:
+        return None
+    if old.get("size") != entry.size or old.get("mtime") != entry.mtime:
+        return None
+    sha = str(old.get("sha256"))
+    return sha if blobs.has(sha) else None

@@ -1,0 +1,461 @@
+"""The aetherflow-core 0.0.14 plugin API: plugins written for it load and run unchanged (plugins-and-bundles.md §2.2).
+
+A legacy step is a class built with ``(step_id, inputs, ctx, job_id)`` whose ``run()`` takes no argument and returns
+a dict or a ``StepResult``; a legacy connector takes a ``ConnectorInit`` or ``(config, options)``. The decorators
+here register *adapters* with the typed registry (``aetherflow.api.register_step``/``register_connector``):
+
+* ``register_step`` wraps the class in a typed ``Step`` whose inputs model accepts any key (legacy steps declare no
+  model) and declares ``required_inputs`` as required fields, so validation warns about missing ones
+  (``semantic:missing_required_input``) and the runner reports them with the legacy message
+  ``Step <id> missing inputs: ['a', 'b']``. ``run`` builds the legacy context (``env``, ``run_id``, ``flow_id``,
+  ``settings.work_root``, ``job_dir``/``artifacts_dir``/``scratch_dir``/``manifests_dir``, ``connectors``, ``log``,
+  ``acquire_lock``/``release_lock``) on top of the typed one and converts the result. Locks still held when the step
+  returns are released then (the typed context holds locks only for a block, with a heartbeat).
+* ``register_connector`` registers a subclass of the legacy class (``isinstance`` keeps working) that accepts the
+  runner's ``ConnectorInit``, hands the legacy class plain dicts, and adds ``default_retry``/``close`` if missing.
+
+Import-light on purpose: only the standard library and ``aetherflow.api``.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import keyword
+import logging
+import types
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from aetherflow import api
+from aetherflow.errors import ConnectorError, LockBusy, StepFailed
+
+__all__ = [
+    "STEP_SKIPPED",
+    "STEP_SUCCESS",
+    "ConnectorBase",
+    "ConnectorError",
+    "ConnectorInit",
+    "RemoteFileMeta",
+    "Step",
+    "StepResult",
+    "list_connectors",
+    "list_steps",
+    "register_connector",
+    "register_step",
+]
+
+STEP_SUCCESS = "SUCCESS"
+STEP_SKIPPED = "SKIPPED"
+
+_TypeT = TypeVar("_TypeT", bound=type)
+
+
+# -- the legacy contract ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    """A legacy step outcome; ``reason`` is added to the output as ``reason``."""
+
+    status: str = STEP_SUCCESS
+    output: dict[str, Any] | None = None
+    reason: str | None = None
+
+    def as_output(self) -> dict[str, Any]:
+        """The output mapping with ``reason`` added (when set and not already present)."""
+        out = dict(self.output or {})
+        if self.reason:
+            out.setdefault("reason", self.reason)
+        return out
+
+
+class Step(abc.ABC):
+    """Base of legacy steps: ``self.id``, ``self.inputs`` (rendered dict), ``self.ctx``, ``self.job_id``."""
+
+    required_inputs: ClassVar[set[str]] = set()
+
+    def __init__(self, step_id: str, inputs: dict[str, Any], ctx: Any, job_id: str) -> None:
+        self.id = step_id
+        self.inputs = inputs
+        self.ctx = ctx
+        self.job_id = job_id
+
+    def validate(self) -> None:
+        """Raise ``ValueError("Step <id> missing inputs: [...]")`` naming the absent required inputs, sorted."""
+        missing = sorted(k for k in self.required_inputs if k not in self.inputs)
+        if missing:
+            raise ValueError(f"Step {self.id} missing inputs: {missing}")
+
+    @abc.abstractmethod
+    def run(self) -> dict[str, Any] | StepResult:
+        """Do the work; return the output dict (SUCCESS) or a ``StepResult``."""
+
+
+@dataclass
+class ConnectorInit:
+    """What a legacy connector is built from (plain dicts, the connector context of the run)."""
+
+    name: str
+    kind: str
+    driver: str
+    config: dict[str, Any]
+    options: dict[str, Any]
+    ctx: Any | None = None
+
+
+class ConnectorBase:
+    """Optional base of legacy connectors: stores the init fields; ``close()`` does nothing unless overridden."""
+
+    def __init__(self, init: ConnectorInit) -> None:
+        self.name = init.name
+        self.kind = init.kind
+        self.driver = init.driver
+        self.config = init.config
+        self.options = init.options
+        self.ctx = init.ctx
+
+    def close(self) -> None:
+        """Release resources (nothing by default)."""
+        return None
+
+    def __enter__(self) -> ConnectorBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class RemoteFileMeta:
+    """Metadata of a remote file as legacy connectors list them (sha256 when known, else size and mtime)."""
+
+    rel_path: str | None = None
+    path: str | None = None
+    name: str | None = None
+    is_dir: bool | None = False
+    size: int | None = None
+    mtime: float | None = None
+    sha256: str | None = None
+
+
+# -- registration -----------------------------------------------------------------------------------------------------
+
+
+def register_step(name: str) -> Callable[[_TypeT], _TypeT]:
+    """Class decorator registering a legacy step (or a typed ``aetherflow.api.Step``) as step type ``name``."""
+
+    def decorate(cls: _TypeT) -> _TypeT:
+        target = cls if issubclass(cls, api.Step) else legacy_step_adapter(cls)
+        api.register_step(name)(target)
+        return cls
+
+    return decorate
+
+
+def register_connector(kind: str, driver: str) -> Callable[[_TypeT], _TypeT]:
+    """Class decorator registering a legacy connector (or a typed ``aetherflow.api.Connector``) as ``kind:driver``."""
+
+    def decorate(cls: _TypeT) -> _TypeT:
+        api.register_connector(kind, driver)(legacy_connector_adapter(cls))
+        return cls
+
+    return decorate
+
+
+def list_steps() -> list[str]:
+    """Step types of this process's registry (built-ins plus loaded plugins), sorted."""
+    from aetherflow.plugins import active_registry
+    from aetherflow.steps import BUILTIN_STEPS
+
+    registry = active_registry()
+    return registry.step_names() if registry is not None else sorted(BUILTIN_STEPS)
+
+
+def list_connectors() -> list[str]:
+    """``kind:driver`` names of this process's registry (built-ins plus loaded plugins), sorted."""
+    from aetherflow.connectors import BUILTIN_CONNECTORS
+    from aetherflow.plugins import active_registry
+
+    registry = active_registry()
+    return registry.connector_names() if registry is not None else sorted(BUILTIN_CONNECTORS)
+
+
+# -- step adapter -----------------------------------------------------------------------------------------------------
+
+
+class LegacyInputs(api.Inputs):
+    """Inputs of a legacy step: any key is accepted (legacy steps declare no model)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
+
+
+class LegacyStepAdapter(api.Step[Any]):
+    """A typed step running a legacy step class."""
+
+    legacy_class: ClassVar[type[Any]]
+    inputs_model: ClassVar[type[api.Inputs]] = LegacyInputs
+
+    def run(self, inputs: Any, ctx: api.StepContext) -> api.StepResult:
+        """Build the legacy step with a legacy context, run it, convert what it returns."""
+        legacy_ctx = LegacyRunContext(ctx)
+        try:
+            step = self.legacy_class(ctx.step_id, inputs.model_dump(), legacy_ctx, ctx.job_id)
+            return to_step_result(step.run(), ctx.step_id)
+        finally:
+            legacy_ctx.release_all_locks()
+
+
+def legacy_step_adapter(cls: type[Any]) -> type[LegacyStepAdapter]:
+    """The typed adapter class of legacy step class ``cls``."""
+    required = sorted(str(n) for n in (getattr(cls, "required_inputs", None) or ()))
+    fields: dict[str, Any] = {name: (Any, ...) for name in required if _usable_field_name(name)}
+    model = create_model(  # type: ignore[call-overload]
+        f"{cls.__name__}Inputs", __base__=LegacyInputs, __module__=cls.__module__, **fields
+    )
+    namespace = {
+        "legacy_class": cls,
+        "inputs_model": model,
+        "__module__": cls.__module__,
+        "__qualname__": f"{cls.__qualname__}Adapter",
+        "__doc__": cls.__doc__ or f"Legacy step {cls.__qualname__}.",
+    }
+    adapter: type[LegacyStepAdapter] = type(f"{cls.__name__}Adapter", (LegacyStepAdapter,), namespace)
+    return adapter
+
+
+def _usable_field_name(name: str) -> bool:
+    # Names pydantic cannot take as fields stay unchecked until the legacy step calls validate().
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and not name.startswith("_")
+        and not name.startswith("model_")
+        and not hasattr(BaseModel, name)
+    )
+
+
+def to_step_result(value: Any, step_id: str) -> api.StepResult:
+    """A legacy return value (dict, ``StepResult``-like, None) as a typed ``StepResult``."""
+    if isinstance(value, api.StepResult):
+        return value
+    if value is None:
+        return api.StepResult.success()
+    if isinstance(value, Mapping):
+        return api.StepResult.success(dict(value))
+    status = getattr(value, "status", None)
+    if status is not None and hasattr(value, "output"):
+        out = dict(getattr(value, "output", None) or {})
+        reason = getattr(value, "reason", None)
+        if reason:
+            out.setdefault("reason", reason)
+        text = str(getattr(status, "value", status)).upper()
+        if text == STEP_SUCCESS:
+            return api.StepResult(api.Status.SUCCESS, out, reason)
+        if text == STEP_SKIPPED:
+            return api.StepResult(api.Status.SKIPPED, out, reason)
+        raise StepFailed(f"Step {step_id} returned status {status!r}; a step result is SUCCESS or SKIPPED")
+    raise StepFailed(f"Step {step_id} returned a {type(value).__name__}; a legacy step returns a dict or a StepResult")
+
+
+@dataclass(frozen=True)
+class LegacySettings:
+    """The part of the upstream settings object legacy steps read."""
+
+    work_root: Path
+
+
+class LegacyConnectors:
+    """``ctx.connectors``: ``[<resource>]``, ``get(kind=, name=)`` and the per-kind shortcuts."""
+
+    def __init__(self, ctx: api.StepContext) -> None:
+        self._ctx = ctx
+
+    def get(self, *, kind: str, name: str, cache: str | None = None) -> Any:
+        """The connector of resource ``name``, which must be of ``kind`` (``cache`` is the resource's policy)."""
+        return self._ctx.connector(name, kind=kind)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._ctx.resource_kinds():
+            raise KeyError(name)
+        return self._ctx.connector(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ctx.resource_kinds()
+
+    def db(self, name: str, *, cache: str | None = None) -> Any:
+        """The ``db`` connector ``name``."""
+        return self.get(kind="db", name=name, cache=cache)
+
+    def rest(self, name: str, *, cache: str | None = None) -> Any:
+        """The ``rest`` connector ``name``."""
+        return self.get(kind="rest", name=name, cache=cache)
+
+    def sftp(self, name: str, *, cache: str | None = None) -> Any:
+        """The ``sftp`` connector ``name``."""
+        return self.get(kind="sftp", name=name, cache=cache)
+
+    def smb(self, name: str, *, cache: str | None = None) -> Any:
+        """The ``smb`` connector ``name``."""
+        return self.get(kind="smb", name=name, cache=cache)
+
+    def mail(self, name: str, *, cache: str | None = None) -> Any:
+        """The ``mail`` connector ``name``."""
+        return self.get(kind="mail", name=name, cache=cache)
+
+    def archive(self, name: str, *, cache: str | None = None) -> Any:
+        """The ``archive`` connector ``name``."""
+        return self.get(kind="archive", name=name, cache=cache)
+
+
+@dataclass
+class LegacyRunContext:
+    """The upstream ``RunContext`` surface a legacy step uses, on top of the typed ``StepContext``."""
+
+    step_ctx: api.StepContext
+    env: dict[str, str] = field(init=False)
+    run_id: str = field(init=False)
+    flow_id: str = field(init=False)
+    work_root: Path = field(init=False)
+    settings: LegacySettings = field(init=False)
+    connectors: LegacyConnectors = field(init=False)
+    log: logging.Logger = field(init=False)
+    _locks: dict[str, ExitStack] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ctx = self.step_ctx
+        self.env = dict(ctx.env)
+        self.run_id = ctx.run_id
+        self.flow_id = ctx.flow_id
+        self.work_root = Path(ctx.work_root)
+        self.settings = LegacySettings(self.work_root)
+        self.connectors = LegacyConnectors(ctx)
+        self.log = logging.getLogger(f"aetherflow.plugins.{ctx.step_type}")
+
+    @property
+    def layout(self) -> dict[str, str]:
+        """Workspace sub-directory names (``artifacts``, ``scratch``, ``manifests``)."""
+        ctx = self.step_ctx
+        names = (ctx.artifacts_dir.name, ctx.scratch_dir.name, ctx.manifests_dir.name)
+        return dict(zip(("artifacts", "scratch", "manifests"), names, strict=True))
+
+    def job_dir(self, job_id: str) -> Path:
+        """``<work_root>/<flow_id>/<job_id>/<run_id>`` (created)."""
+        if job_id == self.step_ctx.job_id:
+            return self.step_ctx.artifacts_dir.parent
+        path = self.work_root / self.flow_id / job_id / self.run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def artifacts_dir(self, job_id: str) -> Path:
+        """The job's artifacts directory (created)."""
+        return self._sub(job_id, "artifacts")
+
+    def scratch_dir(self, job_id: str) -> Path:
+        """The job's scratch directory (created)."""
+        return self._sub(job_id, "scratch")
+
+    def manifests_dir(self, job_id: str) -> Path:
+        """The job's manifests directory (created)."""
+        return self._sub(job_id, "manifests")
+
+    def _sub(self, job_id: str, which: str) -> Path:
+        if job_id == self.step_ctx.job_id:
+            path: Path = getattr(self.step_ctx, f"{which}_dir")
+            return path
+        path = self.job_dir(job_id) / self.layout[which]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def acquire_lock(self, key: str, ttl_seconds: int) -> bool:
+        """Take the state-store lock ``key`` for this run; False when another live run holds it."""
+        if key in self._locks:
+            return True
+        stack = ExitStack()
+        try:
+            stack.enter_context(self.step_ctx.hold_lock(key, ttl_seconds=int(ttl_seconds)))
+        except LockBusy:
+            stack.close()
+            return False
+        self._locks[key] = stack
+        return True
+
+    def release_lock(self, key: str) -> None:
+        """Release lock ``key`` if this step holds it."""
+        stack = self._locks.pop(key, None)
+        if stack is not None:
+            stack.close()
+
+    def release_all_locks(self) -> None:
+        """Release every lock the step still holds (called when it returns)."""
+        for key in list(self._locks):
+            self.release_lock(key)
+
+
+# -- connector adapter ------------------------------------------------------------------------------------------------
+
+
+def legacy_connector_adapter(cls: type[Any]) -> type[Any]:
+    """``cls`` itself for a typed connector, else a subclass the runner's connector pool can build."""
+    if issubclass(cls, api.Connector):
+        return cls
+    takes_pair = _takes_config_and_options(cls)
+    base_init = cls.__init__
+
+    def __init__(self: Any, init: Any) -> None:
+        if isinstance(init, api.ConnectorInit):
+            init = ConnectorInit(init.name, init.kind, init.driver, _plain(init.config), _plain(init.options), init.ctx)
+        if takes_pair:
+            base_init(self, init.config, init.options)
+        else:
+            base_init(self, init)
+        for attr in ("name", "kind", "driver", "config", "options"):
+            if not hasattr(self, attr):
+                setattr(self, attr, getattr(init, attr))
+
+    def default_retry(self: Any) -> api.RetryPolicy | None:
+        return None
+
+    def close(self: Any) -> None:
+        return None
+
+    def body(ns: dict[str, Any]) -> None:
+        ns.update(
+            {
+                "__init__": __init__,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "__doc__": cls.__doc__,
+                "legacy_class": cls,
+            }
+        )
+        if not callable(getattr(cls, "default_retry", None)):
+            ns["default_retry"] = default_retry
+        if not callable(getattr(cls, "close", None)):
+            ns["close"] = close
+
+    return types.new_class(cls.__name__, (cls,), exec_body=body)
+
+
+def _takes_config_and_options(cls: type[Any]) -> bool:
+    """True for the legacy ``(config, options)`` constructor, False for ``(init)``."""
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required) >= 2 or (len(positional) >= 2 and positional[0].name == "config")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

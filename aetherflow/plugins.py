@@ -1,0 +1,270 @@
+"""Plugin discovery: entry points and plugin folders, loaded once per process into a ``Registry``.
+
+Spec plugins-and-bundles.md §1 and §3. Three sources, in this order:
+
+1. entry points of group ``aetherflow.plugins``: the object is called (or its ``register()`` is), and whatever it
+   registers with ``aetherflow.api.register_step``/``register_connector`` (or the compatibility decorators of
+   ``aetherflow.core.api``) lands in the registry;
+2. entry points of groups ``aetherflow.steps`` / ``aetherflow.connectors``: name -> ``module:Class``, registered
+   lazily (the class is imported only when a flow uses it);
+3. plugin folders: every ``*.py`` not starting with ``_``, recursively, in sorted path order, executed as module
+   ``aetherflow_user_plugin_<last 4 path parts>`` with its folder put first on ``sys.path``.
+
+The folders are ``AETHERFLOW_PLUGIN_PATHS``, replaced by a bundle's ``layout.plugins_dir`` (``extra_paths``). In
+enterprise mode the ambient folders are ignored (``plugin_paths_ignored``) and only bundle folders inside the
+manifest's trusted ``paths.plugins`` load. Failures and duplicate names are fatal under ``AETHERFLOW_PLUGIN_STRICT``
+(``PluginLoadError``, exit 2), otherwise warnings (``plugin_load_failed``) returned as ``Issue`` records.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from aetherflow.api import Registration, take_registrations
+from aetherflow.errors import InputError, Issue, error_text
+from aetherflow.registry import DuplicateName, Registry
+from aetherflow.settings import Settings
+
+__all__ = [
+    "CONNECTORS_GROUP",
+    "MODULE_PREFIX",
+    "PLUGINS_GROUP",
+    "STEPS_GROUP",
+    "PluginLoadError",
+    "active_registry",
+    "load_plugins",
+    "plugin_module_name",
+]
+
+PLUGINS_GROUP = "aetherflow.plugins"
+STEPS_GROUP = "aetherflow.steps"
+CONNECTORS_GROUP = "aetherflow.connectors"
+MODULE_PREFIX = "aetherflow_user_plugin_"
+LOAD_FAILED = "plugin:load_failed"
+DUPLICATE = "plugin:duplicate"
+PATHS_IGNORED = "plugin:paths_ignored"
+ROOT_LOC = "<root>"
+
+Emit = Callable[..., None]
+
+#: the registry the last ``load_plugins`` filled (what the compatibility ``list_steps()`` reports)
+_active: Registry | None = None
+#: entry-point code runs once per process; what it registered is replayed into any later registry
+_entry_point_cache: dict[tuple[str, str, str], list[Registration]] = {}
+
+
+class PluginLoadError(InputError):
+    """A plugin failed to load, or registered a name that exists (fatal under ``AETHERFLOW_PLUGIN_STRICT``)."""
+
+    def __init__(self, message: str, *, code: str = LOAD_FAILED, source: str = "") -> None:
+        super().__init__(message, code=code, loc=ROOT_LOC)
+        self.source = source
+
+
+def active_registry() -> Registry | None:
+    """The registry the plugins of this process were loaded into (None before ``load_plugins``)."""
+    return _active
+
+
+def plugin_module_name(path: Path) -> str:
+    """``aetherflow_user_plugin_<last ≤4 parts of the path without suffix, joined by _>`` (upstream-compatible)."""
+    return MODULE_PREFIX + "_".join(path.with_suffix("").parts[-4:])
+
+
+def load_plugins(
+    registry: Registry,
+    *,
+    settings: Settings,
+    extra_paths: Sequence[str] = (),
+    trusted_paths: Sequence[str] | None = None,
+    enterprise: bool = False,
+    emit: Emit | None = None,
+) -> list[Issue]:
+    """Load entry-point and folder plugins into ``registry``; return the warnings (non-strict failures).
+
+    ``extra_paths`` are the bundle's plugin folders: in ``internal_fast`` mode they replace
+    ``AETHERFLOW_PLUGIN_PATHS`` when non-empty; in enterprise mode they are the only folders, and each must lie inside
+    one of ``trusted_paths`` (the manifest's ``paths.plugins``). ``emit(event, level=, **fields)`` receives the
+    ``plugin_load_failed`` / ``plugin_paths_ignored`` events. Raises ``PluginLoadError`` (exit 2) on the first
+    failure or duplicate when ``settings.plugin_strict``.
+    """
+    global _active
+    _active = registry
+    loader = _Loader(registry, strict=settings.plugin_strict, emit=emit)
+    loader.absorb(take_registrations(), None)  # classes registered by modules imported before loading
+    loader.entry_points()
+    loader.lazy_entry_points(STEPS_GROUP, "step")
+    loader.lazy_entry_points(CONNECTORS_GROUP, "connector")
+    ambient = settings.plugin_path_list
+    if enterprise:
+        if ambient:
+            joined = ",".join(ambient)
+            loader.warn(
+                Issue(PATHS_IGNORED, "AETHERFLOW_PLUGIN_PATHS", f"Plugin paths ignored in enterprise mode: {joined}"),
+                "plugin_paths_ignored",
+                paths=joined,
+            )
+        loader.paths(list(extra_paths), trusted=[_real(p) for p in trusted_paths or ()])
+    else:
+        loader.paths(list(extra_paths) if extra_paths else ambient, trusted=None)
+    return loader.warnings
+
+
+class _Loader:
+    """One ``load_plugins`` call: the registry, the strictness and the warnings collected so far."""
+
+    def __init__(self, registry: Registry, *, strict: bool, emit: Emit | None) -> None:
+        self.registry = registry
+        self.strict = strict
+        self.emit = emit
+        self.warnings: list[Issue] = []
+
+    # -- reporting -------------------------------------------------------------------------------------------------
+    def warn(self, issue: Issue, event: str, **fields: Any) -> None:
+        self.warnings.append(issue)
+        if self.emit is not None:
+            self.emit(event, level="WARNING", **fields)
+
+    def fail(self, message: str, *, source: str, error: str, code: str = LOAD_FAILED) -> None:
+        """Raise under strict mode, else record the warning and go on."""
+        if self.strict:
+            raise PluginLoadError(message, code=code, source=source)
+        self.warn(Issue(code, ROOT_LOC, message), "plugin_load_failed", source=source, error=error)
+
+    # -- registration ----------------------------------------------------------------------------------------------
+    def absorb(self, registrations: list[Registration], source: str | None) -> None:
+        """Add recorded registrations; a name that exists already is ``plugin:duplicate``."""
+        for reg in registrations:
+            origin = source or f"module {reg.target.__module__}"
+            try:
+                if reg.what == "step":
+                    self.registry.add_step(reg.name, reg.target, source=origin)
+                else:
+                    self.registry.add_connector(reg.name, reg.target, source=origin)
+            except DuplicateName:
+                self.duplicate(reg.what, reg.name, origin)
+
+    def duplicate(self, what: str, name: str, source: str) -> None:
+        message = f"Step type already registered: {name}" if what == "step" else f"Connector already registered: {name}"
+        self.fail(message, source=source, error=message, code=DUPLICATE)
+
+    # -- entry points ----------------------------------------------------------------------------------------------
+    def entry_points(self) -> None:
+        for ep in _entry_points(PLUGINS_GROUP):
+            key = (ep.group, ep.name, ep.value)
+            cached = _entry_point_cache.get(key)
+            if cached is None:
+                take_registrations()  # registrations not made by this entry point belong to nobody: drop them
+                try:
+                    obj = ep.load()
+                    if callable(obj):
+                        obj()
+                    elif callable(getattr(obj, "register", None)):
+                        obj.register()
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 (plugin code may raise anything)
+                    take_registrations()
+                    err = error_text(exc)
+                    self.fail(f"Failed loading entry point plugin {ep.name}: {err}", source=ep.name, error=err)
+                    continue
+                cached = _entry_point_cache[key] = take_registrations()
+            self.absorb(cached, f"entry point {ep.name}")
+
+    def lazy_entry_points(self, group: str, what: str) -> None:
+        for ep in _entry_points(group):
+            module, sep, attr = ep.value.partition(":")
+            if not sep or not module.strip() or not attr.strip():
+                err = f"ValueError: entry point value must be 'module:Class', got {ep.value!r}"
+                self.fail(f"Failed loading entry point plugin {ep.name}: {err}", source=ep.name, error=err)
+                continue
+            if what == "connector" and ep.name.count(":") != 1:
+                err = f"ValueError: a connector entry point name must be 'kind:driver', got {ep.name!r}"
+                self.fail(f"Failed loading entry point plugin {ep.name}: {err}", source=ep.name, error=err)
+                continue
+            target = f"{module.strip()}:{attr.strip()}"
+            source = f"entry point {ep.name}"
+            try:
+                if what == "step":
+                    self.registry.add_step(ep.name, target, source=source)
+                else:
+                    self.registry.add_connector(ep.name, target, source=source)
+            except DuplicateName:
+                self.duplicate(what, ep.name, source)
+
+    # -- plugin folders --------------------------------------------------------------------------------------------
+    def paths(self, roots: list[str], *, trusted: list[str] | None) -> None:
+        for raw in roots:
+            root = Path(raw).expanduser()
+            if trusted is not None and not _inside(_real(str(root)), trusted):
+                err = "PermissionError: not inside a trusted plugin path (bundle manifest paths.plugins)"
+                self.fail(f"Failed loading plugin file: {root}: {err}", source=str(root), error=err)
+                continue
+            if not root.is_dir():
+                what = "not a directory" if root.exists() else "plugin path does not exist"
+                err = f"FileNotFoundError: {what}"
+                self.fail(f"Failed loading plugin file: {root}: {err}", source=str(root), error=err)
+                continue
+            top = str(root.resolve())
+            if top in sys.path:
+                sys.path.remove(top)
+            sys.path.insert(0, top)  # plugin files may import helper modules next to them
+            for path in _plugin_files(root):
+                if trusted is not None and not _inside(_real(str(path)), trusted):
+                    err = "PermissionError: resolves outside the trusted plugin paths"
+                    self.fail(f"Failed loading plugin file: {path}: {err}", source=str(path), error=err)
+                    continue
+                self.file(path)
+
+    def file(self, path: Path) -> None:
+        take_registrations()
+        name = plugin_module_name(path)
+        try:
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path} as a Python module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses and pickling look the module up by name
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 (plugin code may raise anything)
+            take_registrations()  # a failed file contributes nothing
+            err = error_text(exc)
+            self.fail(f"Failed loading plugin file: {path}: {err}", source=str(path), error=err)
+            return
+        self.absorb(take_registrations(), str(path))
+
+
+def _entry_points(group: str) -> list[Any]:
+    from importlib.metadata import entry_points
+
+    # Sorted so that the load order (and which of two duplicates wins) does not depend on sys.path order.
+    return sorted(entry_points(group=group), key=lambda ep: (ep.name, ep.value))
+
+
+def _plugin_files(root: Path) -> Iterator[Path]:
+    found: list[Path] = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
+        found.extend(Path(directory, f) for f in files if f.endswith(".py") and not f.startswith("_"))
+    yield from sorted(found)
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _inside(path: str, roots: list[str]) -> bool:
+    for root in roots:
+        try:
+            if os.path.commonpath([path, root]) == root:
+                return True
+        except ValueError:
+            continue
+    return False

@@ -1,0 +1,3 @@
+"""A plugin file that fails at import."""
+
+raise RuntimeError("boom at import")
