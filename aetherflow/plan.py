@@ -24,7 +24,7 @@ import heapq
 import json
 import types
 import typing
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -53,6 +53,7 @@ from aetherflow.spec.model import (
     layout_path_problem,
 )
 from aetherflow.spec.profiles import Profiles, load_profiles
+from aetherflow.spec.resources import ResolvedResource, decode_paths, merge_resource, register_secret_keys
 from aetherflow.templating import ENV_ROOTS, STEP_ROOTS, Template, has_template, parse, render
 
 __all__ = [
@@ -1203,4 +1204,59 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ resources
+
+
+def _apply_decode(tree: dict[str, Any], path: str, decode: Callable[[str], str], redactor: Any) -> None:
+    parts = path.split(".")
+    node: Any = tree
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
+        raw = node[parts[-1]]
+        redactor.add(raw)
+        node[parts[-1]] = decoded = decode(raw)
+        redactor.add(decoded)
+
+
+def build_resources(
+    resources: Mapping[str, Any],
+    profiles: Mapping[str, Any],
+    env: Mapping[str, str],
+    redactor: Any,
+    *,
+    decode: Callable[[str], str] | None = None,
+) -> dict[str, ResolvedResource]:
+    """Merge profiles, render config/options with the env root, decode, and register secrets (spec §1 steps 1-4).
+
+    ``resources`` holds the flow's resource models (attributes kind, driver, profile, config, options, decode);
+    ``profiles`` maps profile names to models with config/options/decode. Raises TemplateError or InputError.
+    """
+    out: dict[str, ResolvedResource] = {}
+    for name, res in resources.items():
+        merged = merge_resource(res, profiles.get(res.profile) if res.profile else None)
+        dec = merged.decode
+        data = {"env": env}
+        config = render(merged.config, data, ENV_ROOTS)
+        options = render(merged.options, data, ENV_ROOTS)
+        wanted = [("config", p) for p in decode_paths(dec, "config")] + [
+            ("options", p) for p in decode_paths(dec, "options")
+        ]
+        if wanted and decode is None:
+            raise InputError(
+                f"Resource '{name}' requests decode but no secrets hook is configured "
+                "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)",
+                loc=f"resources.{name}.decode",
+            )
+        for section, path in wanted:
+            assert decode is not None
+            _apply_decode(config if section == "config" else options, path, decode, redactor)
+        register_secret_keys(config, redactor)
+        register_secret_keys(options, redactor)
+        out[name] = ResolvedResource(name, res.kind, res.driver, config, options, res.profile)
     return out

@@ -35,6 +35,10 @@ for arg in "$@"; do
 done
 
 PROBE=(python3 "$REPO/tests/image/probe.py")
+# State databases are read as the pod's uid: files SQLite creates next to them must stay the pod's. The system
+# interpreter, because a per-user one (pyenv shims under /root) is out of that uid's reach.
+SYSTEM_PYTHON=$(command -v /usr/bin/python3 /usr/local/bin/python3 python3 | head -1)
+DBPROBE=(setpriv --reuid=1001 --regid=1001 --clear-groups "$SYSTEM_PYTHON" "$REPO/tests/image/probe.py")
 RUN_TAG="aetherflow-it-$$"
 PASSED=0
 FAILED=0
@@ -316,7 +320,7 @@ YAML
   timing run_success "$(elapsed "$t")"
   expect "successful run exits 0" "$rc" 0
   expect "run recorded SUCCESS on the volume" \
-    "$("${PROBE[@]}" run "$dir/volume/state/image_ok.db" image_ok image-ok-29012345 2>&1 | cut -d' ' -f1,3,4)" \
+    "$("${DBPROBE[@]}" run "$dir/volume/state/image_ok.db" image_ok image-ok-29012345 2>&1 | cut -d' ' -f1,3,4)" \
     "SUCCESS 0 uid-aaaaaaaa-1111"
   expect "steps run as uid 1001" "$(cat "$dir/volume/uid" 2>/dev/null)" 1001
   expect "termination message: status" "$("${PROBE[@]}" json "$dir/termination-log" status 2>&1)" SUCCESS
@@ -387,12 +391,12 @@ YAML
   rc=$(pod "$dir" run2 nightly-29012345 uid-cccccccc-3333 --network none)
   expect "retried pod succeeds (exit 0)" "$rc" 0
   expect "completed step was not repeated" "$(wc -l < "$dir/volume/count-first")" 1
-  expect "same run, attempt 2" "$("${PROBE[@]}" run "$db" image_resume nightly-29012345 2>&1 | cut -d' ' -f1,2)" \
+  expect "same run, attempt 2" "$("${DBPROBE[@]}" run "$db" image_resume nightly-29012345 2>&1 | cut -d' ' -f1,2)" \
     "SUCCESS 2"
   rc=$(pod "$dir" run3 nightly-29012345 uid-dddddddd-4444 --network none)
   expect "reused Job name with another UID runs afresh" "$rc $(wc -l < "$dir/volume/count-first")" "0 2"
   expect "fresh run id is <job name>.<uid8>" \
-    "$("${PROBE[@]}" run "$db" image_resume nightly-29012345.uid-dddd 2>&1 | cut -d' ' -f1,2)" "SUCCESS 1"
+    "$("${DBPROBE[@]}" run "$db" image_resume nightly-29012345.uid-dddd 2>&1 | cut -d' ' -f1,2)" "SUCCESS 1"
 }
 
 case_sigterm() {
@@ -415,7 +419,13 @@ YAML
     -v "$dir/flows:/etc/aetherflow/flows:ro" -v "$dir/profiles:/etc/aetherflow/profiles:ro" \
     -v "$dir/volume:/var/lib/aetherflow:rw" -v "$dir/termination-log:/dev/termination-log:rw" \
     --env-file "$dir/env" -e AETHERFLOW_JOB_NAME=sleepy-1 -e AETHERFLOW_JOB_UID=uid-eeeeeeee-5555 "$IMAGE" >/dev/null
-  if ! "${PROBE[@]}" wait-step "$db" image_sigterm sleepy-1 wait sleep RUNNING 60 >/dev/null; then
+  # Wait for the child process from the container's log: the host must not open a database a container is writing.
+  local started=false
+  for _ in $(seq 600); do
+    if pm logs "$name" 2>&1 | grep -q '"event": "external_process_start"'; then started=true; break; fi
+    sleep 0.1
+  done
+  if ! $started; then
     fail "long step started"; pm logs "$name" 2>&1 | tail -20; return
   fi
   t=$(now)
@@ -424,9 +434,9 @@ YAML
   timing sigterm_to_exit "$(elapsed "$t")"
   pm logs "$name" > "$dir/run1.log" 2>&1 || true
   expect "SIGTERM exits 143 (tini forwards the signal)" "$rc" 143
-  expect "run recorded INTERRUPTED" "$("${PROBE[@]}" run "$db" image_sigterm sleepy-1 2>&1 | cut -d' ' -f1,3)" \
+  expect "run recorded INTERRUPTED" "$("${DBPROBE[@]}" run "$db" image_sigterm sleepy-1 2>&1 | cut -d' ' -f1,3)" \
     "INTERRUPTED 143"
-  expect "step recorded INTERRUPTED" "$("${PROBE[@]}" step "$db" image_sigterm sleepy-1 wait sleep 2>&1 | cut -d' ' -f1)" \
+  expect "step recorded INTERRUPTED" "$("${DBPROBE[@]}" step "$db" image_sigterm sleepy-1 wait sleep 2>&1 | cut -d' ' -f1)" \
     INTERRUPTED
   expect "termination message: INTERRUPTED / 143" \
     "$("${PROBE[@]}" json "$dir/termination-log" status 2>&1) $("${PROBE[@]}" json "$dir/termination-log" exit_code 2>&1)" \

@@ -419,7 +419,8 @@ class GitSource:
     def _resolve(self) -> str:
         if _COMMIT.match(self.ref):
             return self.ref
-        out = self._git(["ls-remote", self.url, self.ref], what=f"list {self.ref}")
+        # "<ref>^{}" asks for the peeled line too: an annotated tag names a tag object, the commit is behind it
+        out = self._git(["ls-remote", self.url, self.ref, f"{self.ref}^{{}}"], what=f"list {self.ref}")
         refs: dict[str, str] = {}
         for line in out.splitlines():
             sha, _, name = line.partition("\t")

@@ -438,7 +438,7 @@ class _Syncer:
         return S3Source(connector, spec.base_path)
 
     def _connector(self) -> Any:
-        from aetherflow.spec.resources import build_resources
+        from aetherflow.plan import build_resources
 
         name = self.manifest.source.resource
         assert name is not None

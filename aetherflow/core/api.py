@@ -20,6 +20,7 @@ Import-light on purpose: only the standard library and ``aetherflow.api``.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import keyword
 import logging
@@ -29,8 +30,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
-
-from pydantic import BaseModel, ConfigDict, create_model
 
 from aetherflow import api
 from aetherflow.errors import ConnectorError, LockBusy, StepFailed
@@ -189,17 +188,23 @@ def list_connectors() -> list[str]:
 # -- step adapter -----------------------------------------------------------------------------------------------------
 
 
-class LegacyInputs(api.Inputs):
-    """Inputs of a legacy step: any key is accepted (legacy steps declare no model)."""
+class _LazyInputsModel:
+    """``inputs_model`` of a legacy adapter, built on first access: pydantic loads only when a flow uses the step."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
+    def __init__(self, legacy_class: type[Any]) -> None:
+        self.legacy_class = legacy_class
+        self.model: type[Any] | None = None
+
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> Any:
+        if self.model is None:
+            self.model = _legacy_inputs_model(self.legacy_class)
+        return self.model
 
 
 class LegacyStepAdapter(api.Step[Any]):
     """A typed step running a legacy step class."""
 
     legacy_class: ClassVar[type[Any]]
-    inputs_model: ClassVar[type[api.Inputs]] = LegacyInputs
 
     def run(self, inputs: Any, ctx: api.StepContext) -> api.StepResult:
         """Build the legacy step with a legacy context, run it, convert what it returns."""
@@ -213,14 +218,9 @@ class LegacyStepAdapter(api.Step[Any]):
 
 def legacy_step_adapter(cls: type[Any]) -> type[LegacyStepAdapter]:
     """The typed adapter class of legacy step class ``cls``."""
-    required = sorted(str(n) for n in (getattr(cls, "required_inputs", None) or ()))
-    fields: dict[str, Any] = {name: (Any, ...) for name in required if _usable_field_name(name)}
-    model = create_model(  # type: ignore[call-overload]
-        f"{cls.__name__}Inputs", __base__=LegacyInputs, __module__=cls.__module__, **fields
-    )
     namespace = {
         "legacy_class": cls,
-        "inputs_model": model,
+        "inputs_model": _LazyInputsModel(cls),
         "__module__": cls.__module__,
         "__qualname__": f"{cls.__qualname__}Adapter",
         "__doc__": cls.__doc__ or f"Legacy step {cls.__qualname__}.",
@@ -229,8 +229,34 @@ def legacy_step_adapter(cls: type[Any]) -> type[LegacyStepAdapter]:
     return adapter
 
 
+@functools.cache
+def _legacy_inputs_base() -> type[Any]:
+    from pydantic import ConfigDict
+
+    class LegacyInputs(api.Inputs):
+        """Inputs of a legacy step: any key is accepted (legacy steps declare no model)."""
+
+        model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
+
+    return LegacyInputs
+
+
+def _legacy_inputs_model(cls: type[Any]) -> type[Any]:
+    """Any key accepted; ``required_inputs`` declared as required fields, sorted (the legacy message's order)."""
+    from pydantic import create_model
+
+    required = sorted(str(n) for n in (getattr(cls, "required_inputs", None) or ()))
+    fields: dict[str, Any] = {name: (Any, ...) for name in required if _usable_field_name(name)}
+    model: type[Any] = create_model(  # type: ignore[call-overload]
+        f"{cls.__name__}Inputs", __base__=_legacy_inputs_base(), __module__=cls.__module__, **fields
+    )
+    return model
+
+
 def _usable_field_name(name: str) -> bool:
     # Names pydantic cannot take as fields stay unchecked until the legacy step calls validate().
+    from pydantic import BaseModel
+
     return (
         name.isidentifier()
         and not keyword.iskeyword(name)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aetherflow.plan import Plan
     from aetherflow.redaction import Redactor
     from aetherflow.runner.engine import RunOutcome
+    from aetherflow.spec.secrets import SecretsHook
 
 log = logging.getLogger("aetherflow")
 
@@ -114,13 +115,14 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
             reason="templates are always strict",
         )
     flow_path = _flow_path(request, settings)
-    env = _env_snapshot(environ, settings, redactor)
+    hook = _secrets_hook(settings, environ, redactor, events)
+    env = _env_snapshot(environ, settings, redactor, hook)
     registry = Registry.builtin()
     plan = _plan(flow_path, settings, env, registry, container=request.container, redactor=redactor)
     for issue in plan.warnings:
         events.emit("validation_warning", level="WARNING", code=issue.code, loc=issue.loc, msg=redactor.mask(issue.msg))
     flow_id = plan.meta.flow_id
-    resources = _resources(plan, env, redactor, flow_id)
+    resources = _resources(plan, env, redactor, flow_id, hook)
     if settings.flow_job is not None and settings.flow_job not in plan.declared_job_ids:
         _report_invalid(f"Unknown job for --flow-job: {settings.flow_job}", flow_id)
     store = _open_store(plan, settings, request, events, flow_id)
@@ -141,11 +143,30 @@ def _flow_path(request: RunRequest, settings: Settings) -> str:
     return path
 
 
-def _env_snapshot(environ: Mapping[str, str], settings: Settings, redactor: Redactor) -> Mapping[str, str]:
+def _secrets_hook(
+    settings: Settings, environ: Mapping[str, str], redactor: Redactor, events: EventBus
+) -> SecretsHook | None:
+    if not (settings.secrets_module or settings.secrets_path):
+        return None
+    from aetherflow.spec.secrets import load_secrets_hook
+
+    try:
+        hook = load_secrets_hook(settings, redactor=redactor, environ=environ)
+    except InputError as exc:
+        _report_invalid(str(exc), None)  # already redacted by the loader
+        raise
+    for issue in hook.warnings if hook is not None else ():
+        events.emit("secrets_hook_conflict", level="WARNING", loc=issue.loc, msg=issue.msg)
+    return hook
+
+
+def _env_snapshot(
+    environ: Mapping[str, str], settings: Settings, redactor: Redactor, hook: SecretsHook | None
+) -> Mapping[str, str]:
     from aetherflow.spec.environment import build_env_snapshot
 
     try:
-        env = build_env_snapshot(environ, settings, redactor)
+        env = build_env_snapshot(environ, settings, redactor, expand=hook.expand_env if hook is not None else None)
     except InputError as exc:
         _report_invalid(str(exc), None)
         raise
@@ -169,11 +190,13 @@ def _plan(
         raise _Invalid(redactor.mask(f"{first.loc}: {first.code} - {first.msg}")) from None
 
 
-def _resources(plan: Plan, env: Mapping[str, str], redactor: Redactor, flow_id: str) -> Any:
-    from aetherflow.spec.resources import build_resources
+def _resources(plan: Plan, env: Mapping[str, str], redactor: Redactor, flow_id: str, hook: SecretsHook | None) -> Any:
+    from aetherflow.plan import build_resources
 
     try:
-        return build_resources(plan.resources, plan.profiles.profiles, env, redactor, decode=None)
+        return build_resources(
+            plan.resources, plan.profiles.profiles, env, redactor, decode=hook.decode if hook is not None else None
+        )
     except AetherFlowError as exc:
         _report_invalid(redactor.mask(str(exc)), flow_id)
         raise

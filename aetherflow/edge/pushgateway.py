@@ -167,8 +167,9 @@ class RunPusher:
         declared = {job.id: [step.id for step in job.steps] for job in plan.jobs}
         info = None
         if settings.pushgateway_run_info:
-            info = RunInfo(job_name=settings.job_name or "", pod=settings.pod_name or "",
-                           namespace=settings.namespace or "")
+            info = RunInfo(
+                job_name=settings.job_name or "", pod=settings.pod_name or "", namespace=settings.namespace or ""
+            )
         metrics = RunMetrics(flow_id, declared, run_id=run_id, run_info=info)
         namespace = settings.namespace if settings.pushgateway_namespace_label else None
         pusher = Pusher(

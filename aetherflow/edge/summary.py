@@ -53,8 +53,13 @@ def termination_invalid(first_error: str, flow_id: str | None) -> dict[str, Any]
 
 def termination_overlap(run_id: str, flow_id: str, error: str) -> dict[str, Any]:
     """The message of a run refused by the flow lock (exit 75); ``error`` is the LockBusy text."""
-    return {"run_id": run_id, "flow_id": flow_id, "status": "OVERLAP", "exit_code": int(ExitCode.OVERLAP),
-            "error": error}
+    return {
+        "run_id": run_id,
+        "flow_id": flow_id,
+        "status": "OVERLAP",
+        "exit_code": int(ExitCode.OVERLAP),
+        "error": error,
+    }
 
 
 def render_termination_message(doc: Mapping[str, Any], limit: int = MAX_BYTES) -> str:
@@ -107,11 +112,13 @@ def _failed_entries(jobs: Any, mask: Callable[[str], str]) -> list[dict[str, Any
             continue
         step = _failing_step(job)
         error = (step.get("error") if step is not None else None) or job.get("error")
-        entries.append({
-            "job_id": job.get("job_id"),
-            "step_id": step.get("step_id") if step is not None else None,
-            "error": mask(_first_line(error)) if error is not None else None,
-        })
+        entries.append(
+            {
+                "job_id": job.get("job_id"),
+                "step_id": step.get("step_id") if step is not None else None,
+                "error": mask(_first_line(error)) if error is not None else None,
+            }
+        )
     return entries
 
 

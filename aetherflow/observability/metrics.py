@@ -215,15 +215,17 @@ class RunMetrics:
         return family
 
     def _job_duration_family(self) -> Metric:
-        family = GaugeMetricFamily(JOB_DURATION, "Duration of each job in this attempt (0 if not run).",
-                                   labels=["job_id"])
+        family = GaugeMetricFamily(
+            JOB_DURATION, "Duration of each job in this attempt (0 if not run).", labels=["job_id"]
+        )
         for job_id in self._jobs:
             family.add_metric([job_id], self._job_duration.get(job_id, 0.0))
         return family
 
     def _step_duration_family(self) -> Metric:
-        family = GaugeMetricFamily(STEP_DURATION, "Duration of each step's last attempt (0 if not run).",
-                                   labels=["job_id", "step_id"])
+        family = GaugeMetricFamily(
+            STEP_DURATION, "Duration of each step's last attempt (0 if not run).", labels=["job_id", "step_id"]
+        )
         for job_id, steps in self._jobs.items():
             for step_id in steps:
                 family.add_metric([job_id, step_id], self._step_duration.get((job_id, step_id), 0.0))
@@ -232,9 +234,7 @@ class RunMetrics:
     def _run_info_family(self) -> Metric:
         info = self._run_info or RunInfo()
         family = GaugeMetricFamily(RUN_INFO, "Identity of the run that pushed these metrics.", labels=RUN_INFO_LABELS)
-        family.add_metric(
-            [self.run_id or "", self.flow_id, info.job_name, info.pod, info.namespace, info.version], 1.0
-        )
+        family.add_metric([self.run_id or "", self.flow_id, info.job_name, info.pod, info.namespace, info.version], 1.0)
         return family
 
 

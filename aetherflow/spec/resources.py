@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,58 +116,3 @@ def merge_resource(res: Any, profile: Any | None) -> MergedResource:
         sources[section] = {key: "resource" if key in own else "profile" for key in sections[section]}
     decode = merge_decode(_decode_map(getattr(profile, "decode", None)), _decode_map(getattr(res, "decode", None)))
     return MergedResource(sections["config"], sections["options"], decode, sources)
-
-
-def _apply_decode(tree: dict[str, Any], path: str, decode: Callable[[str], str], redactor: Any) -> None:
-    parts = path.split(".")
-    node: Any = tree
-    for part in parts[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return
-    if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
-        raw = node[parts[-1]]
-        redactor.add(raw)
-        node[parts[-1]] = decoded = decode(raw)
-        redactor.add(decoded)
-
-
-def build_resources(
-    resources: Mapping[str, Any],
-    profiles: Mapping[str, Any],
-    env: Mapping[str, str],
-    redactor: Any,
-    *,
-    decode: Callable[[str], str] | None = None,
-) -> dict[str, ResolvedResource]:
-    """Merge profiles, render config/options with the env root, decode, and register secrets (spec §1 steps 1-4).
-
-    ``resources`` holds the flow's resource models (attributes kind, driver, profile, config, options, decode);
-    ``profiles`` maps profile names to models with config/options/decode. Raises TemplateError or InputError.
-    """
-    from aetherflow.errors import InputError
-    from aetherflow.templating import ENV_ROOTS, render
-
-    out: dict[str, ResolvedResource] = {}
-    for name, res in resources.items():
-        merged = merge_resource(res, profiles.get(res.profile) if res.profile else None)
-        dec = merged.decode
-        data = {"env": env}
-        config = render(merged.config, data, ENV_ROOTS)
-        options = render(merged.options, data, ENV_ROOTS)
-        wanted = [("config", p) for p in decode_paths(dec, "config")] + [
-            ("options", p) for p in decode_paths(dec, "options")
-        ]
-        if wanted and decode is None:
-            raise InputError(
-                f"Resource '{name}' requests decode but no secrets hook is configured "
-                "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)",
-                loc=f"resources.{name}.decode",
-            )
-        for section, path in wanted:
-            assert decode is not None
-            _apply_decode(config if section == "config" else options, path, decode, redactor)
-        register_secret_keys(config, redactor)
-        register_secret_keys(options, redactor)
-        out[name] = ResolvedResource(name, res.kind, res.driver, config, options, res.profile)
-    return out

@@ -6,7 +6,6 @@ Standard library only, so it runs with any Python 3.11+ on the host::
     python3 tests/image/probe.py step DB FLOW_ID RUN_ID JOB STEP  -> "<status> <attempts>"
     python3 tests/image/probe.py json FILE KEY                    -> value of KEY in a one-line JSON document
     python3 tests/image/probe.py metric URL FAMILY LABEL=VALUE... -> value of the one matching sample on /metrics
-    python3 tests/image/probe.py wait-step DB FLOW_ID RUN_ID JOB STEP STATUS SECONDS
     python3 tests/image/probe.py wait-url URL SECONDS             -> HTTP status once URL answers
     python3 tests/image/probe.py free-port
     python3 tests/image/probe.py coldstart N -- CMD_A... -- CMD_B...  -> medians of interleaved runs and the ratio
@@ -29,6 +28,8 @@ from collections.abc import Callable, Sequence
 
 
 def _query(db: str, sql: str, *args: str) -> tuple[object, ...] | None:
+    # Read-only, but SQLite may still create the -shm file of a WAL database: scripts/image_test.sh runs these
+    # probes as the container's uid so such files never lock the container's user out of its own database.
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         row: tuple[object, ...] | None = conn.execute(sql, args).fetchone()
@@ -38,33 +39,26 @@ def _query(db: str, sql: str, *args: str) -> tuple[object, ...] | None:
 
 
 def run(db: str, flow_id: str, run_id: str) -> str:
-    row = _query(db, "SELECT status, attempt, exit_code, job_uid FROM runs WHERE flow_id = ? AND run_id = ?",
-                 flow_id, run_id)
+    row = _query(
+        db, "SELECT status, attempt, exit_code, job_uid FROM runs WHERE flow_id = ? AND run_id = ?", flow_id, run_id
+    )
     if row is None:
         raise LookupError(f"no run {flow_id}/{run_id} in {db}")
     return " ".join(str(v) for v in row)
 
 
 def step(db: str, flow_id: str, run_id: str, job_id: str, step_id: str) -> str:
-    row = _query(db, "SELECT status, attempts FROM step_runs WHERE flow_id = ? AND run_id = ? AND job_id = ? "
-                 "AND step_id = ?", flow_id, run_id, job_id, step_id)
+    row = _query(
+        db,
+        "SELECT status, attempts FROM step_runs WHERE flow_id = ? AND run_id = ? AND job_id = ? AND step_id = ?",
+        flow_id,
+        run_id,
+        job_id,
+        step_id,
+    )
     if row is None:
         raise LookupError(f"no step {job_id}/{step_id} of run {flow_id}/{run_id} in {db}")
     return " ".join(str(v) for v in row)
-
-
-def wait_step(db: str, flow_id: str, run_id: str, job_id: str, step_id: str, status: str, seconds: str) -> str:
-    deadline = time.monotonic() + float(seconds)
-    last = "no record"
-    while time.monotonic() < deadline:
-        try:
-            last = step(db, flow_id, run_id, job_id, step_id)
-            if last.split()[0] == status:
-                return last
-        except (LookupError, sqlite3.Error) as exc:  # the database may not exist yet
-            last = str(exc)
-        time.sleep(0.1)
-    raise LookupError(f"step {job_id}/{step_id} not {status} after {seconds}s (last: {last})")
 
 
 def json_key(path: str, key: str) -> str:
@@ -128,7 +122,11 @@ def coldstart(count: str, *argv: str) -> str:
 
 
 COMMANDS: dict[str, Callable[..., str]] = {
-    "run": run, "step": step, "wait-step": wait_step, "json": json_key, "metric": metric, "wait-url": wait_url,
+    "run": run,
+    "step": step,
+    "json": json_key,
+    "metric": metric,
+    "wait-url": wait_url,
     "free-port": free_port,
     "coldstart": coldstart,
 }

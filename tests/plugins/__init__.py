@@ -2,7 +2,8 @@
 
 ``typed/``: a step and a connector written against ``aetherflow.api``. ``legacy/``: a step and connectors written
 against the aetherflow-core 0.0.14 API (``aetherflow.core.api``), unchanged. ``broken/``: a file that fails to
-import. ``dist.py`` builds an installed-distribution stand-in (``*.dist-info`` with ``entry_points.txt``).
+import. ``smb/``: an upstream-shaped SMB connector over a local directory. ``dist.py`` builds an
+installed-distribution stand-in (``*.dist-info`` with ``entry_points.txt``).
 """
 
 from pathlib import Path
@@ -11,3 +12,4 @@ HERE = Path(__file__).parent
 TYPED_DIR = HERE / "typed"
 LEGACY_DIR = HERE / "legacy"
 BROKEN_DIR = HERE / "broken"
+SMB_DIR = HERE / "smb"

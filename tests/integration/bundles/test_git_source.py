@@ -105,5 +105,5 @@ def test_a_link_leaving_the_repository_refuses_the_tree(tmp_path: Path, repo: Pa
     _git(repo, "commit", "-q", "-m", "link")
     manifest = write_manifest(tmp_path / "m.yaml", {"type": "git", "url": str(repo), "base_path": "bundle"})
 
-    with pytest.raises(BundleSyncFailed, match="symbolic link pointing outside it: secret.txt"):
+    with pytest.raises(BundleSyncFailed, match=r"symbolic link pointing outside it: secret\.txt"):
         sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)

@@ -9,8 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.servers.pushgateway import Pushgateway
 from tests.support.cli import CliResult, FlowRun, make_flow
+
+pytestmark = pytest.mark.servers
 
 TWO_JOBS = """
 version: 1
@@ -55,8 +59,9 @@ def run_with_gateway(flow: FlowRun, url: str, run_id: str = "r1", **env: str) ->
 
 def one_hot(gateway: Pushgateway, family: str, **labels: str) -> str:
     """The status label whose sample is 1 among the series matching ``labels``."""
-    hot = [dict(k)["status"] for k, v in gateway.samples(family).items()
-           if labels.items() <= dict(k).items() and v == 1]
+    hot = [
+        dict(k)["status"] for k, v in gateway.samples(family).items() if labels.items() <= dict(k).items() and v == 1
+    ]
     assert len(hot) == 1, gateway.samples(family)
     return hot[0]
 

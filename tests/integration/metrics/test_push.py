@@ -13,6 +13,8 @@ from aetherflow.edge.pushgateway import Pusher, grouping_key
 from aetherflow.observability.metrics import RunInfo, RunMetrics
 from tests.servers.pushgateway import Pushgateway, running_pushgateway
 
+pytestmark = pytest.mark.servers
+
 FLOW = "sales"
 JOBS = {"extract": ["pull", "check"], "load": ["upload"], "audit": ["count"]}
 
@@ -43,17 +45,44 @@ def play_run(
         metrics.on_event("job_start", {"flow_id": FLOW, "run_id": "nightly-1", "job_id": job_id})
         summary_steps = []
         for step_id, step_status, step_ms in steps:
-            fields = {"flow_id": FLOW, "run_id": "nightly-1", "job_id": job_id, "step_id": step_id,
-                      "step_type": "external.process", "status": step_status, "duration_ms": step_ms, "attempts": 1}
+            fields = {
+                "flow_id": FLOW,
+                "run_id": "nightly-1",
+                "job_id": job_id,
+                "step_id": step_id,
+                "step_type": "external.process",
+                "status": step_status,
+                "duration_ms": step_ms,
+                "attempts": 1,
+            }
             metrics.on_event("step_end", fields)
             summary_steps.append({k: fields[k] for k in ("step_id", "step_type", "status", "duration_ms", "attempts")})
-        metrics.on_event("job_end", {"flow_id": FLOW, "run_id": "nightly-1", "job_id": job_id, "status": job_status,
-                                     "duration_ms": job_ms, "skip_reason": None, "error": None})
+        metrics.on_event(
+            "job_end",
+            {
+                "flow_id": FLOW,
+                "run_id": "nightly-1",
+                "job_id": job_id,
+                "status": job_status,
+                "duration_ms": job_ms,
+                "skip_reason": None,
+                "error": None,
+            },
+        )
         summary_jobs.append({"job_id": job_id, "status": job_status, "duration_ms": job_ms, "steps": summary_steps})
     clock.now += run_duration
-    metrics.on_event("run_summary", {"flow_id": FLOW, "run_id": "nightly-1", "status": status,
-                                     "exit_code": 0 if status == "SUCCESS" else 1, "attempt": attempt,
-                                     "duration_ms": round(run_duration * 1000), "jobs": summary_jobs})
+    metrics.on_event(
+        "run_summary",
+        {
+            "flow_id": FLOW,
+            "run_id": "nightly-1",
+            "status": status,
+            "exit_code": 0 if status == "SUCCESS" else 1,
+            "attempt": attempt,
+            "duration_ms": round(run_duration * 1000),
+            "jobs": summary_jobs,
+        },
+    )
 
 
 def value(gateway: Pushgateway, family: str, **labels: str) -> float:
@@ -65,13 +94,21 @@ def value(gateway: Pushgateway, family: str, **labels: str) -> float:
 
 def push_failures(caplog: pytest.LogCaptureFixture) -> list[tuple[int, dict[str, Any]]]:
     """(level, fields) of every ``metrics_push_failed`` event logged."""
-    return [(r.levelno, dict(getattr(r, "fields", {}))) for r in caplog.records
-            if getattr(r, "event", None) == "metrics_push_failed"]
+    return [
+        (r.levelno, dict(getattr(r, "fields", {})))
+        for r in caplog.records
+        if getattr(r, "event", None) == "metrics_push_failed"
+    ]
 
 
 def pusher_for(url: str, **kwargs: Any) -> Pusher:
-    return Pusher(url, timeout_seconds=kwargs.pop("timeout_seconds", 2.0), attempts=kwargs.pop("attempts", 2),
-                  grouping_key=kwargs.pop("grouping_key", grouping_key(FLOW)), **kwargs)
+    return Pusher(
+        url,
+        timeout_seconds=kwargs.pop("timeout_seconds", 2.0),
+        attempts=kwargs.pop("attempts", 2),
+        grouping_key=kwargs.pop("grouping_key", grouping_key(FLOW)),
+        **kwargs,
+    )
 
 
 def new_metrics(clock: FakeClock, jobs: Mapping[str, Sequence[str]] = JOBS, **kwargs: Any) -> RunMetrics:
@@ -100,7 +137,11 @@ def test_start_push_reports_a_running_attempt_with_its_start_time(pushgateway: P
     assert value(pushgateway, "aetherflow_run_start_timestamp_seconds") == clock.now
     assert value(pushgateway, "aetherflow_run_attempt") == 3
     assert {dict(k)["status"]: v for k, v in pushgateway.samples("aetherflow_run_status").items()} == {
-        "running": 1, "success": 0, "failed": 0, "interrupted": 0}
+        "running": 1,
+        "success": 0,
+        "failed": 0,
+        "interrupted": 0,
+    }
     assert pushgateway.samples("aetherflow_job_status") == {}
 
 
@@ -225,8 +266,16 @@ def test_run_info_carries_the_run_identity_only_when_enabled(pushgateway: Pushga
     [labels] = pushgateway.samples("aetherflow_run_info")
 
     assert dict(labels) == {
-        "job": "aetherflow", "flow": FLOW, "instance": "", "run_id": "sales-29012345", "flow_id": FLOW,
-        "job_name": "sales-29012345", "pod": "sales-29012345-abcde", "namespace": "batch", "version": "9.9.9"}
+        "job": "aetherflow",
+        "flow": FLOW,
+        "instance": "",
+        "run_id": "sales-29012345",
+        "flow_id": FLOW,
+        "job_name": "sales-29012345",
+        "pod": "sales-29012345-abcde",
+        "namespace": "batch",
+        "version": "9.9.9",
+    }
     pushgateway.wipe()
     without = new_metrics(clock)
     without.on_event("run_start", {"flow_id": FLOW, "run_id": "sales-29012345", "attempt": 1})

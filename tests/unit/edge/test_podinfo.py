@@ -32,8 +32,13 @@ def stored(uids: dict[str, str | None]):  # type: ignore[no-untyped-def]
 
 
 def derive(**kwargs: object) -> tuple[str, str | None]:
-    args: dict[str, object] = {"settings_run_id": None, "cli_run_id": None, "job_name": None, "job_uid": None,
-                               "lookup_previous_uid": no_previous_run}
+    args: dict[str, object] = {
+        "settings_run_id": None,
+        "cli_run_id": None,
+        "job_name": None,
+        "job_uid": None,
+        "lookup_previous_uid": no_previous_run,
+    }
     args.update(kwargs)
     return derive_run_id(**args)  # type: ignore[arg-type]
 
@@ -83,7 +88,8 @@ def test_a_run_id_outside_the_pattern_is_an_input_error_naming_its_source(source
     assert caught.value.issue.code == "settings:invalid"
     assert repr(value) in str(caught.value)
     assert {"cli_run_id": "--run-id", "settings_run_id": "AETHERFLOW_RUN_ID", "job_name": "AETHERFLOW_JOB_NAME"}[
-        source] in str(caught.value)
+        source
+    ] in str(caught.value)
 
 
 def test_a_run_id_of_128_characters_is_accepted() -> None:
@@ -121,15 +127,22 @@ def test_without_a_job_uid_the_store_is_not_consulted() -> None:
 def test_an_explicit_run_id_resumes_whatever_run_has_it_whatever_the_job_uid() -> None:
     lookup = stored({"nightly-29012345": UID_A})
 
-    result = derive(settings_run_id="nightly-29012345", job_name="nightly-29012345", job_uid=UID_B,
-                    lookup_previous_uid=lookup)
+    result = derive(
+        settings_run_id="nightly-29012345", job_name="nightly-29012345", job_uid=UID_B, lookup_previous_uid=lookup
+    )
 
     assert result == ("nightly-29012345", None)
     assert lookup.asked == []  # type: ignore[attr-defined]
 
 
 def test_pod_info_reads_the_downward_api_settings_and_treats_empty_values_as_unset() -> None:
-    settings = load_settings({"AETHERFLOW_JOB_NAME": "nightly-29012345", "AETHERFLOW_JOB_UID": UID_A,
-                              "AETHERFLOW_POD_NAME": "nightly-29012345-x7k2p", "AETHERFLOW_NAMESPACE": ""})
+    settings = load_settings(
+        {
+            "AETHERFLOW_JOB_NAME": "nightly-29012345",
+            "AETHERFLOW_JOB_UID": UID_A,
+            "AETHERFLOW_POD_NAME": "nightly-29012345-x7k2p",
+            "AETHERFLOW_NAMESPACE": "",
+        }
+    )
 
     assert PodInfo.from_settings(settings) == PodInfo("nightly-29012345", UID_A, "nightly-29012345-x7k2p", None)

@@ -20,9 +20,17 @@ from aetherflow.edge.summary import (
 
 
 def summary(jobs: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"flow_id": "sales", "run_id": "nightly-29012345", "status": "FAILED", "exit_code": 1,
-                           "attempt": 2, "duration_ms": 12345, "bundle_fingerprint": None,
-                           "status_counts": {"SUCCESS": 1, "FAILED": 1, "BLOCKED": 1}, "jobs": jobs}
+    doc: dict[str, Any] = {
+        "flow_id": "sales",
+        "run_id": "nightly-29012345",
+        "status": "FAILED",
+        "exit_code": 1,
+        "attempt": 2,
+        "duration_ms": 12345,
+        "bundle_fingerprint": None,
+        "status_counts": {"SUCCESS": 1, "FAILED": 1, "BLOCKED": 1},
+        "jobs": jobs,
+    }
     doc.update(overrides)
     return doc
 
@@ -30,8 +38,14 @@ def summary(jobs: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
 def job(
     job_id: str, status: str, error: str | None = None, steps: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    return {"job_id": job_id, "status": status, "duration_ms": 5, "skip_reason": None, "error": error,
-            "steps": steps or []}
+    return {
+        "job_id": job_id,
+        "status": status,
+        "duration_ms": 5,
+        "skip_reason": None,
+        "error": error,
+        "steps": steps or [],
+    }
 
 
 def step(step_id: str, status: str, error: str | None = None) -> dict[str, Any]:
@@ -60,11 +74,19 @@ def test_duration_is_seconds_rounded_to_three_decimals() -> None:
 def test_failed_lists_failed_and_interrupted_jobs_in_execution_order_with_the_failing_step() -> None:
     jobs = [
         job("extract", "SUCCESS", steps=[step("pull", "SUCCESS")]),
-        job("load", "FAILED", "ConnectorError: refused", [step("prep", "SUCCESS"),
-                                                         step("upload", "FAILED", "ConnectorError: refused")]),
+        job(
+            "load",
+            "FAILED",
+            "ConnectorError: refused",
+            [step("prep", "SUCCESS"), step("upload", "FAILED", "ConnectorError: refused")],
+        ),
         job("report", "BLOCKED", "dependency load is FAILED"),
-        job("archive", "INTERRUPTED", "Interrupted: received SIGTERM",
-            [step("zip", "INTERRUPTED", "Interrupted: received SIGTERM")]),
+        job(
+            "archive",
+            "INTERRUPTED",
+            "Interrupted: received SIGTERM",
+            [step("zip", "INTERRUPTED", "Interrupted: received SIGTERM")],
+        ),
     ]
 
     doc = termination_from_summary(summary(jobs))
@@ -90,8 +112,14 @@ def test_only_the_first_line_of_an_error_is_kept() -> None:
 
 
 def test_errors_pass_through_the_redactor() -> None:
-    jobs = [job("load", "FAILED", "ConnectorError: login hunter22 refused",
-                [step("upload", "FAILED", "ConnectorError: login hunter22 refused")])]
+    jobs = [
+        job(
+            "load",
+            "FAILED",
+            "ConnectorError: login hunter22 refused",
+            [step("upload", "FAILED", "ConnectorError: login hunter22 refused")],
+        )
+    ]
 
     doc = termination_from_summary(summary(jobs), redact=lambda text: text.replace("hunter22", "***"))
 
@@ -107,7 +135,10 @@ def test_a_successful_run_has_an_empty_failed_list() -> None:
 
 def test_invalid_message_omits_an_unknown_flow_id() -> None:
     assert termination_invalid("<root>: settings:invalid - Flow file not found: /x.yaml", None) == {
-        "status": "INVALID", "exit_code": 2, "error": "<root>: settings:invalid - Flow file not found: /x.yaml"}
+        "status": "INVALID",
+        "exit_code": 2,
+        "error": "<root>: settings:invalid - Flow file not found: /x.yaml",
+    }
 
 
 def test_invalid_message_starts_with_a_known_flow_id() -> None:

@@ -27,8 +27,9 @@ def started(run_info: RunInfo | None = None, now: float = 1000.0) -> RunMetrics:
 
 def ended(status: str) -> RunMetrics:
     metrics = started()
-    metrics.on_event("step_end", {"job_id": "extract", "step_id": "pull", "status": "SUCCESS", "duration_ms": 1500,
-                                  "attempts": 1})
+    metrics.on_event(
+        "step_end", {"job_id": "extract", "step_id": "pull", "status": "SUCCESS", "duration_ms": 1500, "attempts": 1}
+    )
     metrics.on_event("job_end", {"job_id": "extract", "status": "SUCCESS", "duration_ms": 1600})
     metrics.on_event("run_summary", {"status": status, "exit_code": 0, "attempt": 2, "duration_ms": 1700, "jobs": []})
     return metrics
@@ -46,10 +47,16 @@ def test_end_push_of_a_success_carries_every_run_family_including_last_success()
     fams = families(ended("SUCCESS").end_registry())
 
     assert set(fams) == {
-        "aetherflow_run_start_timestamp_seconds", "aetherflow_run_end_timestamp_seconds",
-        "aetherflow_run_duration_seconds", "aetherflow_run_status", "aetherflow_run_last_success_timestamp_seconds",
-        "aetherflow_run_attempt", "aetherflow_job_status", "aetherflow_job_duration_seconds",
-        "aetherflow_step_duration_seconds"}
+        "aetherflow_run_start_timestamp_seconds",
+        "aetherflow_run_end_timestamp_seconds",
+        "aetherflow_run_duration_seconds",
+        "aetherflow_run_status",
+        "aetherflow_run_last_success_timestamp_seconds",
+        "aetherflow_run_attempt",
+        "aetherflow_job_status",
+        "aetherflow_job_duration_seconds",
+        "aetherflow_step_duration_seconds",
+    }
 
 
 def test_end_push_of_a_failure_or_interruption_leaves_out_last_success() -> None:
@@ -66,8 +73,12 @@ def test_end_push_of_a_failure_or_interruption_leaves_out_last_success() -> None
 def test_run_status_is_one_hot_over_all_four_statuses() -> None:
     series = families(ended("FAILED").end_registry())["aetherflow_run_status"]
 
-    assert series == {(("status", "running"),): 0.0, (("status", "success"),): 0.0,
-                      (("status", "failed"),): 1.0, (("status", "interrupted"),): 0.0}
+    assert series == {
+        (("status", "running"),): 0.0,
+        (("status", "success"),): 0.0,
+        (("status", "failed"),): 1.0,
+        (("status", "interrupted"),): 0.0,
+    }
 
 
 def test_every_declared_job_has_all_six_status_series_and_unrun_jobs_are_pending() -> None:
@@ -89,10 +100,23 @@ def test_durations_are_seconds_and_zero_for_steps_that_did_not_run() -> None:
 
 def test_the_run_summary_fills_jobs_whose_events_were_not_seen() -> None:
     metrics = started()
-    metrics.on_event("run_summary", {"status": "FAILED", "attempt": 2, "duration_ms": 10, "jobs": [
-        {"job_id": "extract", "status": "SUCCESS", "duration_ms": 0,
-         "steps": [{"step_id": "pull", "status": "SUCCESS", "duration_ms": 0}]},
-        {"job_id": "load", "status": "BLOCKED", "duration_ms": 0, "steps": []}]})
+    metrics.on_event(
+        "run_summary",
+        {
+            "status": "FAILED",
+            "attempt": 2,
+            "duration_ms": 10,
+            "jobs": [
+                {
+                    "job_id": "extract",
+                    "status": "SUCCESS",
+                    "duration_ms": 0,
+                    "steps": [{"step_id": "pull", "status": "SUCCESS", "duration_ms": 0}],
+                },
+                {"job_id": "load", "status": "BLOCKED", "duration_ms": 0, "steps": []},
+            ],
+        },
+    )
 
     series = families(metrics.end_registry())["aetherflow_job_status"]
 
@@ -112,8 +136,16 @@ def test_run_info_joins_start_and_end_pushes_when_enabled() -> None:
 
     info = families(metrics.start_registry())["aetherflow_run_info"]
 
-    assert info == {(("flow_id", "sales"), ("job_name", "sales-1"), ("namespace", "batch"), ("pod", "sales-1-abc"),
-                     ("run_id", "r1"), ("version", "1.2.3")): 1.0}
+    assert info == {
+        (
+            ("flow_id", "sales"),
+            ("job_name", "sales-1"),
+            ("namespace", "batch"),
+            ("pod", "sales-1-abc"),
+            ("run_id", "r1"),
+            ("version", "1.2.3"),
+        ): 1.0
+    }
 
 
 def test_other_events_are_ignored() -> None:

@@ -1,0 +1,128 @@
+"""``aetherflow run --bundle-manifest`` end to end: flow, profiles, env file and plugin all come from the bundle.
+
+Spec plugins-and-bundles.md §3 and §5, cli.md §3, observability.md §3: the bundle's fingerprint is recorded with the
+run (``runs show``) and in ``run_start`` / ``run_summary``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aetherflow.errors import ExitCode
+from tests.integration.bundles.helpers import bundle_files, content_fingerprint, write_manifest, write_tree
+from tests.plugins import BROKEN_DIR
+from tests.support.cli import CliResult, aetherflow
+
+FLOW_WITH_DIRS = """\
+version: 1
+flow:
+  id: bundled
+jobs:
+  - id: greet
+    steps:
+      - id: hello
+        type: greet
+        inputs:
+          name: "{{env.GREET_NAME}} from {{env.AETHERFLOW_ACTIVE_DIR}} cache {{env.AETHERFLOW_CACHE_DIR}}"
+"""
+
+
+def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    return aetherflow(
+        "run",
+        "--state",
+        str(tmp_path / "state.db"),
+        "--work-root",
+        str(tmp_path / "work"),
+        "--run-id",
+        "r1",
+        *args,
+        env=env,
+    )
+
+
+def _show(tmp_path: Path) -> dict[str, Any]:
+    res = aetherflow("runs", "show", "r1", "--state", str(tmp_path / "state.db"), "--json")
+    assert res.code == 0, res.stderr
+    shown: dict[str, Any] = json.loads(res.stdout)
+    return shown
+
+
+def test_a_run_from_a_bundle_uses_its_flow_plugin_and_env_file_and_records_the_fingerprint(tmp_path: Path) -> None:
+    files = bundle_files(flow=FLOW_WITH_DIRS)
+    write_tree(tmp_path / "src", files)
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "src"})
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest))
+
+    assert res.code == ExitCode.OK, res.stderr
+    fingerprint = content_fingerprint(files)
+    active = tmp_path / "work" / "bundles" / "demo" / "active"
+    shown = _show(tmp_path)
+    assert shown["status"] == "SUCCESS"
+    assert shown["bundle_fingerprint"] == fingerprint
+    output = shown["jobs"]["greet"]["steps"]["hello"]["outputs"]
+    assert output["text"] == f"Hello, bundle from {active} cache {active.parent / 'cache'}!"
+    [start] = res.event("run_start")
+    [summary] = res.event("run_summary")
+    assert start["bundle_fingerprint"] == summary["bundle_fingerprint"] == fingerprint
+    assert start["yaml"] == str(active / "flows" / "main.yaml")
+
+
+def test_the_container_reads_the_manifest_from_the_environment(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", bundle_files())
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "src"})
+
+    res = _run(tmp_path, env={"AETHERFLOW_BUNDLE_MANIFEST": str(manifest)})
+
+    assert res.code == ExitCode.OK, res.stderr
+    assert _show(tmp_path)["bundle_fingerprint"] == content_fingerprint(bundle_files())
+
+
+def test_the_bundle_profiles_replace_ambient_ones_with_a_warning(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", bundle_files())
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "src"})
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest), env={"AETHERFLOW_PROFILES_JSON": "{}"})
+
+    assert res.code == ExitCode.OK, res.stderr
+    assert len(res.event("profiles_overridden_by_bundle")) == 1
+
+
+def test_an_enterprise_bundle_ignores_ambient_plugin_paths_and_loads_its_trusted_ones(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", bundle_files())
+    manifest = write_manifest(
+        tmp_path / "m.yaml", {"type": "local", "base_path": "src"}, mode="enterprise", paths={"plugins": ["plugins"]}
+    )
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest), env={"AETHERFLOW_PLUGIN_PATHS": str(BROKEN_DIR)})
+
+    assert res.code == ExitCode.OK, res.stderr
+    assert [e["paths"] for e in res.event("plugin_paths_ignored")] == [str(BROKEN_DIR)]
+
+
+def test_a_failed_sync_exits_2_before_anything_runs(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "missing"})
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest))
+
+    assert res.code == ExitCode.INVALID
+    assert "bundle source directory not found" in res.stderr
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_a_failed_sync_runs_the_stale_bundle_when_allowed(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", bundle_files())
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "src"})
+    sync = aetherflow("bundle", "sync", "--bundle-manifest", str(manifest), "--work-root", str(tmp_path / "work"))
+    assert sync.code == 0, sync.stderr
+    (src / "profiles.yaml").unlink()
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest), "--allow-stale-bundle")
+
+    assert res.code == ExitCode.OK, res.stderr
+    [stale] = res.event("bundle_stale")
+    assert stale["fingerprint"] == content_fingerprint(bundle_files())
+    assert _show(tmp_path)["bundle_fingerprint"] == content_fingerprint(bundle_files())

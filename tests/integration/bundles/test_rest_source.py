@@ -1,0 +1,123 @@
+"""The ``rest`` source through the ``rest:http`` connector, and a sync killed in the middle of its downloads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aetherflow.bundles import BundleSyncFailed, sync_bundle
+from tests.integration.bundles.assets import AssetService
+from tests.integration.bundles.helpers import bundle_files, content_fingerprint, tree_of, write_manifest
+
+
+def _manifest(tmp_path: Path, service: AssetService) -> Path:
+    return write_manifest(
+        tmp_path / "m.yaml",
+        {"type": "rest", "resource": "assets", "bundle": "b1"},
+        resources={"assets": {"kind": "rest", "driver": "http", "config": {"base_url": service.url}}},
+    )
+
+
+def test_a_rest_bundle_is_listed_fetched_and_fingerprinted_by_the_listed_hashes(
+    tmp_path: Path, asset_service: AssetService
+) -> None:
+    asset_service.bundles["b1"] = bundle_files()
+
+    active = sync_bundle(str(_manifest(tmp_path, asset_service)), work_root=tmp_path / "work", allow_stale=False)
+
+    assert active.fingerprint == content_fingerprint(bundle_files())
+    assert tree_of(active.active_dir) == bundle_files()
+    assert sorted(asset_service.fetched) == sorted(bundle_files())
+
+
+def test_an_unchanged_listing_downloads_nothing(tmp_path: Path, asset_service: AssetService) -> None:
+    asset_service.bundles["b1"] = bundle_files()
+    manifest = _manifest(tmp_path, asset_service)
+    sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
+    asset_service.fetched.clear()
+
+    again = sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
+
+    assert (again.changed, again.fetched_files, asset_service.fetched) == (False, 0, [])
+
+
+def test_content_that_does_not_match_the_listed_hash_fails_the_sync(
+    tmp_path: Path, asset_service: AssetService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset_service.bundles["b1"] = bundle_files()
+    listed = asset_service.listing
+    monkeypatch.setattr(
+        asset_service,
+        "listing",
+        lambda bundle, prefix: {"files": [{**f, "sha256": "0" * 64} for f in listed(bundle, prefix)["files"]]},
+    )
+
+    with pytest.raises(BundleSyncFailed, match="does not match the listed sha256"):
+        sync_bundle(str(_manifest(tmp_path, asset_service)), work_root=tmp_path / "work", allow_stale=False)
+
+
+def test_a_listing_with_a_path_escaping_the_bundle_is_refused(tmp_path: Path, asset_service: AssetService) -> None:
+    asset_service.bundles["b1"] = {**bundle_files(), "../../etc/cron.d/x": b"* * * * * root true\n"}
+
+    with pytest.raises(BundleSyncFailed, match="unsafe path in the bundle listing"):
+        sync_bundle(str(_manifest(tmp_path, asset_service)), work_root=tmp_path / "work", allow_stale=False)
+
+
+def test_an_unreachable_service_fails_the_sync_or_falls_back_to_the_stale_bundle(
+    tmp_path: Path, asset_service: AssetService
+) -> None:
+    asset_service.bundles["b1"] = bundle_files()
+    manifest = _manifest(tmp_path, asset_service)
+    first = sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
+    manifest.write_text(manifest.read_text().replace(asset_service.url, "http://127.0.0.1:9"))
+
+    with pytest.raises(BundleSyncFailed, match="Connection refused or unreachable"):
+        sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
+    stale = sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=True)
+
+    assert (stale.stale, stale.fingerprint) == (True, first.fingerprint)
+
+
+def test_a_sync_killed_mid_way_leaves_the_previous_active_bundle_intact(
+    tmp_path: Path, asset_service: AssetService
+) -> None:
+    old = bundle_files()
+    asset_service.bundles["b1"] = old
+    manifest = _manifest(tmp_path, asset_service)
+    work = tmp_path / "work"
+    first = sync_bundle(str(manifest), work_root=work, allow_stale=False)
+    new = {**old, "env/app.env": b"GREET_NAME=v2\n", "flows/main.yaml": old["flows/main.yaml"] + b"# v2\n"}
+    asset_service.bundles["b1"] = new
+    asset_service.fetched.clear()
+    asset_service.hold("flows/main.yaml")  # fetched after env/app.env: the kill lands between two downloads
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
+    argv = [sys.executable, "-m", "aetherflow", "bundle", "sync", "--bundle-manifest", str(manifest)]
+    proc = subprocess.Popen(
+        [*argv, "--work-root", str(work)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert asset_service.hold_reached.wait(60), "the sync never reached the held download"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+        completed = list(asset_service.fetched)  # before release(): the held request then completes
+    finally:
+        asset_service.release()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    root = work / "bundles" / "demo"
+    assert completed == ["env/app.env"]  # one new file had reached the cache
+    assert os.readlink(root / "active") == f"versions/{first.fingerprint}"
+    assert tree_of(root / "active") == old
+
+    recovered = sync_bundle(str(manifest), work_root=work, allow_stale=False)
+
+    assert recovered.fingerprint == content_fingerprint(new)
+    assert tree_of(root / "active") == new
+    assert not list((root / "cache").glob(".tmp-*"))
