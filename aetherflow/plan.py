@@ -53,7 +53,13 @@ from aetherflow.spec.model import (
     layout_path_problem,
 )
 from aetherflow.spec.profiles import Profiles, load_profiles
-from aetherflow.spec.resources import ResolvedResource, decode_paths, merge_resource, register_secret_keys
+from aetherflow.spec.resources import (
+    ResolvedResource,
+    decode_paths,
+    deep_merge,
+    merge_resource,
+    register_secret_keys,
+)
 from aetherflow.templating import ENV_ROOTS, STEP_ROOTS, Template, has_template, parse, render
 
 __all__ = [
@@ -815,8 +821,8 @@ class _Checker:
                 continue
             raw_res = self.doc.data["resources"][name]
             merged_decode = {
-                "config": _deep_merge(profile.decode.config, raw_res.get("decode", {}).get("config") or {}),
-                "options": _deep_merge(profile.decode.options, raw_res.get("decode", {}).get("options") or {}),
+                "config": deep_merge(profile.decode.config, raw_res.get("decode", {}).get("config") or {}),
+                "options": deep_merge(profile.decode.options, raw_res.get("decode", {}).get("options") or {}),
                 "config_paths": [
                     *profile.decode.config_paths,
                     *_str_items(raw_res.get("decode", {}).get("config_paths")),
@@ -828,8 +834,8 @@ class _Checker:
             }
             self._decode_targets(
                 name,
-                _deep_merge(profile.config, res["config"]),
-                _deep_merge(profile.options, res["options"]),
+                deep_merge(profile.config, res["config"]),
+                deep_merge(profile.options, res["options"]),
                 merged_decode,
             )
         return profiles
@@ -1194,17 +1200,6 @@ def _dotted(values: Mapping[str, Any], dotted: str) -> Any:
             return None
         current = current[segment]
     return current
-
-
-def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Mappings merge recursively; any other value (lists included) is replaced by ``top``'s."""
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ resources

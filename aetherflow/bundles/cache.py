@@ -18,7 +18,6 @@ removes them. Nothing a run reads changes until the link swap, which is one ``re
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -297,24 +296,30 @@ class BlobStore:
 
     def add(self, tmp: Path, *, expect_sha256: str | None = None, what: str = "") -> tuple[str, int]:
         """Move the file ``tmp`` into the store; return (sha256, size). A listed hash that differs is an error."""
+        stored = False
         try:
+            digest = hashlib.sha256()
+            size = 0
             with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
-            sha, size = sha256_file(tmp)
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                os.fsync(handle.fileno())  # a blob is trusted by later syncs: it must survive a node crash
+            sha = digest.hexdigest()
             if expect_sha256 and sha != expect_sha256.lower():
                 raise ValueError(
                     f"content of {what or tmp.name} does not match the listed sha256 "
                     f"(listed {expect_sha256.lower()}, got {sha}); the source changed during the sync or is corrupt"
                 )
             target = self.path(sha)
-            if target.exists():
-                tmp.unlink()
-            else:
+            if not target.exists():
                 os.replace(tmp, target)
+                stored = True
             return sha, size
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            if not stored:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
 
     def add_stream(self, source: BinaryIO) -> tuple[str, int]:
         """Copy a readable stream into the store."""
@@ -328,14 +333,13 @@ class BlobStore:
         target = root / record.path
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            shutil.copyfile(self.path(record.sha256), target)
-        except OSError as exc:
-            if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST):
-                raise ValueError(f"bundle path conflict at '{record.path}' (a file and a directory share it)") from None
-            raise
-        os.chmod(target, 0o755 if record.executable else 0o644)
+            with self.path(record.sha256).open("rb") as source, target.open("xb") as out:
+                shutil.copyfileobj(source, out, _CHUNK)
+                os.fchmod(out.fileno(), 0o755 if record.executable else 0o644)
+                out.flush()
+                os.fsync(out.fileno())  # the link swap must never point at a tree a node crash could leave empty
+        except (IsADirectoryError, NotADirectoryError, FileExistsError):
+            raise ValueError(f"bundle path conflict at '{record.path}' (a file and a directory share it)") from None
         if record.mtime:
             with contextlib.suppress(OSError, OverflowError, ValueError):
                 os.utime(target, (record.mtime, record.mtime))
-        with target.open("rb") as handle:
-            os.fsync(handle.fileno())

@@ -383,7 +383,7 @@ class _Checker:
         return tuple(out)
 
     def zip_drivers(self, value: Any) -> tuple[str, ...] | None:
-        if not isinstance(value, list):
+        if not isinstance(value, list | set | tuple):
             self.error(("zip_drivers",), f"zip_drivers must be a list of {', '.join(ZIP_DRIVERS)}")
             return None
         bad = [v for v in value if v not in ZIP_DRIVERS]

@@ -364,8 +364,9 @@ class S3Source:
         raw = (base_path or "").strip()
         if raw.startswith("s3://"):
             raw = raw[len("s3://") :]
-        if connector.default_bucket:
-            self.bucket, prefix = connector.default_bucket, raw
+        default_bucket = getattr(connector, "default_bucket", None)
+        if default_bucket:
+            self.bucket, prefix = str(default_bucket), raw
         else:
             self.bucket, _, prefix = raw.partition("/")
             if not self.bucket:
@@ -460,7 +461,9 @@ class GitSource:
         return root
 
     def _git(self, args: list[str], *, what: str) -> str:
+        # Never wait for a person: no terminal prompt, no askpass helper, ssh in batch mode (unless configured).
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "LC_ALL": "C"}
+        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
         argv = ["git", "-c", "protocol.ext.allow=never", *args]
         try:
             done = subprocess.run(

@@ -321,7 +321,8 @@ class _Syncer:
         self._stage(records)
         previous_active = self.paths.activate(self.paths.staged, fingerprint)
         self.paths.write_snapshot(fingerprint, self._snapshot(fingerprint, records))
-        self.paths.prune({fingerprint, *([previous_active] if previous_active else [])})
+        if previous_active != fingerprint:  # a rebuild of the active version (fetch_policy: always) keeps both
+            self.paths.prune({fingerprint, *([previous_active] if previous_active else [])})
         return fingerprint, True, self.fetched
 
     def _unchanged(self, fingerprint: str, previous_fp: str | None) -> bool:

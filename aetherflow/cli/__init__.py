@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["container"]:
+        # The image's entrypoint takes no arguments: skip building every command's parser on the pod's cold start.
+        from aetherflow.edge.entrypoint import RunRequest
+        from aetherflow.edge.entrypoint import main as run_main
+
+        return run_main(RunRequest(container=True))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -515,8 +515,9 @@ def _copy_column(ident: str, oid: int, scale: int | None) -> str | None:
         # str(datetime) is ISO text, plus '.ffffff' only when there are microseconds; PostgreSQL's ISO text trims
         # trailing zeros. Whole seconds keep the (fast) native text, as do the values drivers cannot load at all
         # (infinity, BC), which the generic path would fail on.
+        # '::timestamp(0) =' tests for whole seconds on the integer value (date_trunc would decompose it: ~2x slower).
         return (
-            f"CASE WHEN date_trunc('second', {col}) = {col} OR {col} < '0001-01-01' THEN {col}::text "
+            f"CASE WHEN {col}::timestamp(0) = {col} OR {col} < '0001-01-01' THEN {col}::text "
             f"ELSE to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US') END"
         )
     if oid == _TIMESTAMPTZ_OID:
@@ -524,7 +525,7 @@ def _copy_column(ident: str, oid: int, scale: int | None) -> str | None:
         offset = f"extract(timezone from {col})::int"
         stamp = (
             f"to_char({col}, 'YYYY-MM-DD HH24:MI:SS') || "
-            f"CASE WHEN date_trunc('second', {col}) = {col} THEN '' ELSE to_char({col}, '.US') END || "
+            f"CASE WHEN {col}::timestamptz(0) = {col} THEN '' ELSE to_char({col}, '.US') END || "
             f"to_char({col}, 'TZH:TZM') || "
             f"CASE WHEN {offset} % 60 = 0 THEN '' ELSE ':' || lpad(abs({offset} % 60)::text, 2, '0') END"
         )

@@ -14,14 +14,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import Connector, ConnectorInit, Inputs, StepResult
+from aetherflow.api import Connector, ConnectorInit, StepResult
 from aetherflow.errors import error_text
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
 from aetherflow.spec.resources import ResolvedResource
 from aetherflow.workspace import JobWorkspace, resolve_in_sandbox
+
+if TYPE_CHECKING:
+    from aetherflow.api import Inputs
 
 log = logging.getLogger("aetherflow")
 

@@ -7,12 +7,14 @@ run (``runs show``) and in ``run_start`` / ``run_summary``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from aetherflow.errors import ExitCode
 from tests.integration.bundles.helpers import bundle_files, content_fingerprint, write_manifest, write_tree
-from tests.plugins import BROKEN_DIR
+from tests.plugins import BROKEN_DIR, LEGACY_DIR
+from tests.plugins.dist import make_distribution
 from tests.support.cli import CliResult, aetherflow
 
 FLOW_WITH_DIRS = """\
@@ -126,3 +128,65 @@ def test_a_failed_sync_runs_the_stale_bundle_when_allowed(tmp_path: Path) -> Non
     [stale] = res.event("bundle_stale")
     assert stale["fingerprint"] == content_fingerprint(bundle_files())
     assert _show(tmp_path)["bundle_fingerprint"] == content_fingerprint(bundle_files())
+
+
+LEGACY_FLOW = """\
+version: 1
+flow:
+  id: legacy
+jobs:
+  - id: j
+    steps:
+      - id: w
+        type: demo.write
+        inputs:
+          text: "{{env.GREET_NAME}}"
+"""
+
+
+def test_a_legacy_plugin_shipped_in_the_bundle_runs_unchanged(tmp_path: Path) -> None:
+    files = {**bundle_files(flow=LEGACY_FLOW, with_plugin=False)}
+    files["plugins/demo_write.py"] = (LEGACY_DIR / "demo_write.py").read_bytes()
+    write_tree(tmp_path / "src", files)
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "src"})
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest))
+
+    assert res.code == ExitCode.OK, res.stderr
+    assert _show(tmp_path)["jobs"]["j"]["steps"]["w"]["outputs"] == {"n": len("bundle")}
+
+
+def test_an_installed_entry_point_plugin_is_loaded_by_a_run(tmp_path: Path) -> None:
+    site = make_distribution(
+        tmp_path / "site",
+        "afplug-shout",
+        modules={
+            "afplug_shout": """
+                from aetherflow.api import Inputs, Step, StepResult, register_step
+
+                class ShoutInputs(Inputs):
+                    text: str
+
+                class Shout(Step[ShoutInputs]):
+                    inputs_model = ShoutInputs
+
+                    def run(self, inputs, ctx):
+                        return StepResult.success(text=inputs.text.upper())
+
+                def register():
+                    register_step("shout")(Shout)
+                """
+        },
+        entry_points={"aetherflow.plugins": {"shout": "afplug_shout:register"}},
+    )
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "version: 1\nflow: {id: ep}\njobs:\n  - id: j\n    steps:\n"
+        "      - id: s\n        type: shout\n        inputs: {text: hello}\n"
+    )
+    pythonpath = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+    res = _run(tmp_path, "--flow-yaml", str(flow), env={"PYTHONPATH": pythonpath})
+
+    assert res.code == ExitCode.OK, res.stderr
+    assert _show(tmp_path)["jobs"]["j"]["steps"]["s"]["outputs"] == {"text": "HELLO"}
