@@ -73,15 +73,18 @@ def _is_dir(path: str) -> bool:
 
 
 def _plan(flow_file: str) -> Any:
+    from aetherflow.edge.inputs import prepare_inputs
     from aetherflow.plan import build_plan
-    from aetherflow.redaction import Redactor
-    from aetherflow.registry import Registry
     from aetherflow.settings import load_settings
-    from aetherflow.spec.environment import build_env_snapshot
 
-    settings = load_settings(os.environ)
-    env = build_env_snapshot(os.environ, settings, Redactor(settings.secret_pattern_list))
-    return build_plan(flow_file, settings=settings, env=env, registry=Registry.builtin())
+    inputs = prepare_inputs(os.environ, load_settings(os.environ), flow_yaml=flow_file)
+    return build_plan(
+        inputs.flow_path or flow_file,
+        settings=inputs.settings,
+        env=inputs.env,
+        registry=inputs.registry,
+        **inputs.plan_options(),
+    )
 
 
 def dumps(obj: Any) -> str:

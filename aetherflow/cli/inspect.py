@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aetherflow.errors import Issue
     from aetherflow.plan import Plan, Report
     from aetherflow.redaction import Redactor
+    from aetherflow.registry import Registry
     from aetherflow.settings import Settings
     from aetherflow.spec.secrets import SecretsHook
 
@@ -31,10 +32,6 @@ __all__ = ["register"]
 MASK: Final = "***"
 MISSING_ENV_CODE: Final = "semantic:missing_env"
 NETWORK_FS_CODE: Final = "settings:state_network_fs"
-_BUNDLES_UNAVAILABLE: Final = (
-    "--bundle-manifest is not supported by this build of aetherflow {command} yet; "
-    "pass the flow file directly with --flow-yaml"
-)
 _NO_FLOW: Final = (
     "No flow file: pass --flow-yaml, set AETHERFLOW_FLOW_FILE, or run where ./flow.yaml "
     "(or /etc/aetherflow/flows/flow.yaml) exists"
@@ -81,49 +78,52 @@ class _Context:
     env: Mapping[str, str] = field(default_factory=dict)
     problems: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    registry: Registry | None = None
+    plan_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _prepare(args: argparse.Namespace, command: str) -> _Context:
-    """Settings, secrets hook and env snapshot as ``run`` builds them; each failure is collected as a problem."""
+    """Settings, secrets hook, env snapshot, bundle and plugins as ``run`` builds them; failures become problems."""
     from aetherflow.cli.common import discover_flow_file
-    from aetherflow.errors import InputError
+    from aetherflow.edge.inputs import DEFAULT_WORK_ROOT, prepare_inputs
+    from aetherflow.errors import AetherFlowError, InputError
     from aetherflow.redaction import Redactor
+    from aetherflow.registry import Registry
     from aetherflow.settings import Settings, load_settings
-    from aetherflow.spec.environment import build_env_snapshot, runner_env_keys
-    from aetherflow.spec.model import DEFAULT_WORK_ROOT
-    from aetherflow.spec.secrets import load_secrets_hook
+    from aetherflow.spec.environment import runner_env_keys
 
-    if args.bundle_manifest:
-        raise InputError(_BUNDLES_UNAVAILABLE.format(command=command))
-    flow_path = discover_flow_file(args.flow_yaml)
-    if flow_path is None:
-        raise InputError(_NO_FLOW)
     environ = os.environ
     problems: list[Issue] = []
     try:
-        settings = load_settings(environ)
+        settings = load_settings(environ).with_overrides(
+            bundle_manifest=args.bundle_manifest, allow_stale_bundle=args.allow_stale_bundle or None
+        )
     except InputError as exc:
         problems.append(exc.issue)
         settings = Settings()  # the defaults, so the other checks still run
+    flow_path = discover_flow_file(args.flow_yaml) if not settings.bundle_manifest else args.flow_yaml
+    if flow_path is None and not settings.bundle_manifest:
+        raise InputError(_NO_FLOW)
     redactor = Redactor(settings.secret_pattern_list)
     redactor.add_env(environ)
-    ctx = _Context(flow_path, settings, redactor, problems=problems)
+    ctx = _Context(flow_path or "", settings, redactor, problems=problems)
     ctx.hook_configured = bool((settings.secrets_module or "").strip() or (settings.secrets_path or "").strip())
     try:
-        ctx.hook = load_secrets_hook(settings, redactor=redactor, environ=environ)
-    except InputError as exc:
-        ctx.problems.append(exc.issue)
-    if ctx.hook is not None:
-        ctx.warnings.extend(ctx.hook.warnings)
-    extra = runner_env_keys(settings.work_root or DEFAULT_WORK_ROOT)
-    try:
-        ctx.env = build_env_snapshot(
-            environ, settings, redactor, extra=extra, expand=ctx.hook.expand_env if ctx.hook is not None else None
-        )
-    except InputError as exc:
-        ctx.problems.append(exc.issue)
+        inputs = prepare_inputs(environ, settings, flow_yaml=flow_path, redactor=redactor)
+    except AetherFlowError as exc:
+        if not isinstance(exc, InputError) and exc.exit_code != 2:
+            raise
+        ctx.problems.append(getattr(exc, "issue", None) or Issue("bundle:sync_failed", "<root>", str(exc)))
         # Validate against the process env anyway, so the flow's own problems are still reported.
-        ctx.env = {**environ, **extra}
+        ctx.env = {**environ, **runner_env_keys(settings.work_root or DEFAULT_WORK_ROOT)}
+        ctx.registry = Registry.builtin()
+        if not ctx.flow_path:
+            raise InputError(str(exc)) from None
+        return ctx
+    ctx.settings, ctx.hook, ctx.env, ctx.registry = inputs.settings, inputs.hook, inputs.env, inputs.registry
+    ctx.flow_path = inputs.flow_path or ctx.flow_path
+    ctx.warnings.extend(inputs.warnings)
+    ctx.plan_options = inputs.plan_options()
     return ctx
 
 
@@ -131,7 +131,8 @@ def _validate(ctx: _Context) -> tuple[Report, Plan | None]:
     from aetherflow.plan import validate_flow
     from aetherflow.registry import Registry
 
-    return validate_flow(ctx.flow_path, settings=ctx.settings, env=ctx.env, registry=Registry.builtin())
+    registry = ctx.registry if ctx.registry is not None else Registry.builtin()
+    return validate_flow(ctx.flow_path, settings=ctx.settings, env=ctx.env, registry=registry, **ctx.plan_options)
 
 
 def _records(issues: list[Issue]) -> list[dict[str, Any]]:

@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_BUNDLES_UNAVAILABLE = (
-    "--bundle-manifest is not supported by this build of aetherflow validate yet; "
-    "validate the flow file directly with --flow-yaml"
-)
 
 
 def register(subparsers: Any) -> None:
@@ -51,41 +47,43 @@ def register(subparsers: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from aetherflow.errors import ExitCode, InputError
+    from aetherflow.bundles.manifest import BundleManifestInvalid
+    from aetherflow.edge.inputs import prepare_inputs
+    from aetherflow.errors import AetherFlowError, ExitCode, InputError
     from aetherflow.plan import Report, validate_flow
     from aetherflow.redaction import Redactor
-    from aetherflow.registry import Registry
     from aetherflow.settings import load_settings
-    from aetherflow.spec.environment import build_env_snapshot, runner_env_keys
-    from aetherflow.spec.model import DEFAULT_WORK_ROOT
 
     if args.flow and args.flow_yaml and args.flow != args.flow_yaml:
         args.parser.error("give the flow file once: FLOW or --flow-yaml")
     flow_path = args.flow_yaml or args.flow
-    if args.bundle_manifest:
-        raise InputError(_BUNDLES_UNAVAILABLE)
-    if not flow_path:
+    if not flow_path and not args.bundle_manifest:
         args.parser.error("the following arguments are required: --flow-yaml")
     redactor = Redactor()
-    hook_warnings: list[Issue] = []
     try:
-        settings = load_settings(os.environ)
+        settings = load_settings(os.environ).with_overrides(
+            bundle_manifest=args.bundle_manifest, allow_stale_bundle=args.allow_stale_bundle or None
+        )
         redactor = Redactor(settings.secret_pattern_list)
-        expand = None
-        if settings.secrets_module or settings.secrets_path:
-            from aetherflow.spec.secrets import load_secrets_hook
-
-            hook = load_secrets_hook(settings, redactor=redactor, environ=os.environ)
-            if hook is not None:
-                hook_warnings.extend(hook.warnings)
-                expand = hook.expand_env if hook.has_expand_env else None
-        work_root = settings.work_root or DEFAULT_WORK_ROOT
-        env = build_env_snapshot(os.environ, settings, redactor, extra=runner_env_keys(work_root), expand=expand)
+        inputs = prepare_inputs(os.environ, settings, flow_yaml=flow_path, redactor=redactor)
+    except BundleManifestInvalid as exc:
+        report = Report(errors=list(exc.issues), warnings=[], flow_path=flow_path or args.bundle_manifest)
     except InputError as exc:
-        report = Report(errors=[exc.issue], warnings=hook_warnings, flow_path=flow_path)
+        report = Report(errors=[exc.issue], warnings=[], flow_path=flow_path or args.bundle_manifest)
+    except AetherFlowError as exc:  # a bundle that could not be synced
+        if exc.exit_code != ExitCode.INVALID:
+            raise
+        issue = Issue("bundle:sync_failed", "<root>", str(exc))
+        report = Report(errors=[issue], warnings=[], flow_path=flow_path or args.bundle_manifest)
     else:
-        report, _plan = validate_flow(flow_path, settings=settings, env=env, registry=Registry.builtin())
-        report.warnings[:0] = hook_warnings
+        report, _plan = validate_flow(
+            inputs.flow_path or "",
+            settings=inputs.settings,
+            env=inputs.env,
+            registry=inputs.registry,
+            **inputs.plan_options(),
+        )
+        report.warnings[:0] = inputs.warnings
     _print_report(report, as_json=args.json, mask=redactor.mask)
     return int(ExitCode.OK if report.ok else ExitCode.INVALID)
 

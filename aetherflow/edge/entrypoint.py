@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from aetherflow.errors import AetherFlowError, ExitCode, InputError, Issue, SpecErrors, error_text
 from aetherflow.settings import (
-    CONTAINER_FLOW_FILE,
     CONTAINER_STATE_DIR,
     CONTAINER_WORK_ROOT,
     Settings,
@@ -24,11 +23,11 @@ from aetherflow.settings import (
 )
 
 if TYPE_CHECKING:
+    from aetherflow.edge.inputs import RunInputs
     from aetherflow.events import EventBus
     from aetherflow.plan import Plan
     from aetherflow.redaction import Redactor
     from aetherflow.runner.engine import RunOutcome
-    from aetherflow.spec.secrets import SecretsHook
 
 log = logging.getLogger("aetherflow")
 
@@ -98,7 +97,6 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
     from aetherflow.events import EventBus
     from aetherflow.observability.logs import configure
     from aetherflow.redaction import Redactor
-    from aetherflow.registry import Registry
 
     redactor = Redactor(settings.secret_pattern_list)
     configure(
@@ -114,91 +112,96 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
             setting="AETHERFLOW_STRICT_TEMPLATES",
             reason="templates are always strict",
         )
-    flow_path = _flow_path(request, settings)
-    hook = _secrets_hook(settings, environ, redactor, events)
-    env = _env_snapshot(environ, settings, redactor, hook)
-    registry = Registry.builtin()
-    plan = _plan(flow_path, settings, env, registry, container=request.container, redactor=redactor)
-    for issue in plan.warnings:
+    inputs = _inputs(request, settings, environ, events, redactor)
+    settings = inputs.settings  # a bundle's mode wins over the ambient one
+    for issue in inputs.warnings:
         events.emit("validation_warning", level="WARNING", code=issue.code, loc=issue.loc, msg=redactor.mask(issue.msg))
+    if inputs.flow_path is None:
+        _report_invalid("--flow-yaml is required (or set AETHERFLOW_FLOW_FILE)", None)
+    assert inputs.flow_path is not None
+    plan = _plan(inputs, container=request.container)
+    for issue in plan.warnings:
+        if issue.code == "profile:overridden_by_bundle":
+            events.emit("profiles_overridden_by_bundle", level="WARNING", msg=redactor.mask(issue.msg))
+        else:
+            events.emit(
+                "validation_warning", level="WARNING", code=issue.code, loc=issue.loc, msg=redactor.mask(issue.msg)
+            )
     flow_id = plan.meta.flow_id
-    resources = _resources(plan, env, redactor, flow_id, hook)
+    resources = _resources(plan, inputs, flow_id)
     if settings.flow_job is not None and settings.flow_job not in plan.declared_job_ids:
         _report_invalid(f"Unknown job for --flow-job: {settings.flow_job}", flow_id)
     store = _open_store(plan, settings, request, events, flow_id)
     try:
         run_id = _run_id(settings, store, flow_id, events)
-        return _execute(
-            plan, settings, request, store, run_id, registry, resources, env, redactor, events, stop, tracker
-        )
+        return _execute(plan, settings, request, store, run_id, inputs, resources, events, stop, tracker)
     finally:
         store.close()
 
 
-def _flow_path(request: RunRequest, settings: Settings) -> str:
-    path = request.flow_yaml or settings.flow_file or (CONTAINER_FLOW_FILE if request.container else None)
-    if path is None:
-        _report_invalid("--flow-yaml is required (or set AETHERFLOW_FLOW_FILE)", None)
-    assert path is not None
-    return path
-
-
-def _secrets_hook(
-    settings: Settings, environ: Mapping[str, str], redactor: Redactor, events: EventBus
-) -> SecretsHook | None:
-    if not (settings.secrets_module or settings.secrets_path):
-        return None
-    from aetherflow.spec.secrets import load_secrets_hook
+def _inputs(
+    request: RunRequest, settings: Settings, environ: Mapping[str, str], events: EventBus, redactor: Redactor
+) -> RunInputs:
+    from aetherflow.bundles.manifest import BundleManifestInvalid
+    from aetherflow.edge.inputs import prepare_inputs
 
     try:
-        hook = load_secrets_hook(settings, redactor=redactor, environ=environ)
-    except InputError as exc:
-        _report_invalid(str(exc), None)  # already redacted by the loader
+        return prepare_inputs(
+            environ,
+            settings,
+            flow_yaml=request.flow_yaml,
+            container=request.container,
+            emit=events.emit,
+            redactor=redactor,
+        )
+    except BundleManifestInvalid as exc:
+        lines = [f"INVALID: {settings.bundle_manifest}", *(f"- {redactor.mask(str(i))}" for i in exc.issues)]
+        print("\n".join(lines), file=sys.stderr)
+        raise _Invalid(redactor.mask(str(exc.issue))) from None
+    except AetherFlowError as exc:
+        if exc.exit_code != ExitCode.INVALID:
+            raise
+        _report_invalid(redactor.mask(str(exc)), None)
         raise
-    for issue in hook.warnings if hook is not None else ():
-        events.emit("secrets_hook_conflict", level="WARNING", loc=issue.loc, msg=issue.msg)
-    return hook
 
 
-def _env_snapshot(
-    environ: Mapping[str, str], settings: Settings, redactor: Redactor, hook: SecretsHook | None
-) -> Mapping[str, str]:
-    from aetherflow.spec.environment import build_env_snapshot
-
-    try:
-        env = build_env_snapshot(environ, settings, redactor, expand=hook.expand_env if hook is not None else None)
-    except InputError as exc:
-        _report_invalid(str(exc), None)
-        raise
-    redactor.add_env(env)
-    return env
-
-
-def _plan(
-    flow_path: str, settings: Settings, env: Mapping[str, str], registry: Any, *, container: bool, redactor: Redactor
-) -> Plan:
+def _plan(inputs: RunInputs, *, container: bool) -> Plan:
     from aetherflow.plan import build_plan
 
+    flow_path = inputs.flow_path or ""
     try:
-        return build_plan(flow_path, settings=settings, env=env, registry=registry, container=container)
+        return build_plan(
+            flow_path,
+            settings=inputs.settings,
+            env=inputs.env,
+            registry=inputs.registry,
+            container=container,
+            **inputs.plan_options(),
+        )
     except SpecErrors as exc:
+        mask = inputs.redactor.mask
         lines = [f"INVALID: {flow_path}"]
-        lines += [f"- {redactor.mask(str(issue))}" for issue in exc.errors]
-        lines += [f"! {redactor.mask(str(issue))}" for issue in exc.warnings]
+        lines += [f"- {mask(str(issue))}" for issue in exc.errors]
+        lines += [f"! {mask(str(issue))}" for issue in exc.warnings]
         print("\n".join(lines), file=sys.stderr)
         first = exc.errors[0] if exc.errors else Issue("settings:invalid", "<root>", "invalid input")
-        raise _Invalid(redactor.mask(f"{first.loc}: {first.code} - {first.msg}")) from None
+        raise _Invalid(mask(f"{first.loc}: {first.code} - {first.msg}")) from None
 
 
-def _resources(plan: Plan, env: Mapping[str, str], redactor: Redactor, flow_id: str, hook: SecretsHook | None) -> Any:
+def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:
     from aetherflow.plan import build_resources
 
+    hook = inputs.hook
     try:
         return build_resources(
-            plan.resources, plan.profiles.profiles, env, redactor, decode=hook.decode if hook is not None else None
+            plan.resources,
+            plan.profiles.profiles,
+            inputs.env,
+            inputs.redactor,
+            decode=hook.decode if hook is not None else None,
         )
     except AetherFlowError as exc:
-        _report_invalid(redactor.mask(str(exc)), flow_id)
+        _report_invalid(inputs.redactor.mask(str(exc)), flow_id)
         raise
 
 
@@ -275,10 +278,8 @@ def _execute(
     request: RunRequest,
     store: Any,
     run_id: str,
-    registry: Any,
+    inputs: RunInputs,
     resources: Any,
-    env: Mapping[str, str],
-    redactor: Redactor,
     events: EventBus,
     stop: Any,
     tracker: Any,
@@ -323,29 +324,36 @@ def _execute(
         job_uid=settings.job_uid,
         pod_name=settings.pod_name,
         namespace=settings.namespace,
+        bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
     )
     runner = Runner(
         plan,
         store=store,
         locks=locks,
-        registry=registry,
+        registry=inputs.registry,
         resources=resources,
-        env=env,
-        redactor=redactor,
+        env=inputs.env,
+        redactor=inputs.redactor,
         events=events,
         options=options,
         stop=stop,
         tracker=tracker,
     )
+
+    def report(outcome: RunOutcome) -> None:
+        if pusher is not None:
+            pusher.finish(outcome)
+        _write_termination(settings.termination_log, _termination_for(outcome, inputs.redactor))
+
+    # A step that ignores a stop request past the grace period: the runner records it, then reports through here.
+    runner.on_abandon = report
     try:
         outcome = runner.run()
     finally:
         locks.close()
     if settings.state_retention_days is not None and outcome.overlap is None:
         store.prune(settings.state_retention_days)
-    if pusher is not None:
-        pusher.finish(outcome)
-    _write_termination(settings.termination_log, _termination_for(outcome, redactor))
+    report(outcome)
     return int(outcome.exit_code)
 
 

@@ -91,7 +91,7 @@ class FlowRun:
             args += ["--run-id", run_id]
         return aetherflow(*args, *extra, env=env, timeout=timeout)
 
-    def show(self, run_id: str = "r1") -> dict[str, Any]:
+    def show(self, run_id: str = "r1", env: dict[str, str] | None = None) -> dict[str, Any]:
         """``runs show --json`` parsed."""
         res = aetherflow(
             "runs",
@@ -100,7 +100,7 @@ class FlowRun:
             "--flow-yaml",
             str(self.flow),
             "--json",
-            env={"AETHERFLOW_STATE_PATH": str(self.state)},
+            env={"AETHERFLOW_STATE_PATH": str(self.state), **(env or {})},
         )
         assert res.code == 0, res.stderr
         return json.loads(res.stdout)

@@ -190,3 +190,13 @@ def test_an_installed_entry_point_plugin_is_loaded_by_a_run(tmp_path: Path) -> N
 
     assert res.code == ExitCode.OK, res.stderr
     assert _show(tmp_path)["jobs"]["j"]["steps"]["s"]["outputs"] == {"text": "HELLO"}
+
+
+def test_validate_checks_the_bundles_entry_flow_with_its_plugins_and_env(tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", bundle_files())
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "src"})
+
+    res = aetherflow("validate", "--bundle-manifest", str(manifest), env={"AETHERFLOW_WORK_ROOT": str(tmp_path / "w")})
+
+    assert res.code == ExitCode.OK, res.stdout + res.stderr
+    assert res.stdout.startswith(f"OK: {tmp_path / 'w' / 'bundles' / 'demo' / 'active' / 'flows' / 'main.yaml'}")

@@ -159,3 +159,35 @@ def test_locks_cli_lists_and_releases_a_lock(tmp_path: Path) -> None:
     assert [lock["key"] for lock in json.loads(listed.stdout)] == ["k1"]
     assert refused.code == 1 and "held by o1" in refused.stderr
     assert released.code == 0 and released.stdout.strip() == "Released k1 (owner o1)"
+
+
+def test_a_step_ignoring_sigterm_past_the_grace_is_recorded_interrupted_and_the_runner_leaves(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    termination = tmp_path / "termination-log"
+    termination.touch()
+    flow = make_flow(tmp_path, f"""
+        version: 1
+        flow: {{id: stubborn}}
+        jobs:
+          - {{id: a, steps: [{{id: s, type: stubborn_sleep, inputs: {{marker: "{started}"}}}}]}}
+    """)
+    plugins = Path(__file__).resolve().parents[2] / "plugins" / "stubborn"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
+    env.update(AETHERFLOW_LOG_FORMAT="json", AETHERFLOW_GRACE_SECONDS="1", AETHERFLOW_PLUGIN_PATHS=str(plugins),
+               AETHERFLOW_TERMINATION_LOG=str(termination))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aetherflow", "run", "--flow-yaml", str(flow.flow), "--state", str(flow.state),
+         "--work-root", str(flow.work), "--run-id", "r1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(started)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 143, err
+    assert time.monotonic() - sent < 30
+    shown = flow.show(env={"AETHERFLOW_PLUGIN_PATHS": str(plugins)})
+    assert shown["status"] == "INTERRUPTED"
+    assert shown["jobs"]["a"]["steps"]["s"]["error"] == "Interrupted: received SIGTERM"
+    assert json.loads(termination.read_text())["status"] == "INTERRUPTED"

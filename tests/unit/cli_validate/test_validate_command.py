@@ -222,11 +222,13 @@ def test_secret_values_are_masked_in_the_output(
     assert "tok-3x4mpl3" not in out and "Job '***' depends_on unknown job: x" in out
 
 
-def test_bundle_manifest_is_refused_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_bundle_manifest_is_reported_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["validate", "--bundle-manifest", str(tmp_path / "m.yaml")])
 
     assert code == 2
-    assert "bundle-manifest" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.startswith("INVALID:")
+    assert "Bundle manifest not found" in out
 
 
 def test_no_flow_at_all_is_a_usage_error() -> None:
