@@ -47,7 +47,6 @@ def register(subparsers: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from aetherflow.bundles.manifest import BundleManifestInvalid
     from aetherflow.edge.inputs import prepare_inputs
     from aetherflow.errors import AetherFlowError, ExitCode, InputError
     from aetherflow.plan import Report, validate_flow
@@ -66,10 +65,9 @@ def _validate(args: argparse.Namespace) -> int:
         )
         redactor = Redactor(settings.secret_pattern_list)
         inputs = prepare_inputs(os.environ, settings, flow_yaml=flow_path, redactor=redactor)
-    except BundleManifestInvalid as exc:
-        report = Report(errors=list(exc.issues), warnings=[], flow_path=flow_path or args.bundle_manifest)
-    except InputError as exc:
-        report = Report(errors=[exc.issue], warnings=[], flow_path=flow_path or args.bundle_manifest)
+    except InputError as exc:  # an invalid bundle manifest carries every record in ``issues``
+        errors = list(getattr(exc, "issues", None) or [exc.issue])
+        report = Report(errors=errors, warnings=[], flow_path=flow_path or args.bundle_manifest)
     except AetherFlowError as exc:  # a bundle that could not be synced
         if exc.exit_code != ExitCode.INVALID:
             raise

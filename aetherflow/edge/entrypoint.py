@@ -142,7 +142,6 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
 def _inputs(
     request: RunRequest, settings: Settings, environ: Mapping[str, str], events: EventBus, redactor: Redactor
 ) -> RunInputs:
-    from aetherflow.bundles.manifest import BundleManifestInvalid
     from aetherflow.edge.inputs import prepare_inputs
 
     try:
@@ -154,10 +153,14 @@ def _inputs(
             emit=events.emit,
             redactor=redactor,
         )
-    except BundleManifestInvalid as exc:
-        lines = [f"INVALID: {settings.bundle_manifest}", *(f"- {redactor.mask(str(i))}" for i in exc.issues)]
+    except InputError as exc:
+        issues = getattr(exc, "issues", None)  # an invalid bundle manifest: every record
+        if not issues:
+            _report_invalid(redactor.mask(str(exc)), None)
+            raise
+        lines = [f"INVALID: {settings.bundle_manifest}", *(f"- {redactor.mask(str(i))}" for i in issues)]
         print("\n".join(lines), file=sys.stderr)
-        raise _Invalid(redactor.mask(str(exc.issue))) from None
+        raise _Invalid(redactor.mask(str(issues[0]))) from None
     except AetherFlowError as exc:
         if exc.exit_code != ExitCode.INVALID:
             raise
