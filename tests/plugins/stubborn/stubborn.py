@@ -1,6 +1,7 @@
 """A plugin step that ignores stop requests: it sleeps without checking ``ctx.cancelled``."""
 
 import time
+from pathlib import Path
 
 from aetherflow.api import Inputs, Step, StepContext, StepResult, register_step
 
@@ -17,6 +18,6 @@ class StubbornSleep(Step[StubbornInputs]):
     inputs_model = StubbornInputs
 
     def run(self, inputs: StubbornInputs, ctx: StepContext) -> StepResult:
-        open(inputs.marker, "w").close()  # noqa: SIM115 (an empty marker file)
+        Path(inputs.marker).touch()
         time.sleep(inputs.seconds)
         return StepResult.success(slept=inputs.seconds)
