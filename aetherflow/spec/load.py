@@ -37,6 +37,7 @@ ROOT_LOC: Final = "<root>"
 _TAG_MAP: Final = "tag:yaml.org,2002:map"
 _TAG_SEQ: Final = "tag:yaml.org,2002:seq"
 _TAG_MERGE: Final = "tag:yaml.org,2002:merge"
+_TAG_STR: Final = "tag:yaml.org,2002:str"
 #: plain scalars YAML 1.1 converts away from a string, and the word the hint uses for them
 _CONVERTED: Final[Mapping[str, str]] = {
     "tag:yaml.org,2002:bool": "boolean",
@@ -202,6 +203,8 @@ class _Builder:
         if not path:
             self.lines[()] = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _TAG_STR:
+                return node.value  # most scalars: skip the constructor machinery (flows have thousands)
             value = self.loader.construct_object(node, deep=True)
             kind = _CONVERTED.get(node.tag)
             if kind is not None and not node.style and node.value:  # plain style: None (Python) or "" (C)
@@ -222,19 +225,24 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: tuple[Any, ...], depth: int) -> dict[Any, Any]:
         self._enter(node)
         first_line: dict[Any, int] = {}
+        keys: list[Any] = []
+        merges = False
         for key_node, _value in node.value:
             if key_node.tag == _TAG_MERGE:
+                merges = True
                 continue
             key = self._key(key_node)
+            keys.append(key)
             line = key_node.start_mark.line + 1
             if key in first_line:
                 self.duplicates.append((path, key, first_line[key], line))
             else:
                 first_line[key] = line
-        self.loader.flatten_mapping(node)  # resolves '<<' merge keys; explicit keys come last and win
+        if merges:
+            self.loader.flatten_mapping(node)  # resolves '<<' merge keys; explicit keys come last and win
+            keys = [self._key(key_node) for key_node, _value in node.value]
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = self._key(key_node)
+        for key, (key_node, value_node) in zip(keys, node.value, strict=True):
             child = (*path, key)
             self.lines[child] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, child, depth + 1)
@@ -254,6 +262,8 @@ class _Builder:
     def _key(self, key_node: yaml.Node) -> Any:
         if not isinstance(key_node, yaml.ScalarNode):
             raise _YamlProblem("found unhashable key (a mapping key must be a scalar)", key_node.start_mark.line + 1)
+        if key_node.tag == _TAG_STR:
+            return key_node.value
         key = self.loader.construct_object(key_node, deep=True)
         if not isinstance(key, Hashable):  # pragma: no cover - safe scalars are hashable
             raise _YamlProblem("found unhashable key", key_node.start_mark.line + 1)

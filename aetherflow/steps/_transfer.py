@@ -1,5 +1,5 @@
-"""Helpers shared by the file-transfer steps (SFTP, S3): input errors, the per-item upload manifest, a bounded
-worker pool with fail-fast, and the download destination check.
+"""Helpers shared by the file-transfer steps (SFTP, S3): input errors, one-or-many inputs, the listing gate, the
+per-item upload manifest, a bounded worker pool with fail-fast, and the download destination check and loop.
 
 Only the standard library and ``aetherflow.api``: steps stay plugins.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aetherflow.api import CancelToken, Interrupted, StepContext, StepFailed
+from aetherflow.api import CancelToken, Interrupted, StepContext, StepFailed, StepResult
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +29,25 @@ def input_error(message: str) -> ValueError:
     error = ValueError(message)
     error.permanent = True  # type: ignore[attr-defined]
     return error
+
+
+def as_list(value: Any) -> Any:
+    """A single entry given where a list is expected becomes a one-item list (a ``mode="before"`` validator)."""
+    return [value] if isinstance(value, (str, Mapping)) else value
+
+
+def elapsed_ms(started: float) -> int:
+    """Milliseconds since ``started`` (a ``time.monotonic()`` reading), for the ``duration_ms`` of events."""
+    return round((time.monotonic() - started) * 1000)
+
+
+def listing_result(files: list[dict[str, Any]], min_count: int) -> StepResult:
+    """The outputs of a list step: SKIPPED (no files) when fewer than ``min_count`` entries matched."""
+    count = len(files)
+    if count < min_count:
+        reason = f"count({count}) < min_count({min_count})"
+        return StepResult.skipped(reason, has_data=False, count=count, files=[])
+    return StepResult.success(has_data=True, count=count, files=files)
 
 
 class Parallelism(BaseModel):
@@ -48,6 +69,46 @@ def safe_destination(dest_dir: Path, rel_path: str) -> Path:
     if target == dest_dir or dest_dir not in target.parents:
         raise input_error(f"dest path escapes dest_dir: {rel_path}")
     return target
+
+
+def download_target(ctx: StepContext, dest_dir: Path, entry: str | Mapping[str, Any], remote_name: str) -> Path:
+    """Where a download entry goes: ``dest_dir/<rel_path>``, where a string entry's ``rel_path`` is the base name.
+
+    The sandbox check too: no symlink between the artifacts dir and the target.
+    """
+    rel = entry.get("rel_path") if isinstance(entry, Mapping) else None
+    rel_path = rel if isinstance(rel, str) and rel else posixpath.basename(remote_name.rstrip("/"))
+    return ctx.resolve_path(safe_destination(dest_dir, rel_path))
+
+
+def download_each(
+    ctx: StepContext,
+    step_type: str,
+    event: str,
+    plan: Sequence[tuple[T, Path]],
+    fetch: Callable[[T, Path], int],
+    describe: Callable[[T], Mapping[str, Any]],
+) -> list[str]:
+    """Download every ``(source, target)`` of ``plan`` in order with ``fetch``, checking for a stop between files.
+
+    Each file emits a DEBUG ``event`` with ``describe(source)``, ``local_path``, ``bytes`` and ``duration_ms``.
+    Returns the local paths.
+    """
+    local_files: list[str] = []
+    for source, target in plan:
+        check_cancelled(ctx.cancelled, step_type)
+        started = time.monotonic()
+        size = fetch(source, target)
+        ctx.emit(
+            event,
+            level="DEBUG",
+            **describe(source),
+            local_path=str(target),
+            bytes=size,
+            duration_ms=elapsed_ms(started),
+        )
+        local_files.append(str(target))
+    return local_files
 
 
 def check_cancelled(cancelled: CancelToken, what: str) -> None:

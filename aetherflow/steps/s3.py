@@ -7,7 +7,6 @@ resource's ``config.bucket``. Local paths go through the sandbox; remote keys do
 from __future__ import annotations
 
 import glob
-import posixpath
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -19,11 +18,15 @@ from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
 from aetherflow.steps._transfer import (
     Parallelism,
     UploadManifest,
+    as_list,
     check_cancelled,
     check_unique_ids,
+    download_each,
+    download_target,
+    elapsed_ms,
     input_error,
+    listing_result,
     run_items,
-    safe_destination,
 )
 
 _GLOB_CHARS = ("*", "?", "[")
@@ -62,10 +65,6 @@ class S3ConnectorLike(Protocol):
     ) -> dict[str, Any]: ...
 
     def delete(self, bucket: str, keys: Iterable[str]) -> int: ...
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, (str, Mapping)) else value
 
 
 def _connector(ctx: StepContext, resource: str) -> S3ConnectorLike:
@@ -107,11 +106,7 @@ class S3ListFiles(Step[S3ListInputs]):
         files = s3.list_objects(
             s3.bucket(inputs.bucket), prefix=inputs.prefix, pattern=inputs.pattern, recursive=inputs.recursive
         )
-        count = len(files)
-        if count < inputs.min_count:
-            reason = f"count({count}) < min_count({inputs.min_count})"
-            return StepResult.skipped(reason, has_data=False, count=count, files=[])
-        return StepResult.success(has_data=True, count=count, files=files)
+        return listing_result(files, inputs.min_count)
 
 
 # -- s3_download_files -----------------------------------------------------------------------------------------------
@@ -123,7 +118,7 @@ class S3DownloadInputs(Inputs):
     dest_dir: str
     bucket: str | None = None
 
-    _one_or_many = field_validator("files", mode="before")(_as_list)
+    _one_or_many = field_validator("files", mode="before")(as_list)
 
 
 class S3DownloadFiles(Step[S3DownloadInputs]):
@@ -135,28 +130,20 @@ class S3DownloadFiles(Step[S3DownloadInputs]):
     def run(self, inputs: S3DownloadInputs, ctx: StepContext) -> StepResult:
         dest_dir = ctx.resolve_path(inputs.dest_dir)
         s3 = _connector(ctx, inputs.resource)
-        plan: list[tuple[str, str, Path]] = []
+        plan: list[tuple[tuple[str, str], Path]] = []  # ((bucket, key), local target)
         for entry in inputs.files:
             entry_bucket, key = _key_of("s3_download_files", entry)
-            rel = entry.get("rel_path") if isinstance(entry, Mapping) else None
-            rel_path = rel if isinstance(rel, str) and rel else posixpath.basename(key.rstrip("/"))
-            target = ctx.resolve_path(safe_destination(dest_dir, rel_path))
-            plan.append((entry_bucket or s3.bucket(inputs.bucket), key, target))
+            target = download_target(ctx, dest_dir, entry, key)
+            plan.append(((entry_bucket or s3.bucket(inputs.bucket), key), target))
         dest_dir.mkdir(parents=True, exist_ok=True)
-        local_files: list[str] = []
-        for bucket, key, target in plan:
-            check_cancelled(ctx.cancelled, "s3_download_files")
-            started = time.monotonic()
-            size = s3.download(bucket, key, target, cancelled=ctx.cancelled)
-            ctx.emit(
-                "s3_object_downloaded",
-                level="DEBUG",
-                path=f"s3://{bucket}/{key}",
-                local_path=str(target),
-                bytes=size,
-                duration_ms=round((time.monotonic() - started) * 1000),
-            )
-            local_files.append(str(target))
+        local_files = download_each(
+            ctx,
+            "s3_download_files",
+            "s3_object_downloaded",
+            plan,
+            lambda obj, target: s3.download(obj[0], obj[1], target, cancelled=ctx.cancelled),
+            lambda obj: {"path": f"s3://{obj[0]}/{obj[1]}"},
+        )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
 
@@ -181,7 +168,7 @@ class S3UploadInputs(Inputs):
     content_type: str | None = None
     parallelism: Parallelism = Parallelism()
 
-    _one_or_many = field_validator("items", mode="before")(_as_list)
+    _one_or_many = field_validator("items", mode="before")(as_list)
 
 
 class S3UploadFiles(Step[S3UploadInputs]):
@@ -221,7 +208,7 @@ class S3UploadFiles(Step[S3UploadInputs]):
                 level="DEBUG",
                 path=f"s3://{bucket}/{key}",
                 bytes=done["size"],
-                duration_ms=round((time.monotonic() - started) * 1000),
+                duration_ms=elapsed_ms(started),
             )
             return {"file": str(local), "key": key, "etag": done["etag"]}
 
@@ -271,7 +258,7 @@ class S3DeleteInputs(Inputs):
     files: list[str | dict[str, Any]]
     bucket: str | None = None
 
-    _one_or_many = field_validator("files", mode="before")(_as_list)
+    _one_or_many = field_validator("files", mode="before")(as_list)
 
 
 class S3DeleteFiles(Step[S3DeleteInputs]):

@@ -18,11 +18,15 @@ from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
 from aetherflow.steps._transfer import (
     Parallelism,
     UploadManifest,
+    as_list,
     check_cancelled,
     check_unique_ids,
+    download_each,
+    download_target,
+    elapsed_ms,
     input_error,
+    listing_result,
     run_items,
-    safe_destination,
 )
 
 
@@ -58,11 +62,6 @@ class SftpConnectorLike(Protocol):
     ) -> int: ...
 
     def delete(self, remote_path: str) -> None: ...
-
-
-def _as_list(value: Any) -> Any:
-    """A single entry given where a list is expected becomes a one-item list."""
-    return [value] if isinstance(value, (str, Mapping)) else value
 
 
 def _remote_path_of(step_type: str, entry: str | Mapping[str, Any]) -> str:
@@ -106,11 +105,7 @@ class SftpListFiles(Step[SftpListInputs]):
             min_age_seconds=inputs.min_age_seconds,
             cancelled=ctx.cancelled,
         )
-        count = len(files)
-        if count < inputs.min_count:
-            reason = f"count({count}) < min_count({inputs.min_count})"
-            return StepResult.skipped(reason, has_data=False, count=count, files=[])
-        return StepResult.success(has_data=True, count=count, files=files)
+        return listing_result(files, inputs.min_count)
 
 
 # -- sftp_download_files ---------------------------------------------------------------------------------------------
@@ -121,7 +116,7 @@ class SftpDownloadInputs(Inputs):
     files: list[str | dict[str, Any]]
     dest_dir: str
 
-    _one_or_many = field_validator("files", mode="before")(_as_list)
+    _one_or_many = field_validator("files", mode="before")(as_list)
 
 
 class SftpDownloadFiles(Step[SftpDownloadInputs]):
@@ -135,26 +130,17 @@ class SftpDownloadFiles(Step[SftpDownloadInputs]):
         plan: list[tuple[str, Path]] = []
         for entry in inputs.files:
             remote = _remote_path_of("sftp_download_files", entry)
-            rel = entry.get("rel_path") if isinstance(entry, Mapping) else None
-            rel_path = rel if isinstance(rel, str) and rel else posixpath.basename(remote.rstrip("/"))
-            # The sandbox check too: no symlink between the artifacts dir and the target.
-            plan.append((remote, ctx.resolve_path(safe_destination(dest_dir, rel_path))))
+            plan.append((remote, download_target(ctx, dest_dir, entry, remote)))
         dest_dir.mkdir(parents=True, exist_ok=True)
         sftp = _connector(ctx, inputs.resource)
-        local_files: list[str] = []
-        for remote, local in plan:
-            check_cancelled(ctx.cancelled, "sftp_download_files")
-            started = time.monotonic()
-            size = sftp.download(remote, local, cancelled=ctx.cancelled)
-            ctx.emit(
-                "sftp_file_downloaded",
-                level="DEBUG",
-                remote_path=remote,
-                local_path=str(local),
-                bytes=size,
-                duration_ms=round((time.monotonic() - started) * 1000),
-            )
-            local_files.append(str(local))
+        local_files = download_each(
+            ctx,
+            "sftp_download_files",
+            "sftp_file_downloaded",
+            plan,
+            lambda remote, local: sftp.download(remote, local, cancelled=ctx.cancelled),
+            lambda remote: {"remote_path": remote},
+        )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
 
@@ -177,7 +163,7 @@ class SftpUploadInputs(Inputs):
     remote_dir: str
     parallelism: Parallelism = Parallelism()
 
-    _one_or_many = field_validator("items", mode="before")(_as_list)
+    _one_or_many = field_validator("items", mode="before")(as_list)
 
 
 class SftpUploadFiles(Step[SftpUploadInputs]):
@@ -217,7 +203,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
                 id=item_id,
                 remote_path=remote,
                 bytes=size,
-                duration_ms=round((time.monotonic() - started) * 1000),
+                duration_ms=elapsed_ms(started),
             )
 
         def report(index: int, error: BaseException) -> None:
@@ -241,7 +227,7 @@ class SftpDeleteInputs(Inputs):
     resource: str
     files: list[str | dict[str, Any]]
 
-    _one_or_many = field_validator("files", mode="before")(_as_list)
+    _one_or_many = field_validator("files", mode="before")(as_list)
 
 
 class SftpDeleteFiles(Step[SftpDeleteInputs]):
