@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -43,6 +46,7 @@ __all__ = [
     "StepFailed",
     "StepResult",
     "StepRetryable",
+    "parent_death_preexec",
     "register_connector",
     "register_step",
 ]
@@ -258,6 +262,53 @@ class Connector:
     def close(self) -> None:
         """Release connections; called once at the end of the run (errors are logged, never fatal)."""
         return None
+
+
+# -- child processes -------------------------------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up in the parent: the child must not load libraries between fork and exec."""
+    import ctypes  # only runs that start child processes need it
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    fn: Callable[..., int] = prctl
+    return fn
+
+
+def parent_death_preexec() -> Callable[[], None] | None:
+    """The ``preexec_fn`` giving a child SIGKILL when this process dies (Linux ``PR_SET_PDEATHSIG``), else None.
+
+    Call it in the thread that starts (and waits for) the child, right before ``subprocess.Popen``/``run``: the
+    kernel ties the signal to that thread. A child whose parent died before the signal was armed kills itself.
+    Plugin steps that start processes pass it too (plugins-and-bundles.md §2.1), with ``start_new_session=True``.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    import ctypes
+
+    get_errno = ctypes.get_errno
+    parent_pid = os.getpid()
+    sigkill = int(signal.SIGKILL)
+
+    def setup() -> None:
+        if prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0) != 0:
+            raise OSError(get_errno(), "prctl(PR_SET_PDEATHSIG, SIGKILL) failed")
+        if os.getppid() != parent_pid:  # the parent died before the signal was armed
+            os.kill(os.getpid(), sigkill)
+
+    return setup
 
 
 # -- registration ------------------------------------------------------------------------------------------------------

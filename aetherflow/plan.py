@@ -59,6 +59,7 @@ from aetherflow.spec.resources import (
     deep_merge,
     merge_resource,
     register_secret_keys,
+    replace_decode_target,
 )
 from aetherflow.templating import ENV_ROOTS, STEP_ROOTS, Template, has_template, parse, render
 
@@ -1206,17 +1207,13 @@ def _dotted(values: Mapping[str, Any], dotted: str) -> Any:
 
 
 def _apply_decode(tree: dict[str, Any], path: str, decode: Callable[[str], str], redactor: Any) -> None:
-    parts = path.split(".")
-    node: Any = tree
-    for part in parts[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return
-    if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
-        raw = node[parts[-1]]
+    def decoded(raw: str) -> str:
         redactor.add(raw)
-        node[parts[-1]] = decoded = decode(raw)
-        redactor.add(decoded)
+        value = decode(raw)
+        redactor.add(value)
+        return value
+
+    replace_decode_target(tree, path, decoded)
 
 
 def build_resources(

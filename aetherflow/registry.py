@@ -7,15 +7,55 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
-from aetherflow.api import Connector, Step
+from aetherflow.api import Connector, ConnectorContext, ConnectorInit, Step
 from aetherflow.connectors import BUILTIN_CONNECTORS, REQUIRES
 from aetherflow.errors import AetherFlowError
 from aetherflow.steps import BUILTIN_STEPS
 
+if TYPE_CHECKING:
+    from aetherflow.redaction import Redactor
+
 Target = str | type[Any]
+
+
+class ResourceLike(Protocol):
+    """What ``Registry.build_connector`` reads of a resolved resource (``aetherflow.spec.ResolvedResource``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def driver(self) -> str: ...
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+class RunConnectorContext:
+    """The ``ConnectorContext`` handed to connectors: env snapshot, events and redaction of the run."""
+
+    def __init__(self, env: Mapping[str, str], emit: Callable[..., None], redactor: Redactor) -> None:
+        self.env = env
+        self._emit = emit
+        self._redactor = redactor
+
+    def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
+        self._emit(event, level=level, **fields)
+
+    def redact(self, text: str) -> str:
+        return self._redactor.mask(text)
 
 
 class DuplicateName(AetherFlowError):
@@ -92,6 +132,11 @@ class Registry:
     def connector_class(self, key: str) -> type[Connector]:
         """The connector class for ``kind:driver`` (imports its module, never its heavy library)."""
         return self._resolve("connector", self._connectors, key)
+
+    def build_connector(self, resource: ResourceLike, ctx: ConnectorContext) -> Connector:
+        """A new connector for ``resource`` (its class found by ``kind:driver``), seeing the run through ``ctx``."""
+        cls = self.connector_class(resource.key)
+        return cls(ConnectorInit(resource.name, resource.kind, resource.driver, resource.config, resource.options, ctx))
 
     def missing_extra(self, key: str) -> tuple[str, str] | None:
         """``(module, extra)`` when the connector's optional library is not installed, else None."""

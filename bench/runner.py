@@ -2,10 +2,11 @@
 
     python bench/runner.py [--sizes 10,100,1000] [--repeat 3]
 
-Each figure comes from real `aetherflow run` processes (INFO logs in JSON to /dev/null, as in a pod). Per-step cost =
-the run's own `run_summary.duration_ms` (runner start to summary: every state write, event and render) / N, which
-keeps process start-up noise out; the floor is one durable SQLite commit (BEGIN IMMEDIATE, INSERT, COMMIT) in WAL
-mode with synchronous=FULL.
+Each figure comes from real `aetherflow run` processes (INFO logs in JSON to a file, as in a pod). Per-step cost =
+(run_summary.duration_ms of 1 job x N steps - that of 1 job x 1 step) / (N - 1): the runner's own clock, from its
+start to the summary (every state write, event and render), so process start-up noise and the one-time import of the
+step's module cancel out; per-job likewise with N jobs x 1 step. The floor is one durable SQLite commit
+(BEGIN IMMEDIATE, INSERT, COMMIT) in WAL mode with synchronous=FULL.
 Targets (issue "Core 2/3"): <= 0.3 ms/step (about 3x the commit floor), <= 0.6 ms/job, no-op resume of a finished
 1000-step run <= 1.1x a one-step cold run, peak RSS of a 1000-step run <= 42 MiB.
 """
@@ -91,11 +92,12 @@ def main() -> None:
         workdir = Path(tmp)
         floor = statistics.median(commit_floor(workdir) for _ in range(3))
         print(f"commit floor (WAL, synchronous=FULL): {floor * 1000:.3f} ms")
+        one, _ = median_run(workdir, 1, 1, max(args.repeat, 5))
         for n in sizes:
             t_steps, rss = median_run(workdir, 1, n, args.repeat)
-            per_step = t_steps / n
+            per_step = (t_steps - one) / (n - 1)
             t_jobs, _ = median_run(workdir, n, 1, args.repeat)
-            per_job = t_jobs / n
+            per_job = (t_jobs - one) / (n - 1)
             print(f"N={n:5d}  per step {per_step * 1000:.3f} ms ({per_step / floor:.1f}x floor)  "
                   f"per job {per_job * 1000:.3f} ms ({per_job / floor:.1f}x floor)  peak RSS (1xN) {rss} MiB")
         n = max(sizes)

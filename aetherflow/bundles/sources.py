@@ -14,15 +14,12 @@ Heavy libraries are never imported here: the connectors import theirs on first u
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
-import sys
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from aetherflow.api import parent_death_preexec
 from aetherflow.bundles.cache import BlobStore, sha256_file
 
 __all__ = [
@@ -473,7 +471,7 @@ class GitSource:
                 env=env,
                 timeout=GIT_TIMEOUT_SECONDS,
                 check=False,
-                preexec_fn=_die_with_parent(),  # PR_SET_PDEATHSIG: a killed runner leaves no git behind
+                preexec_fn=parent_death_preexec(),  # PR_SET_PDEATHSIG: a killed runner leaves no git behind
             )
         except FileNotFoundError:
             raise SourceError("the git binary is not installed (needed by the git bundle source)") from None
@@ -493,31 +491,6 @@ def _local_git_url(url: str, manifest_dir: str) -> str:
     if "://" in url or _SCP_LIKE.match(url) or os.path.isabs(url):
         return url
     return os.path.normpath(os.path.join(manifest_dir, url))
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` giving the child SIGKILL when this process dies (Linux ``PR_SET_PDEATHSIG``)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-    sigkill = int(signal.SIGKILL)
-
-    def setup() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            os.kill(os.getpid(), sigkill)
-
-    return setup
 
 
 # -- archive -----------------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from aetherflow.bundles.sources import (
 from aetherflow.errors import AetherFlowError, ExitCode, Issue, error_text
 from aetherflow.events import EventBus
 from aetherflow.redaction import Redactor
-from aetherflow.registry import Registry
+from aetherflow.registry import Registry, RunConnectorContext
 
 __all__ = ["ActiveBundle", "BundleSyncFailed", "bundle_status", "sync_bundle"]
 
@@ -249,21 +249,6 @@ def _absolute_env_file(item: Any, root: Path) -> Any:
     return item
 
 
-class _ConnectorContext:
-    """The ``ConnectorContext`` manifest resources' connectors get: the env snapshot, events, redaction."""
-
-    def __init__(self, env: Mapping[str, str], emit: Emit, redactor: Redactor) -> None:
-        self.env = env
-        self._emit = emit
-        self._redactor = redactor
-
-    def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
-        self._emit(event, level=level, **fields)
-
-    def redact(self, text: str) -> str:
-        return self._redactor.mask(text)
-
-
 class _Syncer:
     def __init__(
         self,
@@ -460,14 +445,15 @@ class _Syncer:
                 f"manifest resource '{name}' ({key}) needs {missing[0]}: install the '{missing[1]}' extra "
                 f"(pip install 'aetherflow[{missing[1]}]')"
             )
-        cls = self.registry.connector_class(key)
-        ctx = _ConnectorContext(self.env, self.emit, self.redactor)
-        return cls(ConnectorInit(name, resolved.kind, resolved.driver, resolved.config, resolved.options, ctx))
+        return self.registry.build_connector(resolved, self._connector_context())
+
+    def _connector_context(self) -> RunConnectorContext:
+        """What the connectors of manifest resources see: the env snapshot, events, redaction."""
+        return RunConnectorContext(self.env, self.emit, self.redactor)
 
     def _unzip(self, archive: Path, dest: Path) -> None:
         cls = self.registry.connector_class("archive:zipfile")
-        ctx = _ConnectorContext(self.env, self.emit, self.redactor)
-        connector = cls(ConnectorInit("bundle-archive", "archive", "zipfile", {}, {}, ctx))
+        connector = cls(ConnectorInit("bundle-archive", "archive", "zipfile", {}, {}, self._connector_context()))
         try:
             connector.extract_zip(archive=archive, dest_dir=dest)  # type: ignore[attr-defined]
         finally:

@@ -443,15 +443,13 @@ def _render_section(values: Mapping[str, Any], env: Mapping[str, str]) -> tuple[
 
 def _mask_decode_target(tree: dict[str, Any], path: str, redactor: Redactor) -> None:
     """Replace a decode target's string with ``***`` and register the raw value (a secret by the redaction rules)."""
-    parts = path.split(".")
-    node: Any = tree
-    for part in parts[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-        if node is None:
-            return
-    if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
-        redactor.add(node[parts[-1]])
-        node[parts[-1]] = MASK
+    from aetherflow.spec.resources import replace_decode_target
+
+    def masked(raw: str) -> str:
+        redactor.add(raw)
+        return MASK
+
+    replace_decode_target(tree, path, masked)
 
 
 def _mask_secret_names(key: str, value: Any, redactor: Redactor) -> Any:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import mimetypes
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.connectors._files import replaced_when_done
 
 MULTIPART_CHUNK = 8 * 1024 * 1024
 _TRANSIENT_CODES = frozenset(
@@ -159,17 +159,11 @@ class Boto3S3Connector(Connector):
     ) -> int:
         """Copy the object to ``local_path`` (``<name>.tmp`` then rename); return its size."""
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local_path.with_name(local_path.name + ".tmp")
         uri = s3_uri(bucket, key)
-        try:
-            with self._errors("download", uri):
-                self._client().download_file(
-                    bucket, key, str(tmp), Config=self._transfer_config(), Callback=_watch(uri, cancelled, progress)
-                )
-            os.replace(tmp, local_path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        with replaced_when_done(local_path) as tmp, self._errors("download", uri):
+            self._client().download_file(
+                bucket, key, str(tmp), Config=self._transfer_config(), Callback=_watch(uri, cancelled, progress)
+            )
         return local_path.stat().st_size
 
     def upload(

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.connectors._files import replaced_when_done
 
 if TYPE_CHECKING:
     import paramiko
@@ -159,15 +160,12 @@ class ParamikoSftpConnector(Connector):
     ) -> int:
         """Copy ``remote_path`` to ``local_path`` (written as ``<name>.tmp`` then renamed); return the byte count."""
         local_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local_path.with_name(local_path.name + ".tmp")
-        with self._operation("download", remote_path) as client:
-            try:
-                with tmp.open("wb") as out:
-                    size = _pipelined_read(client, remote_path, out, cancelled, progress)
-                os.replace(tmp, local_path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+        with (
+            self._operation("download", remote_path) as client,
+            replaced_when_done(local_path) as tmp,
+            tmp.open("wb") as out,
+        ):
+            size = _pipelined_read(client, remote_path, out, cancelled, progress)
         return size
 
     def upload(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from aetherflow.runner.engine import RunOutcome
 
 log = logging.getLogger("aetherflow")
+_Mask = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +159,7 @@ def _inputs(
         if not issues:
             _report_invalid(redactor.mask(str(exc)), None)
             raise
-        lines = [f"INVALID: {settings.bundle_manifest}", *(f"- {redactor.mask(str(i))}" for i in issues)]
-        print("\n".join(lines), file=sys.stderr)
+        _print_invalid(settings.bundle_manifest, issues, (), redactor.mask)
         raise _Invalid(redactor.mask(str(issues[0]))) from None
     except AetherFlowError as exc:
         if exc.exit_code != ExitCode.INVALID:
@@ -183,10 +183,7 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
         )
     except SpecErrors as exc:
         mask = inputs.redactor.mask
-        lines = [f"INVALID: {flow_path}"]
-        lines += [f"- {mask(str(issue))}" for issue in exc.errors]
-        lines += [f"! {mask(str(issue))}" for issue in exc.warnings]
-        print("\n".join(lines), file=sys.stderr)
+        _print_invalid(flow_path, exc.errors, exc.warnings, mask)
         first = exc.errors[0] if exc.errors else Issue("settings:invalid", "<root>", "invalid input")
         raise _Invalid(mask(f"{first.loc}: {first.code} - {first.msg}")) from None
 
@@ -206,6 +203,14 @@ def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:
     except AetherFlowError as exc:
         _report_invalid(inputs.redactor.mask(str(exc)), flow_id)
         raise
+
+
+def _print_invalid(target: object, errors: Iterable[object], warnings: Iterable[object], mask: _Mask) -> None:
+    """The ``INVALID: <target>`` block on stderr: ``- <error>`` and ``! <warning>`` lines, each masked."""
+    lines = [f"INVALID: {target}"]
+    lines += [f"- {mask(str(issue))}" for issue in errors]
+    lines += [f"! {mask(str(issue))}" for issue in warnings]
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _report_invalid(message: str, flow_id: str | None) -> None:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import Connector, ConnectorInit, StepResult
+from aetherflow.api import Connector, StepResult
 from aetherflow.errors import error_text
 from aetherflow.redaction import Redactor
-from aetherflow.registry import Registry
+from aetherflow.registry import Registry, RunConnectorContext
 from aetherflow.spec.resources import ResolvedResource
 from aetherflow.workspace import JobWorkspace, resolve_in_sandbox
 
@@ -84,21 +84,6 @@ def _signal_group(proc: subprocess.Popen[Any], sig: int) -> None:
             proc.send_signal(sig)
 
 
-class _ConnectorCtx:
-    """The ConnectorContext handed to connectors: env, events and redaction of the run."""
-
-    def __init__(self, env: Mapping[str, str], emit: EmitFn, redactor: Redactor) -> None:
-        self.env = env
-        self._emit = emit
-        self._redactor = redactor
-
-    def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
-        self._emit(event, level=level, **fields)
-
-    def redact(self, text: str) -> str:
-        return self._redactor.mask(text)
-
-
 class ConnectorPool:
     """Creates connectors on first use (per ``options.cache``) and closes the cached ones at the end of the run."""
 
@@ -115,7 +100,7 @@ class ConnectorPool:
     ) -> None:
         self._registry = registry
         self.resources = resources
-        self._ctx = _ConnectorCtx(env, emit, redactor)
+        self._ctx = RunConnectorContext(env, emit, redactor)
         self._cache_default = cache_default
         self._cache_disabled = cache_disabled
         self._cached: dict[str, Connector] = {}
@@ -133,8 +118,7 @@ class ConnectorPool:
             cached = self._cached.get(name)
             if cached is not None:
                 return cached
-            cls = self._registry.connector_class(res.key)
-            conn = cls(ConnectorInit(res.name, res.kind, res.driver, res.config, res.options, self._ctx))
+            conn = self._registry.build_connector(res, self._ctx)
             mode = "none" if self._cache_disabled else str(res.options.get("cache", self._cache_default))
             if mode == "none":
                 self._uncached.append(conn)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,21 @@ def decode_paths(decode: Mapping[str, Any], section: str) -> list[str]:
         if path not in paths:
             paths.append(str(path))
     return paths
+
+
+def replace_decode_target(tree: dict[str, Any], path: str, change: Callable[[str], str]) -> None:
+    """Replace the string at dotted ``path`` of ``tree`` (a decode target) with ``change(string)``.
+
+    A path that leads nowhere, or to a value that is not a string, leaves ``tree`` unchanged.
+    """
+    parts = path.split(".")
+    node: Any = tree
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict) and isinstance(node.get(parts[-1]), str):
+        node[parts[-1]] = change(node[parts[-1]])
 
 
 def merge_decode(profile: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:

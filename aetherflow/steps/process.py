@@ -29,7 +29,7 @@ from typing import IO, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from aetherflow.api import Inputs, Interrupted, Step, StepContext, StepResult
+from aetherflow.api import Inputs, Interrupted, Step, StepContext, StepResult, parent_death_preexec
 
 __all__ = [
     "ExternalProcess",
@@ -47,7 +47,6 @@ STRATEGIES = ("none", "marker", "atomic_dir")
 _POLL_SECONDS = 0.2  # how often a wait looks at the cancellation token
 _READ_CHUNK = 64 * 1024
 _MAX_LINE_BYTES = 64 * 1024  # a longer line without a newline is logged in pieces (bounded memory)
-_PR_SET_PDEATHSIG = 1
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -393,7 +392,7 @@ def _run_attempt(plan: _Plan, attempt: int, ctx: StepContext) -> _Outcome:
             stdout=_target(plan.stdout_mode, log_file),
             stderr=_target(plan.stderr_mode, log_file),
             start_new_session=True,
-            preexec_fn=_child_setup(os.getpid()),  # noqa: PLW1509 (PR_SET_PDEATHSIG; prctl is looked up before fork)
+            preexec_fn=parent_death_preexec(),  # noqa: PLW1509 (PR_SET_PDEATHSIG; prctl is looked up before fork)
         )
         stop = threading.Event()
         readers: dict[str, _LineReader] = {}
@@ -483,41 +482,6 @@ def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
-
-
-# -- the child's setup (runs between fork and exec) ------------------------------------------------------------------
-
-
-@functools.cache
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, looked up in the parent: the child must not load libraries between fork and exec."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    fn: Callable[..., int] = prctl
-    return fn
-
-
-def _child_setup(parent_pid: int) -> Callable[[], None] | None:
-    """The ``preexec_fn`` that makes the child die with its parent (Linux ``PR_SET_PDEATHSIG``)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    sigkill = int(signal.SIGKILL)
-
-    def setup() -> None:
-        if prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG, SIGKILL) failed")
-        if os.getppid() != parent_pid:  # the parent died before the signal was armed
-            os.kill(os.getpid(), sigkill)
-
-    return setup
 
 
 # -- capture ---------------------------------------------------------------------------------------------------------

@@ -37,6 +37,26 @@ class CliResult:
         return [e for e in self.events() if e.get("event") == name]
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any ``AETHERFLOW_*`` variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
+    env.update(extra)
+    return env
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The argv of ``python -m aetherflow ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "aetherflow", *args]
+
+
+def run_args(flow: Path, state: Path, work: Path, run_id: str | None = None) -> list[str]:
+    """The arguments of ``aetherflow run`` for ``flow`` with its own state database and work root (and run id)."""
+    args = ["run", "--flow-yaml", str(flow), "--state", str(state), "--work-root", str(work)]
+    if run_id:
+        args += ["--run-id", run_id]
+    return args
+
+
 def aetherflow(
     *args: str,
     env: dict[str, str] | None = None,
@@ -45,11 +65,10 @@ def aetherflow(
     input_text: str | None = None,
 ) -> CliResult:
     """Run ``python -m aetherflow ARGS`` with JSON logs and a clean AETHERFLOW_* environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
-    base["AETHERFLOW_LOG_FORMAT"] = "json"
+    base = clean_env(AETHERFLOW_LOG_FORMAT="json")
     base.update(env or {})
     done = subprocess.run(
-        [sys.executable, "-m", "aetherflow", *args],
+        cli_argv(*args),
         capture_output=True,
         text=True,
         env=base,
@@ -86,10 +105,7 @@ class FlowRun:
         self, *extra: str, run_id: str = "r1", env: dict[str, str] | None = None, timeout: float = 120
     ) -> CliResult:
         """``aetherflow run`` of this flow with its state and work root."""
-        args = ["run", "--flow-yaml", str(self.flow), "--state", str(self.state), "--work-root", str(self.work)]
-        if run_id:
-            args += ["--run-id", run_id]
-        return aetherflow(*args, *extra, env=env, timeout=timeout)
+        return aetherflow(*run_args(self.flow, self.state, self.work, run_id), *extra, env=env, timeout=timeout)
 
     def show(self, run_id: str = "r1", env: dict[str, str] | None = None) -> dict[str, Any]:
         """``runs show --json`` parsed."""

@@ -35,11 +35,13 @@ def make_step_context(
     strict_sandbox: bool = True,
     redactor: Redactor | None = None,
     hold_lock: Callable[..., contextlib.AbstractContextManager[None]] | None = None,
+    registry: Registry | None = None,
 ) -> tuple[StepRunContext, RecordedEvents, ConnectorPool]:
     """A context whose workspace lives in ``tmp_path/work``; close the pool with ``pool.close_all()``.
 
     ``redactor`` holds the secrets the context masks; ``hold_lock`` is the lock holder ``ctx.hold_lock`` delegates to
-    (called as ``hold_lock(key, ttl_seconds=, wait_seconds=, stop=)``), absent by default.
+    (called as ``hold_lock(key, ttl_seconds=, wait_seconds=, stop=)``), absent by default. ``registry`` gives the
+    step and connector classes (default: the built-in ones).
     """
     events = RecordedEvents()
 
@@ -47,7 +49,7 @@ def make_step_context(
         events.append((event, {"level": level, **fields}))
 
     redactor = redactor if redactor is not None else Redactor()
-    registry = Registry.builtin()
+    registry = registry if registry is not None else Registry.builtin()
     snapshot = dict(env or {})
     pool = ConnectorPool(registry, dict(resources or {}), env=snapshot, emit=emit, redactor=redactor)
     workspace = JobWorkspace.for_job(tmp_path / "work", "flow", job_id, "run1")

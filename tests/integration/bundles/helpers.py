@@ -14,7 +14,10 @@ import yaml
 
 from tests.plugins import TYPED_DIR
 
-FLOW = """\
+
+def greet_flow(name: str) -> str:
+    """The bundle's entry flow: flow ``bundled``, one ``greet`` step whose ``name`` input is ``name`` (a template)."""
+    return f"""\
 version: 1
 flow:
   id: bundled
@@ -24,8 +27,11 @@ jobs:
       - id: hello
         type: greet
         inputs:
-          name: "{{env.GREET_NAME}}"
+          name: "{name}"
 """
+
+
+FLOW = greet_flow("{{env.GREET_NAME}}")
 
 PROFILES = "{}\n"
 

@@ -12,23 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from aetherflow.errors import ExitCode
-from tests.integration.bundles.helpers import bundle_files, content_fingerprint, write_manifest, write_tree
+from tests.integration.bundles.helpers import (
+    bundle_files,
+    content_fingerprint,
+    greet_flow,
+    write_manifest,
+    write_tree,
+)
 from tests.plugins import BROKEN_DIR, LEGACY_DIR
 from tests.plugins.dist import make_distribution
 from tests.support.cli import CliResult, aetherflow
 
-FLOW_WITH_DIRS = """\
-version: 1
-flow:
-  id: bundled
-jobs:
-  - id: greet
-    steps:
-      - id: hello
-        type: greet
-        inputs:
-          name: "{{env.GREET_NAME}} from {{env.AETHERFLOW_ACTIVE_DIR}} cache {{env.AETHERFLOW_CACHE_DIR}}"
-"""
+FLOW_WITH_DIRS = greet_flow("{{env.GREET_NAME}} from {{env.AETHERFLOW_ACTIVE_DIR}} cache {{env.AETHERFLOW_CACHE_DIR}}")
 
 
 def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:

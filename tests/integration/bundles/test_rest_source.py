@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from aetherflow.bundles import BundleSyncFailed, sync_bundle
 from tests.integration.bundles.assets import AssetService
 from tests.integration.bundles.helpers import bundle_files, content_fingerprint, tree_of, write_manifest
+from tests.support.cli import clean_env, cli_argv
 
 
 def _manifest(tmp_path: Path, service: AssetService) -> Path:
@@ -95,11 +95,8 @@ def test_a_sync_killed_mid_way_leaves_the_previous_active_bundle_intact(
     asset_service.bundles["b1"] = new
     asset_service.fetched.clear()
     asset_service.hold("flows/main.yaml")  # fetched after env/app.env: the kill lands between two downloads
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
-    argv = [sys.executable, "-m", "aetherflow", "bundle", "sync", "--bundle-manifest", str(manifest)]
-    proc = subprocess.Popen(
-        [*argv, "--work-root", str(work)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    argv = cli_argv("bundle", "sync", "--bundle-manifest", str(manifest), "--work-root", str(work))
+    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert asset_service.hold_reached.wait(60), "the sync never reached the held download"
         proc.send_signal(signal.SIGKILL)

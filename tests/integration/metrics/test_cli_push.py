@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.servers.pushgateway import Pushgateway
-from tests.support.cli import CliResult, FlowRun, make_flow
+from tests.support.cli import CliResult, FlowRun, clean_env, cli_argv, make_flow, run_args
 
 pytestmark = pytest.mark.servers
 
@@ -131,13 +129,14 @@ def test_overlap_pushes_its_gauge_and_an_interrupted_run_pushes_interrupted(
     tmp_path: Path, pushgateway: Pushgateway
 ) -> None:
     flow = make_flow(tmp_path, LONG_RUN)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
-    env.update(AETHERFLOW_LOG_FORMAT="json", AETHERFLOW_PUSHGATEWAY_URL=pushgateway.url)
+    env = clean_env(AETHERFLOW_LOG_FORMAT="json", AETHERFLOW_PUSHGATEWAY_URL=pushgateway.url)
     live = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow", "run", "--flow-yaml", str(flow.flow), "--state", str(flow.state),
-         "--work-root", str(flow.work), "--run-id", "live"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cli_argv(*run_args(flow.flow, flow.state, flow.work, "live")),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not pushgateway.samples("aetherflow_run_start_timestamp_seconds") and time.monotonic() < deadline:

@@ -7,13 +7,12 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import write_flow
+from tests.support.cli import clean_env, cli_argv, run_args, write_flow
 
 STEPS = 30
 
@@ -25,23 +24,6 @@ def _flow(tmp_path: Path, counter: Path) -> Path:
         for i in range(STEPS)
     )
     return write_flow(tmp_path, f"version: 1\nflow: {{id: crash}}\njobs:\n  - id: a\n    steps:\n{steps}\n")
-
-
-def _cmd(flow: Path, state: Path, work: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "aetherflow",
-        "run",
-        "--flow-yaml",
-        str(flow),
-        "--state",
-        str(state),
-        "--work-root",
-        str(work),
-        "--run-id",
-        "crash-run",
-    ]
 
 
 def _succeeded(state: Path) -> set[str]:
@@ -58,11 +40,11 @@ def _trial(tmp_path: Path, rng: random.Random) -> None:
     counter = tmp_path / "counter.txt"
     counter.touch()
     flow, state, work = _flow(tmp_path, counter), tmp_path / "state.db", tmp_path / "work"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
-    env["AETHERFLOW_LOG_LEVEL"] = "ERROR"
+    env = clean_env(AETHERFLOW_LOG_LEVEL="ERROR")
+    argv = cli_argv(*run_args(flow, state, work, "crash-run"))
     seen, kills, recorded = 0, 0, set[str]()
     for attempt in range(10):
-        proc = subprocess.Popen(_cmd(flow, state, work), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # Up to three kills at random points, then let the run finish.
             _, err = proc.communicate(timeout=rng.uniform(0.05, 0.9) if attempt < 3 else 120)

@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.support.cli import aetherflow, make_flow
+from tests.support.cli import aetherflow, clean_env, cli_argv, make_flow, run_args
 
 
 def _popen(flow: Path, state: Path, work: Path, run_id: str, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
-    env["AETHERFLOW_LOG_FORMAT"] = "json"
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aetherflow",
-            "run",
-            "--flow-yaml",
-            str(flow),
-            "--state",
-            str(state),
-            "--work-root",
-            str(work),
-            "--run-id",
-            run_id,
-            *extra,
-        ],
-        env=env,
+        cli_argv(*run_args(flow, state, work, run_id), *extra),
+        env=clean_env(AETHERFLOW_LOG_FORMAT="json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -172,13 +154,18 @@ def test_a_step_ignoring_sigterm_past_the_grace_is_recorded_interrupted_and_the_
           - {{id: a, steps: [{{id: s, type: stubborn_sleep, inputs: {{marker: "{started}"}}}}]}}
     """)
     plugins = Path(__file__).resolve().parents[2] / "plugins" / "stubborn"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
-    env.update(AETHERFLOW_LOG_FORMAT="json", AETHERFLOW_GRACE_SECONDS="1", AETHERFLOW_PLUGIN_PATHS=str(plugins),
-               AETHERFLOW_TERMINATION_LOG=str(termination))
+    env = clean_env(
+        AETHERFLOW_LOG_FORMAT="json",
+        AETHERFLOW_GRACE_SECONDS="1",
+        AETHERFLOW_PLUGIN_PATHS=str(plugins),
+        AETHERFLOW_TERMINATION_LOG=str(termination),
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aetherflow", "run", "--flow-yaml", str(flow.flow), "--state", str(flow.state),
-         "--work-root", str(flow.work), "--run-id", "r1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cli_argv(*run_args(flow.flow, flow.state, flow.work, "r1")),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _wait_for(started)
     sent = time.monotonic()

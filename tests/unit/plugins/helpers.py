@@ -33,34 +33,11 @@ def make_context(
     env: dict[str, str] | None = None,
     hold_lock: Any = None,
 ) -> tuple[Any, Any]:
-    """A real step context (job workspace under ``tmp_path/work``) whose connectors come from ``registry``."""
-    import threading
+    """A real step context (job workspace under ``tmp_path/work``) whose steps and connectors come from ``registry``."""
+    from tests.support.context import make_step_context
 
-    from aetherflow.redaction import Redactor
-    from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext
-    from aetherflow.workspace import JobWorkspace
-
-    def emit(event: str, *, level: str = "INFO", **fields: Any) -> None:
-        return None
-
-    redactor = Redactor()
-    pool = ConnectorPool(registry, dict(resources or {}), env=dict(env or {}), emit=emit, redactor=redactor)
-    workspace = JobWorkspace.for_job(tmp_path / "work", "flow", "j1", "run1")
-    ctx = StepRunContext(
-        flow_id="flow",
-        run_id="run1",
-        job_id="j1",
-        step_id="s1",
-        step_type=step_type,
-        env=dict(env or {}),
-        workspace=workspace,
-        registry=registry,
-        connectors=pool,
-        redactor=redactor,
-        cancelled=threading.Event(),
-        tracker=ProcessTracker(),
-        emit=emit,
-        hold_lock=hold_lock,
+    ctx, _events, pool = make_step_context(
+        tmp_path, step_type=step_type, resources=resources, env=env, hold_lock=hold_lock, registry=registry
     )
     return ctx, pool
 
