@@ -14,42 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _timing import importtime, interleaved, median_ms, print_importtime, venv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 2.0
-
-
-def _venv_bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
-def _time(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode(errors='replace')}")
-    return elapsed
-
-
-def _importtime(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, int, str]]:
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    rows: list[tuple[int, int, str]] = []
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
-        rows.append((int(cumulative_us), int(self_us), name.rstrip()))
-    rows.sort(reverse=True)
-    return rows[:top]
 
 
 def _profile(flow: str, top: int) -> str:
@@ -120,16 +92,10 @@ def main() -> int:
     # Only PATH and HOME: no AETHERFLOW_* or PYTHON* variable of the caller changes what is measured.
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
     floor_cmd = [sys.executable, "-c", "import yaml, pydantic, sqlite3"]
-    validate_cmd = [_venv_bin("aetherflow"), "validate", "--flow-yaml", args.flow]
-    _time(floor_cmd, env)  # warm the page cache and bytecode for both
-    _time(validate_cmd, env)
-    floor: list[float] = []
-    validate: list[float] = []
-    for _ in range(args.reps):
-        floor.append(_time(floor_cmd, env))
-        validate.append(_time(validate_cmd, env))
-    floor_ms = statistics.median(floor) * 1000
-    validate_ms = statistics.median(validate) * 1000
+    validate_cmd = [venv_bin("aetherflow"), "validate", "--flow-yaml", args.flow]
+    floor, validate = interleaved(floor_cmd, validate_cmd, env, args.reps, cwd=ROOT)
+    floor_ms = median_ms(floor)
+    validate_ms = median_ms(validate)
     ratio = validate_ms / floor_ms
     print(f"reps={args.reps} flow={args.flow}")
     print(f"floor    (import yaml, pydantic, sqlite3): median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
@@ -144,9 +110,7 @@ def main() -> int:
         print(f"  {cost:7.2f}  {name}")
     if not args.no_profile:
         print(f"\ntop {args.top} imports of the validate path by cumulative time (us, one -X importtime run):")
-        print(f"{'cumulative':>11} {'self':>8}  module")
-        for cumulative, self_us, name in _importtime(["-m", "aetherflow", *validate_cmd[1:]], env, args.top):
-            print(f"{cumulative:>11} {self_us:>8}  {name}")
+        print_importtime(importtime(["-m", "aetherflow", *validate_cmd[1:]], env, args.top, cwd=ROOT))
         print(f"\nin-process profile of main(['validate', ...]) (top {args.top} by cumulative time):")
         print(_profile(args.flow, args.top))
     return 0

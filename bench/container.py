@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
+
+from _timing import importtime, interleaved, median_ms, print_importtime, venv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 2.0
@@ -44,35 +44,6 @@ FLOW = textwrap.dedent(
 )
 
 
-def _venv_bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
-def _time(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed
-
-
-def _importtime(env: dict[str, str], top: int) -> list[tuple[int, int, str]]:
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "aetherflow", "container"], env=env, capture_output=True, text=True,
-        check=False,
-    )  # fmt: skip
-    rows: list[tuple[int, int, str]] = []
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
-        rows.append((int(cumulative_us), int(self_us), name.rstrip()))
-    rows.sort(reverse=True)
-    return rows[:top]
-
-
 def measure(reps: int, top: int) -> int:
     """Run the interleaved measurement in this environment and print the result."""
     with tempfile.TemporaryDirectory(prefix="aetherflow-bench-") as tmp:
@@ -89,16 +60,11 @@ def measure(reps: int, top: int) -> int:
         )
         (base / "termination-log").touch()
         floor_cmd = [sys.executable, "-c", "import yaml, pydantic, sqlite3"]
-        run_cmd = [_venv_bin("aetherflow"), "container"]
-        _time(floor_cmd, env)  # warm the page cache for both, and create the state database once
-        _time(run_cmd, env)
-        floor: list[float] = []
-        runs: list[float] = []
-        for _ in range(reps):
-            floor.append(_time(floor_cmd, env))
-            runs.append(_time(run_cmd, env))
-        floor_ms = statistics.median(floor) * 1000
-        run_ms = statistics.median(runs) * 1000
+        run_cmd = [venv_bin("aetherflow"), "container"]
+        # The warm-up runs also create the state database once.
+        floor, runs = interleaved(floor_cmd, run_cmd, env, reps, stderr_tail=2000)
+        floor_ms = median_ms(floor)
+        run_ms = median_ms(runs)
         ratio = run_ms / floor_ms
         print(f"reps={reps} python={sys.executable}")
         print(f"floor     (import yaml, pydantic, sqlite3): median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
@@ -107,9 +73,7 @@ def measure(reps: int, top: int) -> int:
         print(f"ratio container/floor: {ratio:.2f}x (target <= {TARGET_RATIO:.1f}x) {verdict}")
         if top:
             print(f"\ntop {top} imports of `aetherflow container` by cumulative time (us, one -X importtime run):")
-            print(f"{'cumulative':>11} {'self':>8}  module")
-            for cumulative, self_us, name in _importtime(env, top):
-                print(f"{cumulative:>11} {self_us:>8}  {name}")
+            print_importtime(importtime(["-m", "aetherflow", "container"], env, top))
     return 0
 
 
@@ -122,7 +86,7 @@ def in_image(image: str, work: Path, reps: int, top: int) -> int:
     argv = [
         "podman", "--root", str(work / "storage"), "--runroot", str(work / "runroot"), "run", "--rm", "--read-only",
         "--user", "1001:1001", "--network", "none", "--tmpfs", "/tmp:rw,mode=1777",
-        "-v", f"{Path(__file__).resolve()}:/bench/container.py:ro", "--entrypoint", "/opt/venv/bin/python", image,
+        "-v", f"{Path(__file__).resolve().parent}:/bench:ro", "--entrypoint", "/opt/venv/bin/python", image,
         "/bench/container.py", "--reps", str(reps), "--top", str(top),
     ]  # fmt: skip
     return subprocess.run(argv, env=env, check=False).returncode
