@@ -166,6 +166,7 @@ class StepContext(Protocol):
     def manifests_dir(self) -> Path:
         """The job's manifests directory (created on first use)."""
         ...
+
     enterprise: bool
 
     @property
@@ -197,6 +198,10 @@ class StepContext(Protocol):
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret masked."""
+        ...
+
+    def truncate(self, text: str, limit: int) -> str:
+        """The first ``limit`` characters of ``text`` at most, cut before any beginning of a secret (not masked)."""
         ...
 
     def hold_lock(self, key: str, *, ttl_seconds: int, wait_seconds: float = 0.0) -> AbstractContextManager[None]:

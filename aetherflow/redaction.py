@@ -7,18 +7,32 @@ secret-named config keys). Logs, state, errors, summaries and metric labels all 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
+
+from aetherflow.secret_forms import (
+    AUTH_HEADERS,
+    basic_forms,
+    credential_forms,
+    is_registrable,
+    pem_body_lines,
+    url_secrets,
+)
 
 MASK = "***"
 DEFAULT_SECRET_PATTERNS = ("*PASSWORD*", "*PASSWD*", "*SECRET*", "*TOKEN*", "*KEY*", "*CREDENTIAL*")
-_MIN_SECRET_LEN = 4
 #: settings whose names match the default patterns but whose values configure redaction itself (a module name, a
 #: file path, the pattern list): masking them would only hide which hook failed in its own error messages
 NOT_SECRET_SETTINGS = frozenset({"AETHERFLOW_SECRETS_MODULE", "AETHERFLOW_SECRETS_PATH", "AETHERFLOW_SECRET_PATTERNS"})
+
+
+class _SettingsLike(Protocol):
+    @property
+    def secret_pattern_list(self) -> list[str]: ...
 
 
 class Redactor:
@@ -35,20 +49,76 @@ class Redactor:
         return any(fnmatch.fnmatchcase(upper, p) for p in self._patterns)
 
     def add(self, value: object) -> None:
-        """Register a secret value with its URL-encoded and base64 forms; short values are ignored."""
-        if not isinstance(value, str) or len(value) < _MIN_SECRET_LEN:
+        """Register a secret value with its URL-encoded and base64 forms, its body lines when it spans several
+        lines (a PEM key is logged line by line), and the secrets inside it; values never masked are ignored."""
+        if not isinstance(value, str) or not is_registrable(value):
             return
         forms = {value, quote(value, safe=""), quote_plus(value), base64.b64encode(value.encode()).decode()}
         new = forms - self._secrets
-        if new:
-            self._secrets |= new
-            self._regex = None
+        if not new:
+            return
+        self._secrets |= new
+        self._regex = None
+        if "\n" in value or "\r" in value:
+            for line in pem_body_lines(value):
+                self.add(line)
+        self.add_value_forms(value)
+
+    def add_value_forms(self, value: object) -> None:
+        """Register the secrets inside a value that is not secret as a whole: the password of a URL with userinfo,
+        the ``user:password`` base64 of it, and query parameters named like secrets."""
+        if isinstance(value, str) and ("=" in value or "@" in value):
+            for secret in url_secrets(value, self.is_secret_name):
+                self.add(secret)
+
+    def add_keyed(self, key: str, value: object) -> None:
+        """Register a config, header or env value by its key: the whole value when the key is secret-named or an
+        ``Authorization`` header (with the credentials after the scheme), else only the secrets inside it."""
+        if not isinstance(value, str):
+            return
+        if key.upper() in AUTH_HEADERS or (self.is_secret_name(key) and key.upper() not in NOT_SECRET_SETTINGS):
+            self.add(value)
+            for part in credential_forms(value):
+                self.add(part)
+        else:
+            self.add_value_forms(value)
+
+    def add_basic_pair(self, user: object, password: object) -> None:
+        """Register the base64 ``user:password`` a basic-auth client sends (the password is registered on its own)."""
+        if isinstance(user, str) and isinstance(password, str) and is_registrable(password):
+            for form in basic_forms(user, password):
+                self.add(form)
 
     def add_env(self, env: Mapping[str, str]) -> None:
-        """Register the values of env entries whose names match a secret pattern."""
+        """Register the values of env entries whose names match a secret pattern, and the secrets inside any other."""
         for name, value in env.items():
-            if self.is_secret_name(name) and name.upper() not in NOT_SECRET_SETTINGS:
-                self.add(value)
+            self.add_keyed(name, value)
+
+    @classmethod
+    def for_settings(cls, settings: _SettingsLike) -> Redactor:
+        """A redactor with the settings' secret patterns that already knows the secrets inside the settings."""
+        redactor = cls(settings.secret_pattern_list)
+        redactor.add_settings(settings)
+        return redactor
+
+    def add_settings(self, settings: object) -> None:
+        """Register the secrets of a settings object (a dataclass such as ``Settings``) by their variable names:
+        a Pushgateway URL's password is known before the first line is logged."""
+        if not dataclasses.is_dataclass(settings):
+            return
+        for item in dataclasses.fields(settings):
+            self.add_keyed(f"AETHERFLOW_{item.name.upper()}", getattr(settings, item.name))
+
+    def truncate(self, text: str, limit: int) -> str:
+        """The first ``limit`` characters of ``text`` at most, shortened so that they never end with the beginning
+        of a secret (a cut secret would escape masking). The result is not masked."""
+        end = max(0, min(limit, len(text)))
+        if not self._secrets:
+            return text[:end]
+        secrets = list(self._secrets)  # a copy: another thread may register a value meanwhile
+        while (start := _partial_secret_start(text, end, secrets)) is not None:
+            end = start
+        return text[:end]
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
@@ -73,3 +143,17 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.mask_obj(v) for v in value]
         return value
+
+
+def _partial_secret_start(text: str, end: int, secrets: list[str]) -> int | None:
+    """The smallest index from which ``text[:end]`` ends with a proper prefix of one of ``secrets``, if any."""
+    best: int | None = None
+    for secret in secrets:
+        first = secret[0]
+        pos = text.find(first, max(0, end - len(secret) + 1), end)
+        while pos >= 0 and (best is None or pos < best):
+            if secret.startswith(text[pos:end]):
+                best = pos
+                break
+            pos = text.find(first, pos + 1, end)
+    return best

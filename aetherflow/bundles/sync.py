@@ -139,6 +139,7 @@ def sync_bundle(
     manifest = load_manifest(manifest_path)
     paths = BundlePaths.for_bundle(work_root, manifest.bundle_id)
     redactor = redactor if redactor is not None else Redactor()
+    redactor.add_value_forms(manifest.source.url)  # a git URL's password, before any error can quote the URL
     emit = emit if emit is not None else EventBus().emit
     syncer = _Syncer(
         manifest,

@@ -65,7 +65,7 @@ def _sync(args: argparse.Namespace) -> int:
     from aetherflow.redaction import Redactor
 
     settings, manifest, work_root = _inputs(args)
-    redactor = Redactor(settings.secret_pattern_list)
+    redactor = Redactor.for_settings(settings)
     redactor.add_env(os.environ)
     configure(fmt=settings.log_format or "text", level=settings.log_level, redactor=redactor)
     allow_stale = settings.allow_stale_bundle if args.allow_stale_bundle is None else args.allow_stale_bundle

@@ -104,7 +104,7 @@ def _prepare(args: argparse.Namespace, command: str) -> _Context:
     flow_path = discover_flow_file(args.flow_yaml) if not settings.bundle_manifest else args.flow_yaml
     if flow_path is None and not settings.bundle_manifest:
         raise InputError(_NO_FLOW)
-    redactor = Redactor(settings.secret_pattern_list)
+    redactor = Redactor.for_settings(settings)
     redactor.add_env(environ)
     ctx = _Context(flow_path or "", settings, redactor, problems=problems)
     ctx.hook_configured = bool((settings.secrets_module or "").strip() or (settings.secrets_path or "").strip())

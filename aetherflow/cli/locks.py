@@ -137,7 +137,7 @@ def _force_release_logger() -> logging.Logger:
     from aetherflow.settings import load_settings
 
     settings = load_settings(os.environ)
-    redactor = Redactor(settings.secret_pattern_list)
+    redactor = Redactor.for_settings(settings)
     redactor.add_env(os.environ)
     configure(fmt=settings.log_format or "text", level=settings.log_level, redactor=redactor)
     return logging.getLogger("aetherflow.locks")

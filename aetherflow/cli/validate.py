@@ -63,7 +63,7 @@ def _validate(args: argparse.Namespace) -> int:
         settings = load_settings(os.environ).with_overrides(
             bundle_manifest=args.bundle_manifest, allow_stale_bundle=args.allow_stale_bundle or None
         )
-        redactor = Redactor(settings.secret_pattern_list)
+        redactor = Redactor.for_settings(settings)
         inputs = prepare_inputs(os.environ, settings, flow_yaml=flow_path, redactor=redactor)
     except InputError as exc:  # an invalid bundle manifest carries every record in ``issues``
         errors = list(getattr(exc, "issues", None) or [exc.issue])

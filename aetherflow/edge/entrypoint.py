@@ -99,7 +99,7 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
     from aetherflow.observability.logs import configure
     from aetherflow.redaction import Redactor
 
-    redactor = Redactor(settings.secret_pattern_list)
+    redactor = Redactor.for_settings(settings)
     configure(
         fmt=settings.log_format or ("json" if request.container else "text"),
         level=settings.log_level,

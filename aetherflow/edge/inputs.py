@@ -64,7 +64,7 @@ def prepare_inputs(
     from aetherflow.redaction import Redactor
     from aetherflow.registry import Registry
 
-    redactor = redactor if redactor is not None else Redactor(settings.secret_pattern_list)
+    redactor = redactor if redactor is not None else Redactor.for_settings(settings)
     warnings: list[Issue] = []
     hook = _secrets_hook(settings, environ, redactor, warnings)
     work_root = settings.work_root or (CONTAINER_WORK_ROOT if container else DEFAULT_WORK_ROOT)

@@ -10,9 +10,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from aetherflow.observability.logvalues import escape, loggable, text_value
 from aetherflow.redaction import Redactor
 
 
@@ -22,50 +23,68 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{rem:03d}Z"
 
 
+Mask = Callable[[str], str]
+
+
+def _unmasked(text: str) -> str:
+    return text
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts_ms, event, level, then the event's fields."""
+    """One JSON object per line: ts_ms, event, level, then the event's fields (each string masked first)."""
+
+    def __init__(self, mask: Mask = _unmasked) -> None:
+        super().__init__()
+        self._mask = mask
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", None)
         head: dict[str, Any] = {"ts_ms": int(record.created * 1000)}
         if event is None:
-            head.update(event="log", level=record.levelname, logger=record.name, message=record.getMessage())
+            message = record.getMessage()
             if record.exc_info:
-                head["message"] += "\n" + self.formatException(record.exc_info)
+                message += "\n" + self.formatException(record.exc_info)
+            head.update(event="log", level=record.levelname, logger=record.name, message=self._mask(message))
         else:
             head.update(event=event, level=record.levelname)
             fields: Mapping[str, Any] = getattr(record, "fields", {}) or {}
-            for key, value in fields.items():
+            for key, value in loggable(fields, self._mask).items():
                 if key not in head:
                     head[key] = value
-        return json.dumps(head, ensure_ascii=False, default=str)
+        return json.dumps(head, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):
-    """``<ISO time> <LEVEL> <event> k=v ...``; library records as ``<ISO time> <LEVEL> <logger>: <message>``."""
+    """``<ISO time> <LEVEL> <event> k=v ...``; library records as ``<ISO time> <LEVEL> <logger>: <message>``.
+
+    Values are masked, then escaped so that one record is one line whatever a child process wrote.
+    """
+
+    def __init__(self, mask: Mask = _unmasked) -> None:
+        super().__init__()
+        self._mask = mask
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", None)
         ts = _iso(record.created)
         if event is None:
-            text = f"{ts} {record.levelname} {record.name}: {record.getMessage()}"
+            text = f"{ts} {record.levelname} {record.name}: {escape(self._mask(record.getMessage()))}"
             if record.exc_info:
-                text += "\n" + self.formatException(record.exc_info)
+                text += "\n" + self._mask(self.formatException(record.exc_info))
             return text
         fields: Mapping[str, Any] = getattr(record, "fields", {}) or {}
-        parts = " ".join(f"{k}={v}" for k, v in fields.items())
-        return f"{ts} {record.levelname} {event} {parts}".rstrip()
+        masked = loggable(fields, self._mask)
+        parts = " ".join(f"{escape(k)}={text_value(v)}" for k, v in masked.items())
+        return f"{ts} {record.levelname} {escape(event)} {parts}".rstrip()
 
 
 class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that masks every known secret in the final line (message, fields, tracebacks)."""
+    """A stream handler whose formatter masks every known secret in each value before the line is serialized."""
 
-    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+    def __init__(self, stream: TextIO, redactor: Redactor, *, fmt: str = "text") -> None:
         super().__init__(stream)
         self.redactor = redactor
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.mask(super().format(record))
+        self.setFormatter(JsonFormatter(redactor.mask) if fmt == "json" else TextFormatter(redactor.mask))
 
 
 def configure(*, fmt: str, level: str, redactor: Redactor, stream: TextIO | None = None) -> None:
@@ -73,8 +92,6 @@ def configure(*, fmt: str, level: str, redactor: Redactor, stream: TextIO | None
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = RedactingHandler(stream or sys.stderr, redactor)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root.addHandler(handler)
+    root.addHandler(RedactingHandler(stream or sys.stderr, redactor, fmt=fmt))
     root.setLevel(level)
     logging.getLogger("aetherflow").setLevel(level)

@@ -232,6 +232,10 @@ class StepRunContext:
         """``text`` with every known secret masked."""
         return self._redactor.mask(text)
 
+    def truncate(self, text: str, limit: int) -> str:
+        """At most ``limit`` characters of ``text``, never ending with the beginning of a secret."""
+        return self._redactor.truncate(text, limit)
+
     def hold_lock(
         self, key: str, *, ttl_seconds: int, wait_seconds: float = 0.0
     ) -> contextlib.AbstractContextManager[None]:

@@ -39,16 +39,34 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
 
 
 def register_secret_keys(value: Any, redactor: Any) -> None:
-    """Register every string leaf whose key matches a secret pattern."""
+    """Register every string leaf by its key (secret-named keys and auth headers whole, URL passwords and secret
+    query parameters of any other value) and the basic-auth form of each user/password pair."""
     if isinstance(value, Mapping):
         for key, item in value.items():
-            if isinstance(item, str) and redactor.is_secret_name(str(key)):
-                redactor.add(item)
+            if isinstance(item, str):
+                redactor.add_keyed(str(key), item)
             else:
                 register_secret_keys(item, redactor)
+        _register_basic_pair(value, redactor)
     elif isinstance(value, list):
         for item in value:
-            register_secret_keys(item, redactor)
+            if isinstance(item, str):
+                redactor.add_value_forms(item)
+            else:
+                register_secret_keys(item, redactor)
+
+
+#: key names that hold the user of a basic-auth pair next to a secret-named password key
+_USER_KEYS = ("username", "user", "login", "user_name")
+
+
+def _register_basic_pair(mapping: Mapping[Any, Any], redactor: Any) -> None:
+    user = next((mapping[k] for k in _USER_KEYS if isinstance(mapping.get(k), str)), None)
+    if user is None:
+        return
+    for key, item in mapping.items():
+        if isinstance(item, str) and redactor.is_secret_name(str(key)):
+            redactor.add_basic_pair(user, item)
 
 
 def decode_paths(decode: Mapping[str, Any], section: str) -> list[str]:

@@ -105,7 +105,7 @@ def load_secrets_hook(
     registered with it before a load failure is reported, since a module body that fails may quote a secret.
     Raises InputError (``settings:invalid``, exit 2) when the hook cannot be loaded or breaks the contract.
     """
-    redactor = redactor if redactor is not None else Redactor(settings.secret_pattern_list)
+    redactor = redactor if redactor is not None else Redactor.for_settings(settings)
     module_name = (settings.secrets_module or "").strip()
     path = (settings.secrets_path or "").strip()
     warnings: tuple[Issue, ...] = ()

@@ -488,30 +488,47 @@ def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
 
 
 class _Capture:
-    """The first ``limit`` bytes of a stream."""
+    """The first ``limit`` bytes of a stream; when the stream was longer, cut before any partial secret at the end."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, cut: Callable[[str, int], str]) -> None:
         self._limit = limit
+        self._cut = cut
         self._data = bytearray()
+        self._truncated = False
 
     def keep(self, chunk: bytes) -> None:
         room = self._limit - len(self._data)
         if room > 0:
             self._data += chunk[:room]
+        self._truncated = self._truncated or len(chunk) > room
 
     def value(self) -> bytes:
-        return bytes(self._data)
+        if not self._truncated:
+            return bytes(self._data)
+        return _safe_head(bytes(self._data), len(self._data), self._cut)
+
+
+def _safe_head(data: bytes, limit: int, cut: Callable[[str, int], str]) -> bytes:
+    """The first ``limit`` bytes of ``data``, shortened so that they never end with the beginning of a secret."""
+    text = data[:limit].decode("utf-8", errors="surrogateescape")  # round-trips any bytes
+    return cut(text, len(text)).encode("utf-8", errors="surrogateescape")
 
 
 class _LineReader(threading.Thread):
     """Drains one pipe: keeps the first bytes in a capture buffer and logs every line as an event."""
 
     def __init__(
-        self, pipe: IO[bytes], capture: _Capture, on_line: Callable[[str], None], stop: threading.Event
+        self,
+        pipe: IO[bytes],
+        capture: _Capture,
+        on_line: Callable[[str], None],
+        stop: threading.Event,
+        cut: Callable[[str, int], str],
     ) -> None:
         super().__init__(name="external-process-reader", daemon=True)
         self._pipe = pipe
         self.capture = capture
+        self._cut = cut
         self._on_line = on_line
         self._stop_reading = stop
 
@@ -540,9 +557,11 @@ class _LineReader(threading.Thread):
             self._emit(bytes(pending[start:end]))
             start = end + 1
         del pending[:start]
-        if len(pending) > _MAX_LINE_BYTES:
-            self._emit(bytes(pending))
-            pending.clear()
+        while len(pending) > _MAX_LINE_BYTES:
+            # A piece never ends inside a secret: the secret's start stays pending and is logged whole, masked.
+            piece = _safe_head(bytes(pending), _MAX_LINE_BYTES, self._cut) or bytes(pending)
+            self._emit(piece)
+            del pending[: len(piece)]
 
     def _emit(self, raw: bytes) -> None:
         try:
@@ -564,7 +583,7 @@ def _start_readers(
         def on_line(line: str, event: str = event, level: str = level) -> None:
             ctx.emit(event, level=level, message=line)
 
-        reader = _LineReader(pipe, _Capture(plan.capture_limit), on_line, stop)
+        reader = _LineReader(pipe, _Capture(plan.capture_limit, ctx.truncate), on_line, stop, ctx.truncate)
         readers[name] = reader
         reader.start()
 
