@@ -24,6 +24,7 @@ from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
 from aetherflow.runner.attempts import AttemptRunner
 from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext, validate_inputs
+from aetherflow.spec.resources import register_input_secrets
 from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
 from aetherflow.workspace import JobWorkspace
@@ -526,6 +527,7 @@ class Runner:
         step_cls = None
         try:
             inputs = render(dict(step.inputs), ctx_data, STEP_ROOTS)
+            register_input_secrets(inputs, self.redactor)
             step_cls = self.registry.step_class(step.type)
             model = validate_inputs(step_cls.inputs_model, step.id, inputs)
         except (TemplateError, ValueError, KeyError, TypeError) as exc:

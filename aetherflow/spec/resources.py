@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aetherflow.secret_forms import AUTH_HEADERS
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedResource:
@@ -54,6 +56,24 @@ def register_secret_keys(value: Any, redactor: Any) -> None:
                 redactor.add_value_forms(item)
             else:
                 register_secret_keys(item, redactor)
+
+
+def register_input_secrets(value: Any, redactor: Any, *, headers: bool = False) -> None:
+    """Register the secrets inside rendered step inputs: URL passwords and secret query parameters of any string,
+    and ``Authorization`` or secret-named entries of a ``headers`` mapping. Other secret-named input keys are not
+    secrets here (an S3 object ``key`` is a file name)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key)
+            if isinstance(item, str):
+                redactor.add_keyed(name if headers or name.upper() in AUTH_HEADERS else "", item)
+            else:
+                register_input_secrets(item, redactor, headers=name.lower() == "headers")
+    elif isinstance(value, list):
+        for item in value:
+            register_input_secrets(item, redactor)
+    elif isinstance(value, str):
+        redactor.add_value_forms(value)
 
 
 #: key names that hold the user of a basic-auth pair next to a secret-named password key

@@ -79,9 +79,8 @@ def test_a_child_line_with_newlines_cannot_forge_a_text_log_line() -> None:
     out = _log("text", Redactor(), "external_process_stderr", message=forged)
 
     assert out.count("\n") == 1
-    assert out.endswith(
-        ' external_process_stderr message="oops\\n2026-01-01T00:00:00.000Z INFO run_finished status=SUCCESS\\x0d\\x1b[2K"\n'
-    )
+    escaped = "oops\\n2026-01-01T00:00:00.000Z INFO run_finished status=SUCCESS\\x0d\\x1b[2K"
+    assert out.endswith(f' external_process_stderr message="{escaped}"\n')
 
 
 @pytest.mark.usefixtures("restore_logging")
