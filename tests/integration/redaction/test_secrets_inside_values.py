@@ -286,4 +286,5 @@ def test_a_git_bundle_url_password_is_masked_in_the_sync_error(tmp_path: Path) -
 
     assert sync.code != 0
     assert git_password not in sync.stdout + sync.stderr
-    assert git_password not in "".join(p.read_text(errors="replace") for p in (tmp_path / "w").rglob("*") if p.is_file())
+    written = [p.read_text(errors="replace") for p in (tmp_path / "w").rglob("*") if p.is_file()]
+    assert all(git_password not in text for text in written)
