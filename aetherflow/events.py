@@ -7,7 +7,7 @@ fields of spec observability.md §2; ``flow_id`` and ``run_id`` are added to eve
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aetherflow.errors import error_text
@@ -26,9 +26,11 @@ class Observer(Protocol):
 class EventBus:
     """Logs events through the ``aetherflow`` logger and hands them to observers."""
 
-    def __init__(self, observers: list[Observer] | None = None) -> None:
+    def __init__(self, observers: list[Observer] | None = None, *, mask: Callable[[Any], Any] | None = None) -> None:
         self.observers: list[Observer] = list(observers or [])
         self.common: dict[str, Any] = {}
+        # observers (a user's metrics hook) see masked fields: what they forward leaves the process
+        self._mask = mask
 
     def bind(self, **fields: Any) -> None:
         """Fields added (first) to every later event, e.g. flow_id and run_id."""
@@ -40,6 +42,8 @@ class EventBus:
         levelno = _LEVELS.get(level, logging.INFO)
         if log.isEnabledFor(levelno):
             log.log(levelno, event, extra={"event": event, "fields": data})
+        if self.observers and self._mask is not None:
+            data = self._mask(data)
         for observer in self.observers:
             try:
                 observer.on_event(event, data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import fnmatch
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -49,11 +50,13 @@ class Redactor:
         return any(fnmatch.fnmatchcase(upper, p) for p in self._patterns)
 
     def add(self, value: object) -> None:
-        """Register a secret value with its URL-encoded and base64 forms, its body lines when it spans several
+        """Register a secret value with its URL-encoded, base64 and escaped forms, its body lines when it spans several
         lines (a PEM key is logged line by line), and the secrets inside it; values never masked are ignored."""
         if not isinstance(value, str) or not is_registrable(value):
             return
         forms = {value, quote(value, safe=""), quote_plus(value), base64.b64encode(value.encode()).decode()}
+        # the escaped forms a secret takes inside texts made by others: Python reprs in exception messages, JSON
+        forms |= {repr(value)[1:-1], json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
         new = forms - self._secrets
         if not new:
             return

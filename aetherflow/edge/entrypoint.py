@@ -105,7 +105,7 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
         level=settings.log_level,
         redactor=redactor,
     )
-    events = EventBus()
+    events = EventBus(mask=redactor.mask_obj)
     if settings.strict_templates is not None and settings.strict_templates.strip().lower() in ("false", "0", "no"):
         events.emit(
             "setting_ignored",
