@@ -105,12 +105,10 @@ class Redactor:
         return redactor
 
     def add_settings(self, settings: object) -> None:
-        """Register the secrets of a settings object (a dataclass such as ``Settings``) by their variable names:
-        a Pushgateway URL's password is known before the first line is logged."""
-        if not dataclasses.is_dataclass(settings):
-            return
-        for item in dataclasses.fields(settings):
-            self.add_keyed(f"AETHERFLOW_{item.name.upper()}", getattr(settings, item.name))
+        """Register the secrets of a settings object by their variable names: a Pushgateway URL's password is known
+        before the first line is logged. Accepts a dataclass, a pydantic model or any object with attributes."""
+        for name, value in _setting_items(settings):
+            self.add_keyed(f"AETHERFLOW_{name.upper()}", value)
 
     def truncate(self, text: str, limit: int) -> str:
         """The first ``limit`` characters of ``text`` at most, shortened so that they never end with the beginning
@@ -160,3 +158,12 @@ def _partial_secret_start(text: str, end: int, secrets: list[str]) -> int | None
                 break
             pos = text.find(first, pos + 1, end)
     return best
+
+
+def _setting_items(settings: object) -> Iterable[tuple[str, object]]:
+    if dataclasses.is_dataclass(settings):
+        return [(item.name, getattr(settings, item.name)) for item in dataclasses.fields(settings)]
+    dump = getattr(settings, "model_dump", None)
+    if callable(dump):
+        return list(dict(dump()).items())
+    return list(getattr(settings, "__dict__", {}).items())

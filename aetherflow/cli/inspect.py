@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from aetherflow.observability.logvalues import loggable
+
 if TYPE_CHECKING:
     from aetherflow.errors import Issue
     from aetherflow.plan import Plan, Report
@@ -167,7 +169,7 @@ def _doctor(args: argparse.Namespace) -> int:
     ok = not problems
     if args.json:
         doc = {"ok": ok, "flow_yaml": ctx.flow_path, "problems": _records(problems), "warnings": _records(warnings)}
-        print(ctx.redactor.mask(_dumps(doc)))
+        print(_dumps(loggable(doc, ctx.redactor.mask)))
     else:
         lines = [f"{'OK' if ok else 'FAIL'}: {ctx.flow_path}"]
         lines.extend(f"- {issue}" for issue in problems)
@@ -346,7 +348,7 @@ def _explain(args: argparse.Namespace) -> int:
                 {"job_id": job_id, "depends_on": deps, "when": when, "lock": lock} for job_id, deps, when, lock in rows
             ],
         }
-        print(ctx.redactor.mask(_dumps(doc)))
+        print(_dumps(loggable(doc, ctx.redactor.mask)))
         return int(ExitCode.OK)
     lines = [f"Flow: {ctx.flow_path}", ""]
     for view in views:
@@ -367,7 +369,7 @@ def _explain(args: argparse.Namespace) -> int:
 def _print_invalid(report: Report, *, as_json: bool, mask: Any) -> None:
     """The ``validate`` layout (cli.md §4) for a flow that does not validate."""
     if as_json:
-        print(mask(_dumps(report.as_dict())))
+        print(_dumps(loggable(report.as_dict(), mask)))
         return
     lines = [f"INVALID: {report.flow_path}"]
     lines.extend(f"- {issue}" for issue in report.errors)

@@ -13,13 +13,14 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from aetherflow.observability.logvalues import loggable
+
 if TYPE_CHECKING:
     from aetherflow.errors import Issue
     from aetherflow.plan import Report
     from aetherflow.registry import Registry
 
 __all__ = ["register"]
-
 
 
 def register(subparsers: Any) -> None:
@@ -88,7 +89,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _print_report(report: Report, *, as_json: bool, mask: Any) -> None:
     if as_json:
-        print(mask(json.dumps(report.as_dict(), ensure_ascii=False)))
+        print(json.dumps(loggable(report.as_dict(), mask), ensure_ascii=False))
         return
     lines = [f"{'OK' if report.ok else 'INVALID'}: {report.flow_path}"]
     lines.extend(f"- {_issue_text(issue)}" for issue in report.errors)
