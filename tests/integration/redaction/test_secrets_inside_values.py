@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import sqlite3
 import sys
@@ -288,3 +289,38 @@ def test_a_git_bundle_url_password_is_masked_in_the_sync_error(tmp_path: Path) -
     assert git_password not in sync.stdout + sync.stderr
     written = [p.read_text(errors="replace") for p in (tmp_path / "w").rglob("*") if p.is_file()]
     assert all(git_password not in text for text in written)
+
+
+METRICS_HOOK = """
+import json, os
+
+
+class _Recorder:
+    def on_job_end(self, **kwargs):
+        with open(os.environ["HOOK_LOG"], "a") as out:
+            out.write(json.dumps(kwargs) + "\\n")
+
+    on_run_end = on_job_end
+
+
+METRICS = _Recorder()
+"""
+
+
+def test_a_metrics_hook_receives_masked_fields(tmp_path: Path) -> None:
+    (tmp_path / "leaky_metrics.py").write_text(METRICS_HOOK)
+    flow = make_flow(tmp_path, URL_JOBS)
+    hook_log = tmp_path / "hook.jsonl"
+    env, _ = _url_env(
+        tmp_path,
+        AETHERFLOW_METRICS_MODULE="leaky_metrics",
+        HOOK_LOG=str(hook_log),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
+
+    run = flow.run(env=env)
+
+    assert run.code == 1, run.stderr
+    received = hook_log.read_text()
+    assert "*** rejected" in received  # the failed job's error reached the hook, masked
+    _assert_absent({"metrics hook": received}, PASSWORD, BASIC)
