@@ -1,7 +1,11 @@
 """The redactor: the run's secret values and the masking of every text that leaves the process.
 
-Built by the edge (secret env names, secret env files) and fed by the resource builder (decoded values,
-secret-named config keys). Logs, state, errors, summaries and metric labels all go through ``mask``.
+Built by the edge from the settings (phase 1), fed with secret env names and secret env files (phase 2), then by
+the resource builder (decoded values, secret-named config keys, profiles) and the runner (rendered step inputs).
+Besides whole secret values it learns the secrets hidden in ordinary ones: URL passwords, secret-named query
+parameters, auth header credentials, ``user:password`` base64, and the body lines of multi-line values. Logs, state,
+errors, summaries, the metrics hook and metric labels all go through ``mask``; ``truncate`` cuts text without
+leaving the beginning of a secret behind.
 """
 
 from __future__ import annotations
