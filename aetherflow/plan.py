@@ -527,6 +527,11 @@ class _Checker:
                         ("semantic:unknown_step_type", f"{loc}.type", self._unknown_type(step_type), (*path, "type"))
                     )
                     continue
+                missing = self.registry.missing_step_extra(step_type)
+                if missing is not None:
+                    module, extra = missing
+                    msg = f"Step {step_type} needs the optional dependency '{module}' (install aetherflow[{extra}])"
+                    rule9.append(("semantic:missing_extra", f"{loc}.type", msg, (*path, "type")))
                 info = self._step_info(step_type)
                 if info is not None:
                     rule10.extend(self._key_issues(info, inputs, f"{loc}.inputs", (*path, "inputs")))
