@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aetherflow.api import CancelToken, Interrupted
-from aetherflow.steps.excel_template import ExcelInputError
+from aetherflow.steps.excel_template import ExcelInputError, rows_inserted
 
 MAX_ROW = 1_048_576
 MAX_COLUMN = 16_384
@@ -104,6 +104,7 @@ class Region:
         if amount <= 0:
             return
         self.ws.insert_rows(at, amount=amount)
+        rows_inserted(self.ws, at, amount)
         if self._style_row is not None and self._style_row >= at:
             self._style_row += amount
 

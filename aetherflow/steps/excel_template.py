@@ -206,3 +206,43 @@ def _at_cell(wb: Any, sheet: str | None, ref: str, given: str) -> tuple[Any, int
     if not sheet:
         raise ExcelInputError(f"cell {given!r} needs a sheet: set 'sheet' or write 'Sheet!{ref}'")
     return worksheet(wb, sheet), where[0], where[1]
+
+
+# openpyxl's insert_rows moves cell values and styles only: names and merged ranges below would keep pointing at
+# the old rows, so a later target would write over the rows just filled. They are moved here the way Excel moves them.
+_NAME_REF = re.compile(
+    r"(?P<sheet>'(?:[^']|'')+'|[^\s!,:'()=+\-*/&^<>]+)!"
+    r"(?P<c1>\$?[A-Za-z]{1,3})(?P<r1>\$?)(?P<n1>[0-9]+)"
+    r"(?::(?P<c2>\$?[A-Za-z]{1,3})(?P<r2>\$?)(?P<n2>[0-9]+))?"
+)
+
+
+def _moved_ref(match: re.Match[str], title: str, at: int, amount: int) -> str:
+    sheet = match.group("sheet")
+    plain = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
+    if plain != title:
+        return match.group(0)
+    top = int(match.group("n1"))
+    text = f"{sheet}!{match.group('c1')}{match.group('r1')}{top + amount if top >= at else top}"
+    if match.group("n2") is not None:
+        bottom = int(match.group("n2"))
+        text += f":{match.group('c2')}{match.group('r2')}{bottom + amount if bottom >= at else bottom}"
+    return text
+
+
+def rows_inserted(ws: Any, at: int, amount: int) -> None:
+    """Move the defined names and merged ranges of ``ws`` at or below row ``at`` down by ``amount`` rows."""
+    wb = ws.parent
+    for scope in (wb.defined_names, *(sheet.defined_names for sheet in wb.worksheets)):
+        for defined in scope.values():
+            text = defined.attr_text
+            if isinstance(text, str) and "!" in text:
+                defined.attr_text = _NAME_REF.sub(lambda m: _moved_ref(m, ws.title, at, amount), text)
+    ranges = ws.merged_cells.ranges  # a set hashed by the bounds: take a range out before changing it
+    for merged in [m for m in ranges if m.max_row >= at]:
+        ranges.discard(merged)
+        if merged.min_row >= at:
+            merged.shift(row_shift=amount)
+        else:
+            merged.expand(down=amount)
+        ranges.add(merged)

@@ -11,7 +11,15 @@ import pytest
 
 from aetherflow.steps.excel_template import ExcelInputError
 from tests.integration.excel.conftest import ExcelHarness
-from tests.integration.excel.templates import BLUE, YELLOW, named_anchor_template, openpyxl, region_template, save
+from tests.integration.excel.templates import (
+    BLUE,
+    YELLOW,
+    DefinedName,
+    named_anchor_template,
+    openpyxl,
+    region_template,
+    save,
+)
 
 
 def _fill(harness: ExcelHarness, template: Path, *targets: dict[str, Any]) -> Any:
@@ -318,3 +326,35 @@ def test_an_unknown_target_key_is_an_invalid_input(harness: ExcelHarness) -> Non
 
     with pytest.raises(ValueError, match=r"targets\.0\.anchr: Extra inputs are not permitted"):
         _fill(harness, template, {"anchr": "tbl_anchor", "rows_json": "[]"})
+
+
+def test_named_ranges_below_an_insert_move_with_their_cells(harness: ExcelHarness) -> None:
+    template = region_template(harness.artifacts / "tpl.xlsx")
+    wb = openpyxl.load_workbook(template)
+    wb["Report"]["A8"].value = "Second table"
+    wb.defined_names.add(DefinedName("second", attr_text="Report!$A$8"))
+    wb.defined_names.add(DefinedName("span", attr_text="'Report'!$A$3:$B$8"))
+    save(wb, template)
+
+    _, ws = _fill(
+        harness,
+        template,
+        {"name": "first", "anchor": "QIP_ANCHOR", "insert": "below", "rows_json": '[["a"], ["b"]]'},
+        {"name": "next", "anchor": "second", "rows_json": '[["under second"]]'},
+    )
+
+    assert _grid(ws, "A10:A11") == [["under second"], [None]]  # "Second table" moved to A10, the name with it
+    names = ws.parent.defined_names
+    assert (names["second"].attr_text, names["span"].attr_text) == ("Report!$A$10", "'Report'!$A$3:$B$10")
+
+
+def test_merged_cells_below_an_insert_move_with_their_cells(harness: ExcelHarness) -> None:
+    template = region_template(harness.artifacts / "tpl.xlsx")
+    wb = openpyxl.load_workbook(template)
+    wb["Report"].merge_cells("A6:B6")
+    save(wb, template)
+
+    _, ws = _fill(harness, template, {"anchor": "QIP_ANCHOR", "insert": "below", "rows_json": '[["a"], ["b"]]'})
+
+    assert [str(r) for r in ws.merged_cells.ranges] == ["A8:B8"]
+    assert ws["A8"].value == "Footer"
