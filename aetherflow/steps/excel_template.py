@@ -44,6 +44,9 @@ def openpyxl_module() -> Any:
         import openpyxl
     except ImportError:
         raise StepFailed(f"the Excel steps need openpyxl: {EXTRA_HINT}") from None
+    if not getattr(openpyxl, "DEFUSEDXML", False):
+        # without defusedxml openpyxl parses a template's XML entities: an "XML bomb" template could exhaust memory
+        raise StepFailed(f"the Excel steps need defusedxml to read templates safely: {EXTRA_HINT}")
     return openpyxl
 
 

@@ -65,3 +65,46 @@ def test_an_unknown_sheet_names_the_sheets_there_are(harness: ExcelHarness) -> N
 def test_required_names_of_the_wrong_shape_are_an_error(harness: ExcelHarness) -> None:
     with pytest.raises(ExcelInputError, match="required_names must be a list of names"):
         _validate(harness, named_anchor_template(harness.artifacts / "t.xlsx"), '{"a": 1}')
+
+
+def test_a_template_declaring_xml_entities_is_refused(harness: ExcelHarness) -> None:
+    import zipfile
+
+    plain = named_anchor_template(harness.artifacts / "plain.xlsx")
+    hostile = harness.artifacts / "entities.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(hostile, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/workbook.xml":  # the start of a "billion laughs", kept harmless here
+                data = b'<!DOCTYPE workbook [<!ENTITY lol "lol">]>' + data
+            dst.writestr(item, data)
+
+    with pytest.raises(ExcelInputError, match=f"^template_path {hostile} is not a readable .xlsx workbook"):
+        _validate(harness, hostile, ["tbl_anchor"])
+
+
+def test_without_openpyxl_the_step_fails_naming_the_extra(
+    harness: ExcelHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aetherflow.api import StepFailed
+
+    template = named_anchor_template(harness.artifacts / "t.xlsx")
+    monkeypatch.setitem(__import__("sys").modules, "openpyxl", None)
+
+    with pytest.raises(
+        StepFailed,
+        match=r"^the Excel steps need openpyxl: install the 'excel' extra \(pip install 'aetherflow\[excel\]'\)$",
+    ):
+        _validate(harness, template, ["tbl_anchor"])
+
+
+def test_without_defusedxml_templates_are_not_read(harness: ExcelHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aetherflow.api import StepFailed
+
+    template = named_anchor_template(harness.artifacts / "t.xlsx")
+    monkeypatch.setattr(openpyxl, "DEFUSEDXML", False)
+
+    with pytest.raises(
+        StepFailed, match=r"^the Excel steps need defusedxml to read templates safely: install the 'excel'"
+    ):
+        _validate(harness, template, ["tbl_anchor"])
