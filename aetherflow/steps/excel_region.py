@@ -13,6 +13,7 @@ header row keeps its place and its formatting.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterable, Sequence
 from copy import copy
@@ -157,6 +158,8 @@ class Region:
             raise ExcelInputError(
                 f"{self.label}: {what} column {j + 1} has {len(value)} characters; Excel cells hold {MAX_TEXT}"
             )
+        if isinstance(value, dt.datetime | dt.time) and value.tzinfo is not None:
+            value = _without_zone(value)
         cell = self.ws.cell(row=row, column=col)
         try:
             cell.value = value
@@ -170,6 +173,13 @@ class Region:
             # data is data: text such as "=HYPERLINK(...)" or "#N/A" must not become a live formula or an error cell
             cell.data_type = "s"
         return cell
+
+
+def _without_zone(value: dt.datetime | dt.time) -> dt.datetime | dt.time:
+    """Excel has no time zones: an aware datetime is written as its UTC time, an aware time as its wall time."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.replace(tzinfo=None)
 
 
 @functools.cache

@@ -358,3 +358,19 @@ def test_merged_cells_below_an_insert_move_with_their_cells(harness: ExcelHarnes
 
     assert [str(r) for r in ws.merged_cells.ranges] == ["A8:B8"]
     assert ws["A8"].value == "Footer"
+
+
+def test_datetimes_with_an_offset_are_written_in_utc(harness: ExcelHarness) -> None:
+    template = named_anchor_template(harness.artifacts / "tpl.xlsx")
+
+    _, ws = _fill(
+        harness,
+        template,
+        {
+            "anchor": "tbl_anchor",
+            "rows_json": '[["2026-01-02T03:04:05+02:00", "2026-01-02T00:30:00Z"]]',
+            "type_cast": "basic",
+        },
+    )
+
+    assert _grid(ws, "B2:C2") == [[dt.datetime(2026, 1, 2, 1, 4, 5), dt.datetime(2026, 1, 2, 0, 30)]]
