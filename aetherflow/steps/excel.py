@@ -207,11 +207,8 @@ class ExcelFillFromFile(Step[ExcelFillFromFileInputs]):
     def _target(self, wb: Any, t: FileTarget, ctx: StepContext, guard: OverlapGuard, threshold: int) -> dict[str, Any]:
         label = f"excel_fill_from_file target={t.name}"
         source = _source(ctx, t, label)
-        read_header, header_mode = t.read_header, t.header_mode
-        if t.include_header is not None:  # the older spelling: one switch for reading and writing the header
-            read_header, header_mode = t.include_header, "append" if t.include_header else "template"
+        read_header, header_mode = _header_choice(t)
         region_mode = t.mode == "report_region"
-        header_mode = header_mode or ("template" if region_mode else "append")
         schema, type_cast = _common(t, label)
         ws, r_anchor, c0, anchor = _file_location(wb, t, ctx, label)
         insert = t.insert or ("below" if region_mode else "replace")
@@ -225,13 +222,8 @@ class ExcelFillFromFile(Step[ExcelFillFromFileInputs]):
         columns = (
             header if header is not None else _columns(t.columns if t.columns is not None else t.columns_json, label)
         )
-        cast = row_caster(type_cast if columns else "none", columns, schema)
-        named = is_named(wb, anchor)
-        default_marker = bool(anchor) and region_mode and not named
-        marker = t.anchor_is_marker if t.anchor_is_marker is not None else default_marker
-        has_header = (
-            t.template_has_header if t.template_has_header is not None else bool(anchor) and region_mode and marker
-        )
+        cast = row_caster(type_cast, columns, schema)
+        marker, has_header = _file_layout(wb, t, anchor)
         write_header = header_mode in ("override", "append") and header is not None
         region = Region(label, ws, r_anchor, c0, marker, has_header, write_header, _styling(t))
         if t.anchor_clear and anchor:
@@ -256,6 +248,22 @@ class ExcelFillFromFile(Step[ExcelFillFromFileInputs]):
         if t.mode == "data_sheet":
             _data_sheet_finish(region, t)
         return _record(region, t, mode=t.mode, insert=insert, header_mode=header_mode, type_cast=type_cast)
+
+
+def _header_choice(t: FileTarget) -> tuple[bool, str]:
+    """(read the file's header line, header_mode) with the mode's default."""
+    if t.include_header is not None:  # the older spelling: one switch for reading and writing the header
+        return t.include_header, "append" if t.include_header else "template"
+    return t.read_header, t.header_mode or ("template" if t.mode == "report_region" else "append")
+
+
+def _file_layout(wb: Any, t: FileTarget, anchor: str | None) -> tuple[bool, bool]:
+    """(anchor_is_marker, template_has_header): an anchor text in a report region marks the row above a template
+    header; a named range, a cell, or a data sheet is where writing starts."""
+    in_region = bool(anchor) and t.mode == "report_region"
+    marker = t.anchor_is_marker if t.anchor_is_marker is not None else in_region and not is_named(wb, anchor)
+    has_header = t.template_has_header if t.template_has_header is not None else in_region and marker
+    return marker, has_header
 
 
 def _source(ctx: StepContext, t: FileTarget, label: str) -> SourceFile:

@@ -221,3 +221,12 @@ def test_a_stop_request_interrupts_the_write(harness: ExcelHarness) -> None:
     with pytest.raises(Interrupted, match="stop requested"):
         _fill(harness, template, {"name": "d", "source_path": str(src)})
     assert not (harness.artifacts / "out.xlsx").exists()
+
+
+def test_basic_casting_needs_no_column_names(harness: ExcelHarness) -> None:
+    template = blank_template(harness.artifacts / "tpl.xlsx")
+    src = harness.write("d.csv", "7,2.5,true\n")
+
+    _, wb = _fill(harness, template, {"name": "d", "source_path": str(src), "read_header": False, "type_cast": "basic"})
+
+    assert _grid(wb["DATA_d"], "A1:C1") == [[7, 2.5, True]]
