@@ -167,8 +167,12 @@ class Region:
             raise ExcelInputError(
                 f"{self.label}: {what} column {j + 1} holds a control character Excel cannot store"
             ) from None
-        except (ValueError, TypeError) as exc:
-            raise ExcelInputError(f"{self.label}: {what} column {j + 1}: {exc}") from None
+        except (ValueError, TypeError):
+            # the library's message quotes the value, and report data is not for logs
+            kind = type(value).__name__
+            raise ExcelInputError(
+                f"{self.label}: {what} column {j + 1} holds a {kind} value Excel cannot store"
+            ) from None
         if isinstance(value, str) and cell.data_type in ("f", "e"):
             # data is data: text such as "=HYPERLINK(...)" or "#N/A" must not become a live formula or an error cell
             cell.data_type = "s"

@@ -265,7 +265,7 @@ def test_hostile_text_is_written_as_text_never_as_a_formula(harness: ExcelHarnes
     [
         ("nul\x00byte", "row 1 column 1 holds a control character Excel cannot store"),
         ("x" * 40_000, "row 1 column 1 has 40000 characters; Excel cells hold 32767"),
-        ([1, [2]], "row 1 column 1: Cannot convert"),
+        ({"secret": "s3cr3t"}, "row 1 column 1 holds a dict value Excel cannot store$"),
     ],
 )
 def test_values_excel_cannot_hold_fail_naming_row_and_column(harness: ExcelHarness, value: Any, message: str) -> None:
