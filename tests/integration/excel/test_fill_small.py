@@ -374,3 +374,28 @@ def test_datetimes_with_an_offset_are_written_in_utc(harness: ExcelHarness) -> N
     )
 
     assert _grid(ws, "B2:C2") == [[dt.datetime(2026, 1, 2, 1, 4, 5), dt.datetime(2026, 1, 2, 0, 30)]]
+
+
+def test_a_full_disk_during_the_save_keeps_the_previous_report_and_leaves_no_temporary_file(
+    harness: ExcelHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    template = named_anchor_template(harness.artifacts / "tpl.xlsx")
+    previous = harness.write("out.xlsx", b"yesterday's report")
+
+    def full_disk(self: Any, filename: Any) -> None:
+        Path(filename).write_bytes(b"PK\x03\x04 half a workbook")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(openpyxl.Workbook, "save", full_disk)  # a full disk cannot be had here without root mounts
+
+    with pytest.raises(OSError, match="No space left on device"):
+        harness.run(
+            "excel_fill_small",
+            template_path=str(template),
+            output="out.xlsx",
+            targets=[{"anchor": "tbl_anchor", "rows_json": '[["x"]]'}],
+        )
+    assert previous.read_bytes() == b"yesterday's report"
+    assert sorted(p.name for p in harness.artifacts.iterdir()) == ["out.xlsx", "tpl.xlsx"]
