@@ -527,6 +527,11 @@ class _Checker:
                         ("semantic:unknown_step_type", f"{loc}.type", self._unknown_type(step_type), (*path, "type"))
                     )
                     continue
+                missing = self.registry.missing_step_extra(step_type)
+                if missing is not None:
+                    module, extra = missing
+                    msg = f"Step {step_type} needs the optional dependency '{module}' (install aetherflow[{extra}])"
+                    rule9.append(("semantic:missing_extra", f"{loc}.type", msg, (*path, "type")))
                 info = self._step_info(step_type)
                 if info is not None:
                     rule10.extend(self._key_issues(info, inputs, f"{loc}.inputs", (*path, "inputs")))
@@ -1055,7 +1060,7 @@ def _alias_names(alias: Any) -> set[str]:
 def _nested_model(annotation: Any) -> Any:
     """The single pydantic model ``annotation`` is (``M``, ``M | None``, ``Annotated[M, ...]``), else None.
 
-    Containers are not looked into: the keys of a ``dict[str, M]`` are names, not fields of ``M``.
+    A ``list[M]`` is looked into (each entry is checked); a ``dict[str, M]`` is not: its keys are names, not fields.
     """
     found: list[Any] = []
     todo = [annotation]
@@ -1067,7 +1072,7 @@ def _nested_model(annotation: Any) -> Any:
         origin = typing.get_origin(current)
         if origin is typing.Annotated:
             todo.append(typing.get_args(current)[0])
-        elif origin is typing.Union or origin is types.UnionType:
+        elif origin is typing.Union or origin is types.UnionType or origin is list:
             todo.extend(typing.get_args(current))
     return found[0] if len(found) == 1 else None
 
@@ -1091,10 +1096,13 @@ def _extra_keys(
             )
             continue
         sub = nested.get(key)
-        if sub is not None and isinstance(item, dict) and depth < _MAX_INNER_DEPTH and sub.keys is not None:
-            yield from _extra_keys(
-                sub.keys, nested=sub.nested, value=item, loc=f"{loc}.{key}", path=(*path, key), depth=depth + 1
-            )
+        if sub is None or depth >= _MAX_INNER_DEPTH or sub.keys is None:
+            continue
+        entries = enumerate(item) if isinstance(item, list) else [(None, item)]
+        for i, entry in entries:
+            if isinstance(entry, dict):
+                where, at = (f"{loc}.{key}", (*path, key)) if i is None else (f"{loc}.{key}[{i}]", (*path, key, i))
+                yield from _extra_keys(sub.keys, nested=sub.nested, value=entry, loc=where, path=at, depth=depth + 1)
 
 
 def _process_issues(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aetherflow.api import Connector, ConnectorContext, ConnectorInit, Step
 from aetherflow.connectors import BUILTIN_CONNECTORS, REQUIRES
 from aetherflow.errors import AetherFlowError
-from aetherflow.steps import BUILTIN_STEPS
+from aetherflow.steps import BUILTIN_STEPS, STEP_REQUIRES
 
 if TYPE_CHECKING:
     from aetherflow.redaction import Redactor
@@ -72,17 +72,19 @@ class Registry:
         steps: Mapping[str, Target] | None = None,
         connectors: Mapping[str, Target] | None = None,
         requires: Mapping[str, tuple[str, str]] | None = None,
+        step_requires: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self._steps: dict[str, Target] = dict(steps or {})
         self._connectors: dict[str, Target] = dict(connectors or {})
         self._requires: dict[str, tuple[str, str]] = dict(requires or {})
+        self._step_requires: dict[str, tuple[str, str]] = dict(step_requires or {})
         self._sources: dict[str, str] = {}
         self._loaded: dict[str, type[Any]] = {}
 
     @classmethod
     def builtin(cls) -> Registry:
         """A registry holding exactly the built-in steps and connectors."""
-        return cls(BUILTIN_STEPS, BUILTIN_CONNECTORS, REQUIRES)
+        return cls(BUILTIN_STEPS, BUILTIN_CONNECTORS, REQUIRES, STEP_REQUIRES)
 
     # -- registration (plugins) -------------------------------------------------------------------------------
     def add_step(self, name: str, target: Target, *, source: str = "plugin") -> None:
@@ -140,14 +142,11 @@ class Registry:
 
     def missing_extra(self, key: str) -> tuple[str, str] | None:
         """``(module, extra)`` when the connector's optional library is not installed, else None."""
-        need = self._requires.get(key)
-        if need is None:
-            return None
-        try:
-            found = importlib.util.find_spec(need[0]) is not None
-        except (ImportError, ValueError):
-            found = False
-        return None if found else need
+        return _missing(self._requires.get(key))
+
+    def missing_step_extra(self, name: str) -> tuple[str, str] | None:
+        """``(module, extra)`` when a built-in step's optional library is not installed, else None."""
+        return _missing(self._step_requires.get(name)) if self.is_builtin_step(name) else None
 
     def _resolve(self, what: str, table: Mapping[str, Target], name: str) -> type[Any]:
         cache_key = f"{what}:{name}"
@@ -161,3 +160,14 @@ class Registry:
                 cls = target
             self._loaded[cache_key] = cls
         return cls
+
+
+def _missing(need: tuple[str, str] | None) -> tuple[str, str] | None:
+    """``need`` when its module cannot be found (without importing it), else None."""
+    if need is None:
+        return None
+    try:
+        found = importlib.util.find_spec(need[0]) is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else need

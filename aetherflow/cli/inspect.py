@@ -166,6 +166,10 @@ def _doctor(args: argparse.Namespace) -> int:
     gateway = _pushgateway_problem(ctx.settings.pushgateway_url)
     if gateway is not None:
         problems.append(gateway)
+    if plan is not None:
+        from aetherflow.cli.report_checks import report_region_warnings
+
+        warnings.extend(report_region_warnings(plan))
     ok = not problems
     if args.json:
         doc = {"ok": ok, "flow_yaml": ctx.flow_path, "problems": _records(problems), "warnings": _records(warnings)}

@@ -19,4 +19,14 @@ BUILTIN_STEPS: dict[str, str] = {
     "s3_download_files": "aetherflow.steps.s3:S3DownloadFiles",
     "s3_upload_files": "aetherflow.steps.s3:S3UploadFiles",
     "s3_delete_files": "aetherflow.steps.s3:S3DeleteFiles",
+    "excel_validate_template": "aetherflow.steps.excel:ExcelValidateTemplate",
+    "excel_fill_small": "aetherflow.steps.excel:ExcelFillSmall",
+    "excel_fill_from_file": "aetherflow.steps.excel:ExcelFillFromFile",
+}
+
+#: step type -> (module, extra) of the optional library it needs; validation reports a missing one without importing it
+STEP_REQUIRES: dict[str, tuple[str, str]] = {
+    "excel_validate_template": ("openpyxl", "excel"),
+    "excel_fill_small": ("openpyxl", "excel"),
+    "excel_fill_from_file": ("openpyxl", "excel"),
 }
