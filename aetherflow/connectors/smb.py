@@ -188,9 +188,8 @@ class SmbConnectorBase(Connector, abc.ABC):
             source = _Counted(raw, cancelled, progress, f"SMB upload of {local_path} to {remote_path}")
             try:
                 self._write_from(part, source)  # type: ignore[arg-type]
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self._remove(part)  # best effort: a stale .part is overwritten by the next attempt anyway
+            except BaseException as exc:
+                self._discard(part, stopped=isinstance(exc, Interrupted))
                 raise
             self._replace(part, target)
         return source.count
@@ -273,6 +272,18 @@ class SmbConnectorBase(Connector, abc.ABC):
                 self._mkdir(current)
                 continue
             raise ConnectorError(f"SMB path {current} exists and is not a directory")
+
+    def _discard(self, part: SmbPath, *, stopped: bool) -> None:
+        """Best effort: remove a half-written ``.part`` (a stale one is overwritten by the next attempt anyway).
+
+        A transfer stopped half-way leaves the session mid-request (pysmb) with the file still open, so a stop
+        removes it on a fresh session.
+        """
+        with contextlib.suppress(Exception):
+            if stopped:
+                self._disconnect()
+                self._connect()
+            self._remove(part)
 
     def _delete_tree(self, path: SmbPath) -> None:
         if not self._stat(path).is_dir:

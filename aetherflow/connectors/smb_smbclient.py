@@ -143,7 +143,15 @@ class SmbclientConnector(SmbConnectorBase):
     def _replace(self, source: SmbPath, target: SmbPath) -> None:
         import smbclient
 
-        smbclient.replace(self._unc(source), self._unc(target), **self._kwargs())
+        try:
+            smbclient.replace(self._unc(source), self._unc(target), **self._kwargs())
+        except OSError as exc:
+            # smbclient opens the old file for FILE_EXECUTE before renaming over it (to resolve DFS paths); Samba
+            # refuses that for a file without the execute bit. Removing it first still never exposes a partial file.
+            if _status_of(exc) != 0xC0000022:
+                raise
+            smbclient.remove(self._unc(target), **self._kwargs())
+            smbclient.rename(self._unc(source), self._unc(target), **self._kwargs())
 
     def _remove(self, path: SmbPath) -> None:
         import smbclient
