@@ -29,6 +29,6 @@ REQUIRES: dict[str, tuple[str, str]] = {
     "sftp:paramiko": ("paramiko", "sftp"),
     "s3:boto3": ("boto3", "s3"),
     "smb:smbclient": ("smbclient", "smb"),
-    "smb:pysmb": ("smb.SMBConnection", "smb"),
+    "smb:pysmb": ("smb", "smb"),
     "archive:pyzipper": ("pyzipper", "zip"),
 }

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted, RemoteFileMeta
 from aetherflow.connectors._files import replaced_when_done
 from aetherflow.connectors._smb_paths import SmbPath, join_remote, parse_smb_path
-from aetherflow.core.api import RemoteFileMeta
 
 Progress = Callable[[int], None]
 CHUNK = 1024 * 1024

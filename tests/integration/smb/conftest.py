@@ -25,13 +25,13 @@ def smb_resource(server: SmbServer, driver: str, **config: Any) -> ResolvedResou
         "username": server.user,
         "password": server.password,
     }
-    return ResolvedResource(
-        name="share", kind="smb", driver=driver, config={**base, **config}, options={"timeout": 5}
-    )
+    return ResolvedResource(name="share", kind="smb", driver=driver, config={**base, **config}, options={"timeout": 5})
 
 
 @pytest.fixture(params=["smbclient", "pysmb"])
-def smb_step_env(request: pytest.FixtureRequest, tmp_path: Path, smb_server: SmbServer) -> Iterator[Callable[..., StepEnv]]:
+def smb_step_env(
+    request: pytest.FixtureRequest, tmp_path: Path, smb_server: SmbServer
+) -> Iterator[Callable[..., StepEnv]]:
     """Factory: ``make(**config)`` -> (ctx, events) for each driver in turn; connectors closed afterwards."""
     pools: list[Any] = []
 

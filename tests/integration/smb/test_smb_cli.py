@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from tests.servers.smb import SmbServer
 from tests.support.cli import FlowRun, make_flow
 
 DRIVERS = ["smbclient", "pysmb"]
+
+pytestmark = pytest.mark.servers
 
 
 def _flow(
@@ -131,9 +135,7 @@ def test_a_wrong_password_fails_at_once_despite_a_step_retry(
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_a_server_that_is_down_is_retried_by_the_step_retry(
-    tmp_path: Path, smb_server: SmbServer, driver: str
-) -> None:
+def test_a_server_that_is_down_is_retried_by_the_step_retry(tmp_path: Path, smb_server: SmbServer, driver: str) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
@@ -255,3 +257,40 @@ def test_an_upload_of_an_empty_dir_or_a_glob_matching_nothing_is_skipped(
     assert status == "SKIPPED"
     assert json.loads(outputs)["count"] == 0
     assert json.loads(outputs)["reason"] == "no_files"
+
+
+def test_validating_an_smb_flow_names_a_misspelt_input_and_loads_no_smb_library(tmp_path: Path) -> None:
+    flow = make_flow(
+        tmp_path,
+        """
+        version: 1
+        flow: {id: smb_validate}
+        resources:
+          share: {kind: smb, driver: pysmb, config: {server: files.example, share: data}}
+          other: {kind: smb, driver: smbclient, config: {server: files.example, share: data}}
+        jobs:
+          - id: j
+            steps:
+              - id: list
+                type: smb_list_files
+                inputs: {resource: share, remote_dir: "/", patern: "*.csv"}
+              - id: get
+                type: smb_download_files
+                inputs: {resource: other, files: [a.csv], dest_dir: in}
+        """,
+    )
+    probe = (
+        "import sys, contextlib, io\n"
+        "from aetherflow.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    code = main(['validate', '--flow-yaml', {str(flow.flow)!r}])\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('smb', 'smbclient', 'smbprotocol')))\n"
+        "print(out.getvalue())\n"
+    )
+
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+
+    first, *report = done.stdout.splitlines()
+    assert first == "2 []", done.stdout + done.stderr
+    assert any("inputs.patern" in line and "did you mean 'pattern'" in line for line in report)

@@ -16,6 +16,8 @@ from tests.servers.smb import SmbServer
 from tests.support.context import make_step_context, run_step
 from tests.support.procs import descendants_of
 
+pytestmark = pytest.mark.servers
+
 
 def test_an_upload_replaces_the_existing_file_and_leaves_no_part_file(
     smb_server: SmbServer, smb_dir: str, smb_step_env
@@ -134,7 +136,7 @@ def test_two_local_files_with_one_base_name_are_refused_before_uploading(smb_dir
         (ctx.artifacts_dir / sub).mkdir()
         (ctx.artifacts_dir / sub / "same.csv").write_bytes(sub.encode())
 
-    with pytest.raises(ValueError, match="would both be uploaded as 'same.csv'"):
+    with pytest.raises(ValueError, match=r"would both be uploaded as 'same\.csv'"):
         run_step(ctx, "smb_upload_files", {"resource": "share", "local_files": ["x", "y"], "remote_dir": smb_dir})
 
 
@@ -162,7 +164,7 @@ def test_without_the_smb_extra_the_error_names_it(
     monkeypatch.setitem(sys.modules, f"{module}.SMBConnection", None)
     ctx, _, pool = make_step_context(tmp_path, resources={"share": smb_resource(smb_server, driver)})
     try:
-        with pytest.raises(ConnectorError, match=rf"needs the \w+ library: install aetherflow\[smb\]") as caught:
+        with pytest.raises(ConnectorError, match=r"needs the \w+ library: install aetherflow\[smb\]") as caught:
             run_step(ctx, "smb_list_files", {"resource": "share", "remote_dir": "/"})
     finally:
         pool.close_all()

@@ -43,7 +43,7 @@ def test_a_path_climbing_above_the_share_root_is_refused(raw: str) -> None:
 
 
 def test_a_unc_path_to_another_server_is_refused_so_credentials_stay_with_their_server() -> None:
-    with pytest.raises(ConnectorError, match="is on server 'evil.example', not this resource's 'files.example'"):
+    with pytest.raises(ConnectorError, match=r"is on server 'evil\.example', not this resource's 'files\.example'"):
         parse("\\\\evil.example\\DATA\\x")
 
 
@@ -54,13 +54,19 @@ def test_names_smb_cannot_carry_are_refused_before_any_request(raw: str) -> None
 
 
 def test_without_a_share_in_the_config_or_the_path_the_error_says_how_to_give_one() -> None:
-    with pytest.raises(ConnectorError, match="set config.share or write 'SHARE:/path'"):
+    with pytest.raises(ConnectorError, match=r"set config\.share or write 'SHARE:/path'"):
         parse("dir/file", share=None)
 
 
 @pytest.mark.parametrize(
     ("remote_dir", "expected"),
-    [("in", "in/a/b.csv"), ("in/", "in/a/b.csv"), ("/", "a/b.csv"), ("S:/", "S:/a/b.csv"), ("C:\\in\\", "C:\\in/a/b.csv")],
+    [
+        ("in", "in/a/b.csv"),
+        ("in/", "in/a/b.csv"),
+        ("/", "a/b.csv"),
+        ("S:/", "S:/a/b.csv"),
+        ("C:\\in\\", "C:\\in/a/b.csv"),
+    ],
 )
 def test_listed_paths_keep_the_form_the_flow_gave(remote_dir: str, expected: str) -> None:
     joined = join_remote(remote_dir, "a/b.csv")
