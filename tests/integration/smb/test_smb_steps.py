@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from aetherflow.api import Status
 from aetherflow.errors import ConnectorError, Interrupted
+from aetherflow.spec.resources import ResolvedResource
 from tests.integration.smb.conftest import smb_resource
 from tests.servers.smb import SmbServer
 from tests.support.context import make_step_context, run_step
@@ -169,3 +172,28 @@ def test_without_the_smb_extra_the_error_names_it(
     finally:
         pool.close_all()
     assert caught.value.transient is False
+
+
+@pytest.mark.parametrize("driver", ["smbclient", "pysmb"])
+def test_a_server_that_accepts_but_never_answers_times_out_as_transient(tmp_path: Path, driver: str) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # connections complete in the kernel; nothing ever replies
+        port = silent.getsockname()[1]
+        resource = ResolvedResource(
+            name="share",
+            kind="smb",
+            driver=driver,
+            config={"server": "127.0.0.1", "port": port, "share": "data", "username": "u", "password": "p"},
+            options={"timeout": 1},
+        )
+        ctx, _, pool = make_step_context(tmp_path, resources={"share": resource})
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConnectorError, match=f"SMB server 127.0.0.1:{port} unreachable") as caught:
+                run_step(ctx, "smb_list_files", {"resource": "share", "remote_dir": "/"})
+        finally:
+            pool.close_all()
+
+    assert caught.value.transient is True
+    assert time.monotonic() - started < 10
