@@ -2,8 +2,9 @@
 
 The connectors (``smb:smbclient``, ``smb:pysmb``) do the protocol work, path parsing (``SHARE:/dir``, UNC, drive
 letters) and the share-root check; these steps handle inputs, local paths (sandbox), cancellation between files and
-upstream's outputs. Uploads go one at a time: a retried step re-uploads every file, which is safe because each
-upload replaces its target atomically.
+upstream's outputs. SMB connectors of legacy plugins are used through upstream's contract (``_smb_legacy``).
+Uploads go one at a time: a retried step re-uploads every file, which is safe because each upload replaces its
+target atomically.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from aetherflow.api import Inputs, Step, StepContext, StepResult
+from aetherflow.steps._smb_legacy import remote_files
 from aetherflow.steps._transfer import (
     RemoteFilesConnector,
     as_list,
@@ -30,8 +32,7 @@ from aetherflow.steps._transfer import (
 
 
 def _connector(ctx: StepContext, resource: str) -> RemoteFilesConnector:
-    connector: RemoteFilesConnector = ctx.connector(resource, kind="smb")
-    return connector
+    return remote_files(ctx.connector(resource, kind="smb"))
 
 
 # -- smb_list_files --------------------------------------------------------------------------------------------------
