@@ -182,7 +182,7 @@ class SmbConnectorBase(Connector, abc.ABC):
         if not target.parts:
             raise ConnectorError(f"SMB upload target '{remote_path}' is a share root, not a file path")
         part = target.with_name(target.name + ".part")
-        with self._operation("upload", remote_path), Path(local_path).open("rb") as raw:
+        with Path(local_path).open("rb") as raw, self._operation("upload", remote_path):
             self._makedirs(target.parent())
             source = _Counted(raw, cancelled, progress, f"SMB upload of {local_path} to {remote_path}")
             try:

@@ -131,9 +131,10 @@ class PysmbConnector(SmbConnectorBase):
             return ConnectorError(f"SMB {what}: permission denied: {target}")
         message = getattr(exc, "message", None)
         detail = f"{name}: {message}" if isinstance(message, str) else describe(exc)
-        if name in ("NotConnectedError", "NotReadyError", "SMBTimeout") or isinstance(
-            exc, (ConnectionError, TimeoutError, EOFError, OSError)
-        ):
+        lost = isinstance(exc, (ConnectionError, TimeoutError, EOFError)) or (
+            isinstance(exc, OSError) and exc.errno in (errno.ENOTCONN, errno.EHOSTUNREACH, errno.ENETUNREACH)
+        )
+        if lost or name in ("NotConnectedError", "NotReadyError", "SMBTimeout"):
             return ConnectorError(f"SMB {what} lost the connection: {target}: {detail}", transient=True)
         return ConnectorError(f"SMB {what} failed: {target}: {detail}")
 

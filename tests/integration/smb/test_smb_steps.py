@@ -197,3 +197,20 @@ def test_a_server_that_accepts_but_never_answers_times_out_as_transient(tmp_path
 
     assert caught.value.transient is True
     assert time.monotonic() - started < 10
+
+
+def test_a_stopped_download_leaves_no_local_file_and_the_session_usable(
+    smb_server: SmbServer, smb_dir: str, smb_step_env
+) -> None:
+    smb_server.put(f"{smb_dir}/big.bin", os.urandom(4 * 1024 * 1024))
+    ctx, _ = smb_step_env()
+    connector = ctx.connector("share")
+    target = ctx.artifacts_dir / "in" / "big.bin"
+
+    with pytest.raises(Interrupted):
+        connector.download(
+            f"{smb_dir}/big.bin", target, cancelled=ctx.cancelled, progress=lambda _: ctx.cancelled.set()
+        )
+
+    assert list(target.parent.iterdir()) == []
+    assert [f["name"] for f in connector.list_files(smb_dir)] == ["big.bin"]
