@@ -214,3 +214,14 @@ def test_a_stopped_download_leaves_no_local_file_and_the_session_usable(
 
     assert list(target.parent.iterdir()) == []
     assert [f["name"] for f in connector.list_files(smb_dir)] == ["big.bin"]
+
+
+def test_list_leaves_out_files_younger_than_min_age_seconds(smb_server: SmbServer, smb_dir: str, smb_step_env) -> None:
+    smb_server.put(f"{smb_dir}/old.csv", b"o", mtime=time.time() - 3600)
+    smb_server.put(f"{smb_dir}/fresh.csv", b"f")
+    ctx, _ = smb_step_env()
+
+    result = run_step(ctx, "smb_list_files", {"resource": "share", "remote_dir": smb_dir, "min_age_seconds": 60})
+
+    assert [(f["name"], f["size"]) for f in result.output["files"]] == [("old.csv", 1)]
+    assert abs(result.output["files"][0]["mtime"] - (time.time() - 3600)) < 5
