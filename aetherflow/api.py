@@ -39,6 +39,7 @@ __all__ = [
     "Interrupted",
     "LockBusy",
     "Registration",
+    "RemoteFileMeta",
     "RetryPolicy",
     "Status",
     "Step",
@@ -245,6 +246,20 @@ class ConnectorInit:
     config: Mapping[str, Any]
     options: Mapping[str, Any]
     ctx: ConnectorContext
+
+
+@dataclass(frozen=True)
+class RemoteFileMeta:
+    """A remote file or directory as upstream's connector contract lists it (``list(dir)``): sha256 when known,
+    else size and mtime."""
+
+    rel_path: str | None = None
+    path: str | None = None
+    name: str | None = None
+    is_dir: bool | None = False
+    size: int | None = None
+    mtime: float | None = None
+    sha256: str | None = None
 
 
 class Connector:

@@ -179,7 +179,7 @@ class FilesystemSource:
 
 
 class SftpSource:
-    """``sftp``: walk ``base_path`` recursively through the ``sftp`` connector and download files."""
+    """``sftp`` (and ``smb`` through a built-in connector): walk ``base_path`` recursively and download files."""
 
     def __init__(self, connector: Any, base_path: str) -> None:
         self.connector = connector
@@ -205,7 +205,8 @@ class SftpSource:
 class SmbSource:
     """``smb`` through a plugin connector with the upstream contract: ``list(dir)`` entries and ``read_bytes(path)``.
 
-    No SMB connector is built in; one registered by a plugin (``kind: smb``) is used as upstream used it.
+    The built-in SMB connectors are read like SFTP (``SftpSource``); this serves SMB connectors registered by legacy
+    plugins (``kind: smb``), used as upstream used them.
     """
 
     def __init__(self, connector: Any, base_path: str) -> None:

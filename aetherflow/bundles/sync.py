@@ -407,8 +407,8 @@ class _Syncer:
             return ArchiveSource(location, is_url=spec.url is not None, blobs=self.blobs, unzip=self._unzip)
         connector = self._connector()
         name = self.manifest.bundle_name
-        if spec.type == "sftp":
-            return SftpSource(connector, spec.base_path or "")
+        if spec.type == "sftp" or (spec.type == "smb" and callable(getattr(connector, "list_files", None))):
+            return SftpSource(connector, spec.base_path or "")  # the built-in SMB connectors walk like SFTP's
         if spec.type == "smb":
             return SmbSource(connector, spec.base_path or "")
         if spec.type == "db":

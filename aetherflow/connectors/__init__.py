@@ -13,6 +13,8 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "mail:smtp": "aetherflow.connectors.smtp:SmtpConnector",
     "sftp:paramiko": "aetherflow.connectors.sftp:ParamikoSftpConnector",
     "s3:boto3": "aetherflow.connectors.s3:Boto3S3Connector",
+    "smb:smbclient": "aetherflow.connectors.smb_smbclient:SmbclientConnector",
+    "smb:pysmb": "aetherflow.connectors.smb_pysmb:PysmbConnector",
     "archive:zipfile": "aetherflow.connectors.archive:ZipfileConnector",
     "archive:pyzipper": "aetherflow.connectors.archive:PyzipperConnector",
 }
@@ -26,5 +28,7 @@ REQUIRES: dict[str, tuple[str, str]] = {
     "rest:httpx": ("urllib3", "rest"),
     "sftp:paramiko": ("paramiko", "sftp"),
     "s3:boto3": ("boto3", "s3"),
+    "smb:smbclient": ("smbclient", "smb"),
+    "smb:pysmb": ("smb", "smb"),
     "archive:pyzipper": ("pyzipper", "zip"),
 }

@@ -130,17 +130,7 @@ class ConnectorBase:
         self.close()
 
 
-@dataclass(frozen=True)
-class RemoteFileMeta:
-    """Metadata of a remote file as legacy connectors list them (sha256 when known, else size and mtime)."""
-
-    rel_path: str | None = None
-    path: str | None = None
-    name: str | None = None
-    is_dir: bool | None = False
-    size: int | None = None
-    mtime: float | None = None
-    sha256: str | None = None
+RemoteFileMeta = api.RemoteFileMeta  # defined there so built-in connectors can return it too
 
 
 # -- registration -----------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""Helpers shared by the file-transfer steps (SFTP, S3): input errors, one-or-many inputs, the listing gate, the
-per-item upload manifest, a bounded worker pool with fail-fast, and the download destination check and loop.
+"""Helpers shared by the file-transfer steps (SFTP, SMB, S3): input errors, one-or-many inputs, the listing gate, the
+per-item upload manifest, a bounded worker pool with fail-fast, the download destination check and loop, and the
+expansion of local input paths (files, directories, globs).
 
 Only the standard library and ``aetherflow.api``: steps stay plugins.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import posixpath
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +24,80 @@ from aetherflow.api import CancelToken, Interrupted, StepContext, StepFailed, St
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+class RemoteFilesConnector(Protocol):
+    """What the remote-file steps use of their connector (``sftp``, ``smb``)."""
+
+    def list_files(
+        self,
+        remote_dir: str,
+        *,
+        pattern: str = "*",
+        recursive: bool = False,
+        min_age_seconds: float = 0.0,
+        cancelled: CancelToken | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def download(
+        self,
+        remote_path: str,
+        local_path: Path,
+        *,
+        cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int: ...
+
+    def upload(
+        self,
+        local_path: Path,
+        remote_path: str,
+        *,
+        cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int: ...
+
+    def delete(self, remote_path: str) -> None: ...
+
+
+def remote_path_of(step_type: str, entry: str | Mapping[str, Any]) -> str:
+    """The remote path of a file entry: the string itself, or the mapping's ``path``."""
+    if isinstance(entry, str):
+        return entry
+    path = entry.get("path")
+    if not isinstance(path, str) or not path:
+        raise input_error(f"{step_type} file entries need a 'path' (got keys {sorted(entry)})")
+    return path
+
+
+def expand_local_files(ctx: StepContext, step_type: str, raw_paths: Sequence[str]) -> list[Path]:
+    """The local files named by paths, directories (their files, not recursive) and globs, in order, once each.
+
+    A plain path that does not exist fails (permanent), naming it; a directory with no file or a glob that matches
+    nothing adds nothing, so the caller can skip with ``no_files``. Every result is sandbox-checked.
+    """
+    found: dict[Path, None] = {}
+    for raw in raw_paths:
+        if any(c in raw for c in _GLOB_CHARS):
+            matches = [Path(m) for m in sorted(glob.glob(str(ctx.resolve_path(raw)), recursive=True))]
+        else:
+            path = ctx.resolve_path(raw)
+            if not path.exists():
+                raise input_error(f"{step_type} file not found: {path}")
+            matches = [path]
+        for match in matches:
+            if match.is_dir():
+                files = sorted(p for p in match.iterdir() if p.is_file())
+            elif match.is_file():
+                files = [match]
+            else:
+                raise input_error(f"{step_type} input is not a regular file: {match}")
+            for file in files:
+                found.setdefault(ctx.resolve_path(file), None)  # again: a glob or a directory may reach a symlink
+    return list(found)
 
 
 def input_error(message: str) -> ValueError:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
+from aetherflow.api import Inputs, Step, StepContext, StepResult
 from aetherflow.steps._transfer import (
     Parallelism,
+    RemoteFilesConnector,
     UploadManifest,
     as_list,
     check_cancelled,
@@ -26,55 +26,13 @@ from aetherflow.steps._transfer import (
     elapsed_ms,
     input_error,
     listing_result,
+    remote_path_of,
     run_items,
 )
 
 
-class SftpConnectorLike(Protocol):
-    """What these steps use of an ``sftp`` connector."""
-
-    def list_files(
-        self,
-        remote_dir: str,
-        *,
-        pattern: str = "*",
-        recursive: bool = False,
-        min_age_seconds: float = 0.0,
-        cancelled: CancelToken | None = None,
-    ) -> list[dict[str, Any]]: ...
-
-    def download(
-        self,
-        remote_path: str,
-        local_path: Path,
-        *,
-        cancelled: CancelToken | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> int: ...
-
-    def upload(
-        self,
-        local_path: Path,
-        remote_path: str,
-        *,
-        cancelled: CancelToken | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> int: ...
-
-    def delete(self, remote_path: str) -> None: ...
-
-
-def _remote_path_of(step_type: str, entry: str | Mapping[str, Any]) -> str:
-    if isinstance(entry, str):
-        return entry
-    path = entry.get("path")
-    if not isinstance(path, str) or not path:
-        raise input_error(f"{step_type} file entries need a 'path' (got keys {sorted(entry)})")
-    return path
-
-
-def _connector(ctx: StepContext, resource: str) -> SftpConnectorLike:
-    connector: SftpConnectorLike = ctx.connector(resource, kind="sftp")
+def _connector(ctx: StepContext, resource: str) -> RemoteFilesConnector:
+    connector: RemoteFilesConnector = ctx.connector(resource, kind="sftp")
     return connector
 
 
@@ -129,7 +87,7 @@ class SftpDownloadFiles(Step[SftpDownloadInputs]):
         dest_dir = ctx.resolve_path(inputs.dest_dir)
         plan: list[tuple[str, Path]] = []
         for entry in inputs.files:
-            remote = _remote_path_of("sftp_download_files", entry)
+            remote = remote_path_of("sftp_download_files", entry)
             plan.append((remote, download_target(ctx, dest_dir, entry, remote)))
         dest_dir.mkdir(parents=True, exist_ok=True)
         sftp = _connector(ctx, inputs.resource)
@@ -237,7 +195,7 @@ class SftpDeleteFiles(Step[SftpDeleteInputs]):
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpDeleteInputs, ctx: StepContext) -> StepResult:
-        paths = [_remote_path_of("sftp_delete_files", entry) for entry in inputs.files]
+        paths = [remote_path_of("sftp_delete_files", entry) for entry in inputs.files]
         sftp = _connector(ctx, inputs.resource)
         for path in paths:
             check_cancelled(ctx.cancelled, "sftp_delete_files")

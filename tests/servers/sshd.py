@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import descendants_of
+
 SSHD = Path("/usr/sbin/sshd")
 SFTP_USER = "aetherflow-sftp"
 SFTP_PASSWORD = "sftp-test-Pa55word"
@@ -45,22 +47,6 @@ def _ed25519_keypair(private_path: Path) -> str:
     private_path.chmod(0o600)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return public.decode()
-
-
-def _children_of(parents: set[int]) -> list[int]:
-    """PIDs whose parent is in ``parents`` (read from /proc, so no procps is needed)."""
-    children: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat_line = (entry / "stat").read_text()
-        except OSError:
-            continue  # the process ended meanwhile
-        ppid = int(stat_line.rsplit(")", 1)[1].split()[1])
-        if ppid in parents:
-            children.append(int(entry.name))
-    return children
 
 
 def sshd_unavailable_reason() -> str | None:
@@ -109,12 +95,7 @@ class SshdServer:
 
     def session_pids(self) -> list[int]:
         """PIDs of every per-connection sshd process (the listener's descendants: monitors and session children)."""
-        found: list[int] = []
-        parents = {self.process.pid}
-        while parents:
-            parents = set(_children_of(parents))
-            found.extend(sorted(parents))
-        return found
+        return descendants_of(self.process.pid)
 
     def make_dir(self, rel: str) -> Path:
         """Create ``home/rel`` owned by the SFTP user; return the local path."""

@@ -40,8 +40,8 @@ def test_a_source_whose_connector_is_not_registered_fails_with_its_name(tmp_path
     manifest = write_manifest(
         tmp_path / "m.yaml",
         {"type": "smb", "resource": "share", "base_path": "/x"},
-        resources={"share": {"kind": "smb", "driver": "pysmb", "config": {}}},
+        resources={"share": {"kind": "smb", "driver": "nosuch", "config": {}}},
     )
 
-    with pytest.raises(BundleSyncFailed, match="manifest resource 'share' uses unknown connector smb:pysmb"):
+    with pytest.raises(BundleSyncFailed, match="manifest resource 'share' uses unknown connector smb:nosuch"):
         sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
