@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
-
 def register(subparsers: Any) -> None:
     """Add the ``validate`` and ``schema`` commands."""
     validate = subparsers.add_parser(

@@ -82,7 +82,10 @@ def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
 
 
 def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
+    from aetherflow.edge.schedule import schedule_of
+
     settings = load_settings(environ)
+    schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at)  # a bad slot is invalid input
     return settings.with_overrides(
         run_id=request.run_id,
         flow_job=request.flow_job,

@@ -114,7 +114,7 @@ def test_every_aetherflow_variable_the_chart_sets_is_a_setting(values: Path | No
             assert not unknown, f"{obj['metadata']['name']} sets variables no setting reads: {sorted(unknown)}"
 
 
-def test_default_values_set_exactly_the_flow_file_identity_grace_locks_and_logs() -> None:
+def test_default_values_set_exactly_the_flow_file_identity_grace_locks_logs_retention_and_schedule() -> None:
     (cj,) = cronjobs(rendered(None))
     assert set(env_of(runner(cj))) == {
         "AETHERFLOW_FLOW_FILE",
@@ -123,6 +123,10 @@ def test_default_values_set_exactly_the_flow_file_identity_grace_locks_and_logs(
         "AETHERFLOW_LOCKS_SCOPE",
         "AETHERFLOW_LOG_FORMAT",
         "AETHERFLOW_LOG_LEVEL",
+        "AETHERFLOW_OVERLAP_EXIT_CODE",
+        "AETHERFLOW_STATE_RETENTION_DAYS",
+        "AETHERFLOW_SCHEDULE_NAME",
+        "AETHERFLOW_TIMEZONE",
     }
 
 
