@@ -166,7 +166,6 @@ class StepContext(Protocol):
     def manifests_dir(self) -> Path:
         """The job's manifests directory (created on first use)."""
         ...
-
     enterprise: bool
 
     @property

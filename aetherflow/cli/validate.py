@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
+
 def register(subparsers: Any) -> None:
     """Add the ``validate`` and ``schema`` commands."""
     validate = subparsers.add_parser(

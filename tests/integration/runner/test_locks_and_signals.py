@@ -147,15 +147,12 @@ def test_a_step_ignoring_sigterm_past_the_grace_is_recorded_interrupted_and_the_
     started = tmp_path / "started"
     termination = tmp_path / "termination-log"
     termination.touch()
-    flow = make_flow(
-        tmp_path,
-        f"""
+    flow = make_flow(tmp_path, f"""
         version: 1
         flow: {{id: stubborn}}
         jobs:
           - {{id: a, steps: [{{id: s, type: stubborn_sleep, inputs: {{marker: "{started}"}}}}]}}
-    """,
-    )
+    """)
     plugins = Path(__file__).resolve().parents[2] / "plugins" / "stubborn"
     env = clean_env(
         AETHERFLOW_LOG_FORMAT="json",

@@ -20,10 +20,8 @@ def test_the_built_in_step_shapes_file_matches_the_step_input_models() -> None:
 
 def test_validating_a_flow_of_built_in_steps_imports_neither_pydantic_models_nor_step_modules(tmp_path) -> None:
     flow = tmp_path / "flow.yaml"
-    flow.write_text(
-        "version: 1\nflow: {id: f}\njobs:\n  - id: a\n    steps:\n"
-        "      - {id: s, type: external.process, inputs: {command: [/bin/true], log: {stdout: capture}}}\n"
-    )
+    flow.write_text("version: 1\nflow: {id: f}\njobs:\n  - id: a\n    steps:\n"
+                    "      - {id: s, type: external.process, inputs: {command: [/bin/true], log: {stdout: capture}}}\n")
     probe = (
         "import sys; from aetherflow.cli import main; code = main(['validate', '--flow-yaml', sys.argv[1]]);"
         "print(code, 'pydantic.main' in sys.modules, any(m.startswith('aetherflow.steps.') for m in sys.modules))"
