@@ -76,6 +76,7 @@ class Settings:
     schedule_name: str | None = field(default=None, metadata=_STR)  # the CronJob's name (chart): schedule slots
     timezone: str | None = field(default=None, metadata=_STR)  # the schedule's IANA time zone (chart)
     scheduled_at: str | None = field(default=None, metadata=_STR)  # RFC 3339 slot; overrides the Job-name slot
+    kubernetes_events: bool = field(default=False, metadata=_BOOL)  # Events on the Job (needs API access)
     termination_log: str = field(default="/dev/termination-log", metadata=_STR)
     grace_seconds: float = field(default=20.0, metadata={"kind": "float", "ge": 0})
     state_journal_mode: str = field(default="auto", metadata=_choice("auto", "wal", "delete"))

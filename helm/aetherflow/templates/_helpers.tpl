@@ -152,6 +152,9 @@ so extraEnv and an item's env can override what the chart sets without duplicate
   (dict "name" "AETHERFLOW_LOG_FORMAT" "value" $root.Values.logFormat)
   (dict "name" "AETHERFLOW_LOG_LEVEL" "value" $root.Values.logLevel)
 }}
+{{- if $root.Values.kubernetesEvents.enabled }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_KUBERNETES_EVENTS" "value" "true") }}
+{{- end }}
 {{- if not (kindIs "invalid" $root.Values.state.retentionDays) }}
 {{- $entries = append $entries (dict "name" "AETHERFLOW_STATE_RETENTION_DAYS" "value" (toString $root.Values.state.retentionDays)) }}
 {{- end }}

@@ -184,7 +184,8 @@ def test_runner_grace_is_the_termination_grace_minus_30_seconds_and_at_least_5(
 def test_pods_run_non_root_with_a_read_only_root_and_no_privileges(values: Path | None) -> None:
     for cj in cronjobs(rendered(values)):
         pod = pod_spec(cj)
-        assert pod["automountServiceAccountToken"] is False
+        # A token only for Kubernetes Events (test_production.py pins that case).
+        assert pod["automountServiceAccountToken"] is ("AETHERFLOW_KUBERNETES_EVENTS" in env_values(runner(cj)))
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["securityContext"]["fsGroup"] == 1001
         sc = runner(cj)["securityContext"]

@@ -195,3 +195,25 @@ def test_notes_say_there_is_no_overlap_protection_without_a_volume() -> None:
 def test_notes_mention_helm_test_only_when_the_test_hook_is_rendered() -> None:
     assert "helm test" in _notes()
     assert "helm test" not in _notes(CHART / "ci" / "ephemeral-values.yaml")
+
+
+def test_without_kubernetes_events_the_runner_has_no_token_and_no_role() -> None:
+    objects = rendered(None)
+    assert of_kind(objects, "Role") == [] and of_kind(objects, "RoleBinding") == []
+    for cj in cronjobs(objects):
+        assert pod_spec(cj)["automountServiceAccountToken"] is False
+        assert "AETHERFLOW_KUBERNETES_EVENTS" not in env_values(runner(cj))
+
+
+def test_kubernetes_events_mount_a_token_and_grant_only_create_on_events() -> None:
+    objects = rendered(MONITORING)
+    (role,) = of_kind(objects, "Role")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
+    (binding,) = of_kind(objects, "RoleBinding")
+    (sa,) = of_kind(objects, "ServiceAccount")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
+    for cj in cronjobs(objects):
+        assert pod_spec(cj)["automountServiceAccountToken"] is True
+        assert pod_spec(cj)["serviceAccountName"] == sa["metadata"]["name"]
+        assert env_values(runner(cj))["AETHERFLOW_KUBERNETES_EVENTS"] == "true"
