@@ -18,9 +18,12 @@ ARG PIP_EXTRA_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
 ARG PIP_CERT
-# `parquet` (pyarrow) is left out by default: it alone would add ~170 MB to every pod's image pull.
-# Add it with --build-arg EXTRAS=db,sftp,rest,s3,zip,parquet for flows that write Parquet.
-ARG EXTRAS=db,sftp,rest,s3,zip
+# The one list of the extras the image carries (scripts/image_test.sh reads it from here and imports each of them).
+# `parquet` (pyarrow) costs ~170 MB of every pod's pull but is what the image promises; `k8s` (the kubernetes client)
+# is imported only when Kubernetes Events are enabled. Opt-in only, never pulled in by another extra: `duckdb`,
+# `oracle`, `exasol`, `pyminizip` (no wheel for Python 3.12: it needs a compiler in the deps stage), e.g.
+# --build-arg EXTRAS=db,sftp,rest,s3,zip,parquet,k8s,duckdb.
+ARG EXTRAS=db,sftp,rest,s3,zip,parquet,k8s
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -38,8 +38,9 @@ class ExitCode(enum.IntEnum):
     SIGTERM = 143
 
 
-#: Exit codes after which retrying the pod cannot help (Kubernetes podFailurePolicy FailJob).
-FAIL_JOB_EXIT_CODES: tuple[int, ...] = (ExitCode.INVALID, ExitCode.OVERLAP)
+#: Exit codes after which retrying the pod cannot help (Kubernetes podFailurePolicy FailJob). The overlap code joins
+#: them only when it is configured as 75: its default in the chart is 0, which completes the Job.
+FAIL_JOB_EXIT_CODES: tuple[int, ...] = (ExitCode.INVALID,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,8 +70,13 @@ class Settings:
     pushgateway_url: str = field(default="", metadata=_STR)
     pushgateway_timeout_seconds: float = field(default=2.0, metadata={"kind": "float", "gt": 0})
     pushgateway_attempts: int = field(default=2, metadata={"kind": "int", "ge": 1})
-    pushgateway_namespace_label: bool = field(default=False, metadata=_BOOL)
+    pushgateway_namespace_label: bool = field(default=True, metadata=_BOOL)
     pushgateway_run_info: bool = field(default=False, metadata=_BOOL)
+    overlap_exit_code: int = field(default=75, metadata={"kind": "int", "ge": 0})
+    schedule_name: str | None = field(default=None, metadata=_STR)  # the CronJob's name (chart): schedule slots
+    timezone: str | None = field(default=None, metadata=_STR)  # the schedule's IANA time zone (chart)
+    scheduled_at: str | None = field(default=None, metadata=_STR)  # RFC 3339 slot; overrides the Job-name slot
+    kubernetes_events: bool = field(default=False, metadata=_BOOL)  # Events on the Job (needs API access)
     termination_log: str = field(default="/dev/termination-log", metadata=_STR)
     grace_seconds: float = field(default=20.0, metadata={"kind": "float", "ge": 0})
     state_journal_mode: str = field(default="auto", metadata=_choice("auto", "wal", "delete"))

@@ -115,12 +115,13 @@ def _drop_helm_labels(node: Any) -> None:
 
 
 def namespace_object() -> dict[str, Any]:
-    """The Namespace every generated object lives in."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "aetherflow"}},
+    """The Namespace every generated object lives in, enforcing the restricted Pod Security Standard."""
+    labels = {
+        "app.kubernetes.io/part-of": "aetherflow",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
     }
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}}
 
 
 def pushgateway_objects() -> list[dict[str, Any]]:

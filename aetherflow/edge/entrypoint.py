@@ -82,7 +82,10 @@ def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
 
 
 def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
+    from aetherflow.edge.schedule import schedule_of
+
     settings = load_settings(environ)
+    schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at)  # a bad slot is invalid input
     return settings.with_overrides(
         run_id=request.run_id,
         flow_job=request.flow_job,
@@ -351,7 +354,12 @@ def _execute(
     def report(outcome: RunOutcome) -> None:
         if pusher is not None:
             pusher.finish(outcome)
-        _write_termination(settings.termination_log, _termination_for(outcome, inputs.redactor))
+        termination = _termination_for(outcome, inputs.redactor)
+        _write_termination(settings.termination_log, termination)
+        if settings.kubernetes_events:
+            from aetherflow.edge.k8s_events import post_job_event
+
+            post_job_event(settings, termination)
 
     # A step that ignores a stop request past the grace period: the runner records it, then reports through here.
     runner.on_abandon = report

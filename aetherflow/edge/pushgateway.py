@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import basic_auth_handler, default_handler, push_to_gateway, pushadd_to_gateway
 from tenacity import Retrying, stop_after_attempt, wait_random
 
+from aetherflow.edge.schedule import schedule_of
 from aetherflow.errors import error_text
 from aetherflow.observability.metrics import RunInfo, RunMetrics
 
@@ -38,11 +39,17 @@ PAUSE_MAX_SECONDS = 1.5
 _Handler = Callable[..., Callable[[], None]]
 
 
-def grouping_key(flow_id: str, namespace: str | None = None) -> dict[str, str]:
-    """``flow=<flow_id>`` plus ``namespace`` when given (the ``job`` label is added by the push itself)."""
+def grouping_key(flow_id: str, namespace: str | None = None, schedule: str | None = None) -> dict[str, str]:
+    """``flow=<flow_id>`` plus ``namespace`` and ``schedule`` when given (the push adds ``job``).
+
+    Two schedules of one flow, two namespaces, or a manual Job and its schedule each get their own group, so their
+    series never overwrite each other.
+    """
     key = {"flow": flow_id}
     if namespace:
         key["namespace"] = namespace
+    if schedule:
+        key["schedule"] = schedule
     return key
 
 
@@ -170,13 +177,14 @@ class RunPusher:
             info = RunInfo(
                 job_name=settings.job_name or "", pod=settings.pod_name or "", namespace=settings.namespace or ""
             )
-        metrics = RunMetrics(flow_id, declared, run_id=run_id, run_info=info)
+        schedule = schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at)
+        metrics = RunMetrics(flow_id, declared, run_id=run_id, run_info=info, scheduled_at=schedule.slot)
         namespace = settings.namespace if settings.pushgateway_namespace_label else None
         pusher = Pusher(
             settings.pushgateway_url,
             timeout_seconds=settings.pushgateway_timeout_seconds,
             attempts=settings.pushgateway_attempts,
-            grouping_key=grouping_key(flow_id, namespace),
+            grouping_key=grouping_key(flow_id, namespace, schedule.label),
             redact=redact or (lambda text: text),
         )
         return cls(metrics, pusher)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -36,11 +37,15 @@ JOB_DURATION = "aetherflow_job_duration_seconds"
 STEP_DURATION = "aetherflow_step_duration_seconds"
 OVERLAP_TS = "aetherflow_run_overlap_timestamp_seconds"
 RUN_INFO = "aetherflow_run_info"
+SCHEDULED_TS = "aetherflow_run_scheduled_timestamp_seconds"
+LATENESS = "aetherflow_run_start_lateness_seconds"
 
-#: families of each push (container.md §6); ``run_info`` is added to start and end pushes when enabled
+#: families of each push; ``run_info`` is added to start and end pushes when enabled, the slot families when a slot
+#: is known
 START_FAMILIES = (START_TS, RUN_STATUS, ATTEMPT)
 END_FAMILIES = (START_TS, END_TS, DURATION, RUN_STATUS, LAST_SUCCESS, ATTEMPT, JOB_STATUS, JOB_DURATION, STEP_DURATION)
 OVERLAP_FAMILIES = (OVERLAP_TS,)
+SLOT_FAMILIES = (SCHEDULED_TS, LATENESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +72,12 @@ class RunMetrics:
         *,
         run_id: str | None = None,
         run_info: RunInfo | None = None,
+        scheduled_at: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.flow_id = flow_id
+        self.scheduled_at = scheduled_at
+        self.run_started_at: float | None = None
         self.run_id = run_id
         self._run_info = run_info
         self._clock = clock
@@ -101,6 +109,8 @@ class RunMetrics:
         self.started_at = self._clock()
         self.status = "running"
         self.attempt = _int(fields.get("attempt"), 1)
+        # The run's first start (stored with the run), so lateness is the same number on every attempt.
+        self.run_started_at = _unix(fields.get("run_started_at"), self.started_at)
         if fields.get("run_id"):
             self.run_id = str(fields["run_id"])
 
@@ -170,6 +180,8 @@ class RunMetrics:
         wanted = list(names)
         if run_info and self._run_info is not None:
             wanted.append(RUN_INFO)
+        if run_info and self.scheduled_at is not None:
+            wanted.extend(SLOT_FAMILIES)
         registry.register(_Families(self, tuple(wanted)))
         return registry
 
@@ -187,6 +199,8 @@ class RunMetrics:
             STEP_DURATION: self._step_duration_family,
             OVERLAP_TS: lambda: _gauge(OVERLAP_TS, "Time a run start was refused by the flow lock.", self._overlap()),
             RUN_INFO: self._run_info_family,
+            SCHEDULED_TS: lambda: _gauge(SCHEDULED_TS, "Schedule slot of this run (Unix seconds).", self._slot()),
+            LATENESS: lambda: _gauge(LATENESS, "First start of this run minus its schedule slot.", self._lateness()),
         }
         for name in names:
             yield builders[name]()
@@ -196,6 +210,13 @@ class RunMetrics:
 
     def _duration(self) -> float:
         return max(0.0, self._end() - self.started_at) if self.started_at is not None else 0.0
+
+    def _slot(self) -> float:
+        return self.scheduled_at if self.scheduled_at is not None else 0.0
+
+    def _lateness(self) -> float:
+        first = self.run_started_at if self.run_started_at is not None else self.started_at
+        return first - self._slot() if first is not None else 0.0
 
     def _overlap(self) -> float:
         return self.overlap_at if self.overlap_at is not None else self._clock()
@@ -262,6 +283,17 @@ def _seconds(duration_ms: object) -> float:
     if isinstance(duration_ms, bool) or not isinstance(duration_ms, int | float):
         return 0.0
     return max(0.0, float(duration_ms) / 1000.0)
+
+
+def _unix(value: object, default: float) -> float:
+    """Unix seconds of an ISO 8601 time with an offset (as the state store writes it), else ``default``."""
+    if not isinstance(value, str) or not value:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return default
+    return parsed.timestamp() if parsed.tzinfo is not None else default
 
 
 def _int(value: object, default: int) -> int:

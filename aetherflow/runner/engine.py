@@ -284,6 +284,7 @@ class Runner:
             "run_start",
             yaml=self.plan.flow_path,
             attempt=current.attempt,
+            run_started_at=current.started_at,
             resumed=resumed,
             job_name=opt.job_name,
             pod=opt.pod_name,

@@ -51,6 +51,10 @@ def test_a_second_concurrent_run_exits_75_and_its_job_fails_without_retry(k8s: A
     for name in (first, second):
         cluster.wait_for_job_finished(k8s, e2e.namespace, name, timeout=400)
     cluster.assert_overlap_refused(k8s, e2e.namespace, (first, second), e2e.flow_id)
+    # Both pods mount the ReadWriteOnce claim: they must have run on one node (the chart's co-location affinity; on
+    # kind's local-path class the volume's own node affinity pins them too, so this cannot tell the two apart).
+    nodes = {pod.spec.node_name for name in (first, second) for pod in cluster.job_pods(k8s, e2e.namespace, name)}
+    assert len(nodes) == 1, nodes
 
 
 def test_a_pod_deleted_mid_run_is_replaced_and_the_run_resumes_without_repeating_completed_jobs(

@@ -63,6 +63,11 @@ app.kubernetes.io/part-of: aetherflow
 {{- end }}
 {{- end }}
 
+{{/* True when a flows ConfigMap is mounted: inline flows or an existing ConfigMap. */}}
+{{- define "aetherflow.flowsEnabled" -}}
+{{- if or .Values.flows .Values.flowsExistingConfigMap }}true{{- end }}
+{{- end }}
+
 {{- define "aetherflow.flowsConfigMapName" -}}
 {{- default (printf "%s-flows" (include "aetherflow.fullname" .)) .Values.flowsExistingConfigMap }}
 {{- end }}
@@ -143,9 +148,16 @@ so extraEnv and an item's env can override what the chart sets without duplicate
   (dict "name" "AETHERFLOW_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace")))
   (dict "name" "AETHERFLOW_GRACE_SECONDS" "value" (include "aetherflow.graceSeconds" $root))
   (dict "name" "AETHERFLOW_LOCKS_SCOPE" "value" $root.Values.lockScope)
+  (dict "name" "AETHERFLOW_OVERLAP_EXIT_CODE" "value" (toString (int $root.Values.overlapExitCode)))
   (dict "name" "AETHERFLOW_LOG_FORMAT" "value" $root.Values.logFormat)
   (dict "name" "AETHERFLOW_LOG_LEVEL" "value" $root.Values.logLevel)
 }}
+{{- if $root.Values.kubernetesEvents.enabled }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_KUBERNETES_EVENTS" "value" "true") }}
+{{- end }}
+{{- if not (kindIs "invalid" $root.Values.state.retentionDays) }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_STATE_RETENTION_DAYS" "value" (toString $root.Values.state.retentionDays)) }}
+{{- end }}
 {{- if include "aetherflow.profilesEnabled" $root }}
 {{- $entries = append $entries (dict "name" "AETHERFLOW_PROFILES_FILE" "value" (printf "%s/profiles.yaml" (include "aetherflow.paths.profiles" $root))) }}
 {{- end }}
@@ -174,12 +186,64 @@ so extraEnv and an item's env can override what the chart sets without duplicate
 {{- end }}
 {{- end }}
 
+{{/* True when the data volume is a claim that only one node can mount at a time (ReadWriteOnce). */}}
+{{- define "aetherflow.colocate" -}}
+{{- if and .Values.persistence.enabled (has "ReadWriteOnce" .Values.persistence.accessModes) }}true{{- end }}
+{{- end }}
+
+{{/* Labels that select the release's runner pods (CronJob pods, manual Jobs and the NOTES debug pod). */}}
+{{- define "aetherflow.runnerSelector" -}}
+{{- $labels := fromYaml (include "aetherflow.selectorLabels" .) }}
+{{- $_ := set $labels "app.kubernetes.io/component" "runner" }}
+{{- toYaml $labels }}
+{{- end }}
+
+{{/* The same labels as a `kubectl run --labels` argument (k=v,k=v). */}}
+{{- define "aetherflow.runnerSelectorArg" -}}
+{{- $labels := fromYaml (include "aetherflow.runnerSelector" .) }}
+{{- $pairs := list }}
+{{- range $key := keys $labels | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (get $labels $key)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/*
+Name prefix of a manual Job of a CronJob (NOTES): `<CronJob name, at most 44 characters>-manual`, so with
+`-$(date +%s)` the Job name stays within 63 characters and never has the `<CronJob name>-<digits>` form of a
+scheduled Job (the runner tells a slot from that form).
+*/}}
+{{- define "aetherflow.manualJobPrefix" -}}
+{{- printf "%s-manual" (trunc 44 . | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Affinity of a runner pod: the given affinity (the item's, else the chart's) plus, with a ReadWriteOnce volume, a
+required pod-affinity term on the node's hostname selecting the release's runner pods. A pod matching its own term
+may start anywhere when no such pod runs; otherwise it joins the node that has the volume attached, so an
+overlapping run is refused by the lock instead of waiting for the volume (Multi-Attach). Called with
+(dict "root" $ "affinity" <dict>).
+*/}}
+{{- define "aetherflow.affinity" -}}
+{{- $affinity := deepCopy (default dict .affinity) }}
+{{- if include "aetherflow.colocate" .root }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (fromYaml (include "aetherflow.runnerSelector" .root))) }}
+{{- $podAffinity := default dict $affinity.podAffinity }}
+{{- $required := default list $podAffinity.requiredDuringSchedulingIgnoredDuringExecution }}
+{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $required $term) }}
+{{- $_ := set $affinity "podAffinity" $podAffinity }}
+{{- end }}
+{{- if $affinity }}{{ toYaml $affinity }}{{ end }}
+{{- end }}
+
 {{/* Volumes of the runner pod; the helm test pod passes (dict "root" $ "test" true) to get an emptyDir for data. */}}
 {{- define "aetherflow.volumes" -}}
 {{- $root := .root }}
+{{- if include "aetherflow.flowsEnabled" $root }}
 - name: flows
   configMap:
     name: {{ include "aetherflow.flowsConfigMapName" $root }}
+{{- end }}
 {{- if include "aetherflow.profilesEnabled" $root }}
 - name: profiles
   secret:
@@ -218,9 +282,11 @@ so extraEnv and an item's env can override what the chart sets without duplicate
 
 {{- define "aetherflow.volumeMounts" -}}
 {{- $root := .root }}
+{{- if include "aetherflow.flowsEnabled" $root }}
 - name: flows
   mountPath: {{ include "aetherflow.paths.flows" $root }}
   readOnly: true
+{{- end }}
 {{- if include "aetherflow.profilesEnabled" $root }}
 - name: profiles
   mountPath: {{ include "aetherflow.paths.profiles" $root }}
@@ -246,11 +312,16 @@ so extraEnv and an item's env can override what the chart sets without duplicate
 {{- end }}
 
 {{/*
-podFailurePolicy from the exit-code table (container.md §7; codes from aetherflow.errors: FAIL_JOB_EXIT_CODES =
-INVALID 2 and OVERLAP 75, OK 0). Rules are evaluated in order: an evicted/preempted/drained pod is ignored (not
-counted), invalid input and overlap fail the Job at once, every other failure counts against backoffLimit.
+podFailurePolicy from the exit-code table (codes from aetherflow.errors: FAIL_JOB_EXIT_CODES = INVALID 2; the
+overlap code joins them only when overlapExitCode is 75, since 0 completes the Job; OK 0). Rules are evaluated in
+order: an evicted/preempted/drained pod is ignored (not counted), the codes retrying cannot help fail the Job at
+once, every other failure counts against backoffLimit.
 */}}
 {{- define "aetherflow.podFailurePolicy" -}}
+{{- $failJob := list 2 }}
+{{- if eq (int .Values.overlapExitCode) 75 }}
+{{- $failJob = append $failJob 75 }}
+{{- end }}
 rules:
   - action: Ignore
     onPodConditions:
@@ -260,7 +331,7 @@ rules:
     onExitCodes:
       containerName: aetherflow
       operator: In
-      values: [2, 75]
+      values: {{ $failJob | toJson }}
   - action: Count
     onExitCodes:
       containerName: aetherflow

@@ -114,7 +114,7 @@ def test_every_aetherflow_variable_the_chart_sets_is_a_setting(values: Path | No
             assert not unknown, f"{obj['metadata']['name']} sets variables no setting reads: {sorted(unknown)}"
 
 
-def test_default_values_set_exactly_the_flow_file_identity_grace_locks_and_logs() -> None:
+def test_default_values_set_exactly_the_flow_file_identity_grace_locks_logs_retention_and_schedule() -> None:
     (cj,) = cronjobs(rendered(None))
     assert set(env_of(runner(cj))) == {
         "AETHERFLOW_FLOW_FILE",
@@ -123,6 +123,10 @@ def test_default_values_set_exactly_the_flow_file_identity_grace_locks_and_logs(
         "AETHERFLOW_LOCKS_SCOPE",
         "AETHERFLOW_LOG_FORMAT",
         "AETHERFLOW_LOG_LEVEL",
+        "AETHERFLOW_OVERLAP_EXIT_CODE",
+        "AETHERFLOW_STATE_RETENTION_DAYS",
+        "AETHERFLOW_SCHEDULE_NAME",
+        "AETHERFLOW_TIMEZONE",
     }
 
 
@@ -180,7 +184,8 @@ def test_runner_grace_is_the_termination_grace_minus_30_seconds_and_at_least_5(
 def test_pods_run_non_root_with_a_read_only_root_and_no_privileges(values: Path | None) -> None:
     for cj in cronjobs(rendered(values)):
         pod = pod_spec(cj)
-        assert pod["automountServiceAccountToken"] is False
+        # A token only for Kubernetes Events (test_production.py pins that case).
+        assert pod["automountServiceAccountToken"] is ("AETHERFLOW_KUBERNETES_EVENTS" in env_values(runner(cj)))
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["securityContext"]["fsGroup"] == 1001
         sc = runner(cj)["securityContext"]

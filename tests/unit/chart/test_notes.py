@@ -45,7 +45,7 @@ def test_notes_warn_about_a_shared_claim(tmp_path: Path) -> None:
 
 def test_notes_warn_about_read_write_once_pod(tmp_path: Path) -> None:
     notes = _notes(write_values(tmp_path, {"persistence": {"accessModes": ["ReadWriteOncePod"]}}))
-    assert "never reported as exit 75" in notes
+    assert "overlap is never reported" in notes
 
 
 def test_notes_do_not_warn_with_the_defaults() -> None:

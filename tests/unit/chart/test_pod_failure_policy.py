@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from aetherflow.errors import FAIL_JOB_EXIT_CODES, ExitCode
-from tests.unit.chart.rendering import VALUES_CASES, case_id, cronjobs, rendered, runner
+from tests.unit.chart.rendering import VALUES_CASES, case_id, cronjobs, env_values, rendered, runner, write_values
 
 
 def _policies(values: Path | None) -> list[tuple[str, dict[str, Any]]]:
@@ -18,18 +18,39 @@ def _policies(values: Path | None) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def _fail_job_codes(cronjob: dict[str, Any]) -> list[int]:
+    policy = cronjob["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]
+    fail_job = [r for r in policy["rules"] if r["action"] == "FailJob"]
+    assert len(fail_job) == 1
+    assert fail_job[0]["onExitCodes"]["operator"] == "In"
+    codes: list[int] = fail_job[0]["onExitCodes"]["values"]
+    return codes
+
+
 @pytest.mark.parametrize("values", VALUES_CASES, ids=case_id)
-def test_fail_job_exit_codes_are_exactly_the_cli_codes_retrying_cannot_help(values: Path | None) -> None:
-    for name, policy in _policies(values):
-        fail_job = [r for r in policy["rules"] if r["action"] == "FailJob"]
-        assert len(fail_job) == 1, name
-        codes = fail_job[0]["onExitCodes"]
-        assert codes["operator"] == "In"
-        assert codes["values"] == sorted(int(c) for c in FAIL_JOB_EXIT_CODES), name
+def test_fail_job_exit_codes_are_the_cli_codes_retrying_cannot_help_plus_the_overlap_code_when_it_is_75(
+    values: Path | None,
+) -> None:
+    for cj in cronjobs(rendered(values)):
+        overlap = int(env_values(runner(cj))["AETHERFLOW_OVERLAP_EXIT_CODE"])
+        expected = sorted({int(c) for c in FAIL_JOB_EXIT_CODES} | ({overlap} - {int(ExitCode.OK)}))
+        assert _fail_job_codes(cj) == expected, cj["metadata"]["name"]
 
 
-def test_fail_job_codes_are_invalid_input_and_overlap() -> None:
-    assert set(FAIL_JOB_EXIT_CODES) == {ExitCode.INVALID, ExitCode.OVERLAP}
+def test_fail_job_codes_are_invalid_input() -> None:
+    assert set(FAIL_JOB_EXIT_CODES) == {ExitCode.INVALID}
+
+
+def test_by_default_an_overlap_completes_the_job_and_only_invalid_input_fails_it() -> None:
+    for cj in cronjobs(rendered(None)):
+        assert env_values(runner(cj))["AETHERFLOW_OVERLAP_EXIT_CODE"] == "0"
+        assert _fail_job_codes(cj) == [int(ExitCode.INVALID)]
+
+
+def test_an_overlap_code_of_75_fails_the_job_at_once(tmp_path: Path) -> None:
+    for cj in cronjobs(rendered(write_values(tmp_path, {"overlapExitCode": 75}))):
+        assert env_values(runner(cj))["AETHERFLOW_OVERLAP_EXIT_CODE"] == "75"
+        assert _fail_job_codes(cj) == [int(ExitCode.INVALID), int(ExitCode.OVERLAP)]
 
 
 @pytest.mark.parametrize("values", VALUES_CASES, ids=case_id)

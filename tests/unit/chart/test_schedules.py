@@ -113,7 +113,7 @@ def test_one_instance_rule_and_job_defaults() -> None:
     assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (3, 3)
     assert spec["timeZone"] == "Etc/UTC" and spec["suspend"] is False
     assert job["backoffLimit"] == 2
-    assert "activeDeadlineSeconds" not in job and "ttlSecondsAfterFinished" not in job
+    assert job["activeDeadlineSeconds"] == 21600 and "ttlSecondsAfterFinished" not in job
     assert pod_spec(cj)["terminationGracePeriodSeconds"] == 90
 
 

@@ -31,6 +31,10 @@ REJECTED: dict[str, dict[str, Any]] = {
     "resources typo": {"resources": {"limit": {"memory": "1Gi"}}},
     "pushgateway url without scheme": {"pushgateway": {"url": "pushgateway:9091"}},
     "env file type": {"envFilesType": "json"},
+    "numeric image tag (1.10 would render as 1.1)": {"image": {"tag": 1.10}},
+    "overlap code other than 0 or 75": {"overlapExitCode": 1},
+    "item deadline below one second": {"schedules": [{**ITEM, "activeDeadlineSeconds": 0}]},
+    "prometheusRule typo": {"prometheusRule": {"enable": True}},
 }
 
 

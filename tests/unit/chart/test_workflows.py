@@ -90,8 +90,56 @@ def test_e2e_creates_the_cluster_from_the_kind_config() -> None:
     assert kind["with"]["config"] == "kind-config.yaml"
     config = _load(ROOT / "kind-config.yaml")
     assert (config["kind"], config["apiVersion"]) == ("Cluster", "kind.x-k8s.io/v1alpha4")
-    assert [n["role"] for n in config["nodes"]] == ["control-plane"]
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
     assert config["name"] == workflow["env"]["CLUSTER"]
+    assert kind["with"]["node_image"] == "${{ matrix.node_image }}"
+
+
+def test_e2e_covers_the_charts_oldest_kubernetes_and_the_newest() -> None:
+    workflow = _load(WORKFLOWS / "e2e.yaml")
+    (job,) = workflow["jobs"].values()
+    images = job["strategy"]["matrix"]["node_image"]
+    versions = [image.rsplit(":v", 1)[1] for image in images]
+    floor = _load(CHART / "Chart.yaml")["kubeVersion"]
+    assert versions[0].startswith("1.29"), (versions, floor)
+    assert max(tuple(map(int, v.split("."))) for v in versions) >= (1, 33)
+
+
+def test_e2e_upgrades_from_the_previous_chart_and_runs_ct_install_in_a_restricted_namespace() -> None:
+    runs = _runs(_load(WORKFLOWS / "e2e.yaml"))
+    assert "helm upgrade" in runs and "git merge-base" in runs
+    assert "ct install" in runs
+    assert "pod-security.kubernetes.io/enforce=restricted" in runs
+
+
+def test_release_builds_a_multi_arch_signed_image_with_an_sbom_and_pushes_the_chart() -> None:
+    workflow = _load(WORKFLOWS / "release.yaml")
+    triggers = workflow.get("on") or workflow.get(True)
+    assert triggers["push"]["tags"] == ["v*"]
+    uses = [step["uses"].split("@")[0] for step in _uses(workflow)]
+    for action in (
+        "docker/setup-qemu-action",
+        "docker/build-push-action",
+        "sigstore/cosign-installer",
+        "anchore/sbom-action",
+        "aquasecurity/trivy-action",
+    ):
+        assert action in uses, action
+    runs = _runs(workflow)
+    assert "linux/amd64,linux/arm64" in yaml.safe_dump(workflow)
+    assert "cosign sign" in runs and "helm push" in runs
+
+
+def test_an_update_bot_watches_actions_pip_and_the_base_image() -> None:
+    config = _load(ROOT / ".github" / "dependabot.yml")
+    ecosystems = {u["package-ecosystem"] for u in config["updates"]}
+    assert ecosystems >= {"github-actions", "pip", "docker"}
+    checker = str(Path(sys.executable).parent / "check-jsonschema")
+    path = str(ROOT / ".github" / "dependabot.yml")
+    proc = subprocess.run(
+        [checker, "--builtin-schema", "vendor.dependabot", path], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_e2e_names_match_the_chart_install() -> None:
