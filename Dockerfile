@@ -23,7 +23,7 @@ ARG PIP_CERT
 # is imported only when Kubernetes Events are enabled. Opt-in only, never pulled in by another extra: `duckdb`,
 # `oracle`, `exasol`, `pyminizip` (no wheel for Python 3.12: it needs a compiler in the deps stage), e.g.
 # --build-arg EXTRAS=db,sftp,rest,s3,zip,parquet,k8s,duckdb.
-ARG EXTRAS=db,sftp,rest,s3,zip,parquet,k8s
+ARG EXTRAS=db,sftp,rest,s3,zip,parquet,excel,smb,k8s
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
