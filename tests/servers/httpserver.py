@@ -9,6 +9,7 @@ Endpoints:
   ``/text?charset=C``                  a short non-ASCII text in charset C
   ``/redirect?to=URL&status=S``       S (default 302) to URL (a path, or a URL of another server)
   ``/loop``                            302 to itself, for ever
+  ``/bounce/...``                      302 to ``/echo`` of the other server (any method, any path below)
   ``/drop``                            closes the connection without answering
 The HTTPS twin uses the self-signed certificate of ``tests.servers.smtp`` (its CA file is ``ca_file``); a second
 plain server (``other_url``, another port: another origin) answers the same endpoints, for cross-origin redirects.
@@ -47,6 +48,7 @@ class HttpServerState:
     hits: Counter[str] = field(default_factory=Counter)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    other_url: str = ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -119,6 +121,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", query["to"])
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif parts[0] == "bounce":
+            self.send_response(302)
+            self.send_header("Location", f"{self.state.other_url}/echo")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif parts[0] == "loop":
             self.send_response(302)
             self.send_header("Location", "/loop")
@@ -184,6 +191,7 @@ def http_server() -> Iterator[HttpTestServer]:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cert, key)
         secure.socket = tls.wrap_socket(secure.socket, server_side=True)
+        state.other_url = f"http://127.0.0.1:{other.server_address[1]}"
         threads = [_serve(plain), _serve(secure), _serve(other)]
         try:
             yield HttpTestServer(
