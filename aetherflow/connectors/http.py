@@ -1,9 +1,9 @@
 """HTTP(S) with urllib3 (``rest:http``, alias ``rest:httpx``): one request per call, bodies streamed.
 
 The connector never loops: urllib3's own retries are off, and every failure is classified for the runner's retry
-policy. Transient: refused/reset connections, timeouts, DNS failures, HTTP 5xx and
-429, and the statuses in ``options.retry.on_status``. Permanent: other unexpected statuses, bad URLs, TLS
-verification failures. The resource's ``retries`` (or ``retry.max_attempts``) becomes the default step retry policy.
+policy. Transient: refused/reset connections, timeouts, DNS failures, HTTP 5xx and 429, and the statuses in
+``options.retry.on_status``. Permanent: other unexpected statuses, bad URLs, TLS verification failures, refused
+redirects and URLs of another origin. The resource's ``retries`` (or ``retry.max_attempts``) becomes the default step retry policy.
 Error messages show URLs without query string or user info, so tokens passed there never reach logs.
 
 Credentials stay with their origin (see ``_http_origin``): redirects are followed here, up to 10, and a hop to
@@ -11,7 +11,7 @@ another origin goes without them; https→http hops are refused; an absolute URL
 ``base_url`` unless ``options.allow_other_origins`` is true. ``timeout`` bounds the request up to the response
 headers (connect, TLS, send, every redirect) and each read of the body; ``timeouts.body`` (default none) bounds the
 whole body. Both are enforced by a ``Deadline`` that shuts the socket down, so a server dripping one byte at a time
-cannot stretch them.
+cannot stretch them. A resource without ``base_url`` has no origin of its own: each request names its full URL.
 """
 
 from __future__ import annotations
@@ -264,12 +264,12 @@ class HttpConnector(Connector):
                     redirect=False,
                     preload_content=False,
                 )
+            if deadline.expired:  # the headers may have been cut short: whatever arrived is not an answer
+                response.close()
+                response.release_conn()
+                raise self._timeout(call.seconds, call.shown)
             location = response.get_redirect_location()
-            if deadline.expired or not location:
-                if deadline.expired:  # the headers may have been cut short: whatever arrived is not an answer
-                    response.close()
-                    response.release_conn()
-                    raise self._timeout(call.seconds, call.shown)
+            if not location:
                 return response
             status = int(response.status)
             response.close()  # the redirect's body is not needed
