@@ -3,8 +3,9 @@
 The connector never loops: urllib3's own retries are off, and every failure is classified for the runner's retry
 policy. Transient: refused/reset connections, timeouts, DNS failures, HTTP 5xx and 429, and the statuses in
 ``options.retry.on_status``. Permanent: other unexpected statuses, bad URLs, TLS verification failures, refused
-redirects and URLs of another origin. The resource's ``retries`` (or ``retry.max_attempts``) becomes the default step retry policy.
-Error messages show URLs without query string or user info, so tokens passed there never reach logs.
+redirects and URLs of another origin. The resource's ``retries`` (or ``retry.max_attempts``) becomes the default
+step retry policy. Error messages show URLs without query string or user info, so tokens passed there never reach
+logs.
 
 Credentials stay with their origin (see ``_http_origin``): redirects are followed here, up to 10, and a hop to
 another origin goes without them; https→http hops are refused; an absolute URL in ``path`` must have the origin of
