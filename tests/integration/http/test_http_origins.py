@@ -183,3 +183,35 @@ def test_an_endless_redirect_loop_fails_permanently(http_step_env) -> None:
         _request(ctx, path="/loop")
 
     assert caught.value.transient is False
+
+
+def test_a_scheme_relative_redirect_to_another_host_is_another_origin(
+    http_server: HttpTestServer, http_step_env
+) -> None:
+    ctx, _ = http_step_env(config=CREDENTIALED)
+    other = http_server.other_url.removeprefix("http:")
+
+    result = _request(ctx, path="/redirect", params={"to": f"{other}/echo"})
+
+    assert result.output["json"]["headers"].get("authorization") is None
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/x", "javascript:alert(1)"])
+def test_a_redirect_to_a_non_http_url_is_refused(location: str, http_server: HttpTestServer, http_step_env) -> None:
+    ctx, _ = http_step_env(config=CREDENTIALED)
+
+    with pytest.raises(ConnectorError) as caught:
+        _request(ctx, path="/redirect", params={"to": location})
+
+    assert str(caught.value) == f"Redirect from {http_server.url} to a non-http(s) URL refused (resource 'api')"
+    assert caught.value.transient is False
+
+
+def test_user_info_that_looks_like_the_resource_host_does_not_fool_the_origin_check(
+    http_server: HttpTestServer, http_step_env
+) -> None:
+    ctx, _ = http_step_env(config=CREDENTIALED)
+    disguised = f"{http_server.url}@127.0.0.2:9/echo"  # the host is 127.0.0.2; the rest is user info
+
+    with pytest.raises(ConnectorError, match=r"has the origin http://127\.0\.0\.2:9, not "):
+        _request(ctx, path=disguised)
