@@ -15,6 +15,7 @@ from tests.servers.drip import ENDLESS_HEADERS, ENDLESS_TLS_RECORD, dripping_ser
 from tests.support.context import run_step
 
 DRIP_INTERVAL = 0.1  # well inside every socket timeout below, so only a bound on the whole exchange can stop it
+SLACK = 3.0  # scheduling on a loaded machine; without the bound these exchanges last for hours
 BODY_HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
 
 
@@ -35,7 +36,7 @@ def test_headers_dripped_one_byte_at_a_time_time_out_within_the_timeout(http_ste
 
     assert str(error) == f"Timed out after 0.8s: GET {server.url}/ (resource 'api')"
     assert error.transient is True
-    assert elapsed < 0.8 + 1.0
+    assert elapsed < 0.8 + SLACK
 
 
 def test_a_tls_handshake_dripped_one_byte_at_a_time_times_out_within_the_timeout(http_step_env) -> None:
@@ -46,7 +47,7 @@ def test_a_tls_handshake_dripped_one_byte_at_a_time_times_out_within_the_timeout
         error, elapsed = _timed_request(ctx)
 
     assert str(error).startswith("Timed out after 0.8s: GET https://127.0.0.1:")
-    assert elapsed < 0.8 + 1.0
+    assert elapsed < 0.8 + SLACK
 
 
 def test_the_step_timeout_input_bounds_the_wait_for_the_headers_too(http_step_env) -> None:
@@ -56,7 +57,7 @@ def test_the_step_timeout_input_bounds_the_wait_for_the_headers_too(http_step_en
         error, elapsed = _timed_request(ctx, timeout_seconds=0.5)
 
     assert str(error).startswith("Timed out after 0.5s: GET")
-    assert elapsed < 0.5 + 1.0
+    assert elapsed < 0.5 + SLACK
 
 
 def test_timeouts_body_bounds_the_whole_body_and_leaves_no_partial_file(http_step_env) -> None:
@@ -67,7 +68,7 @@ def test_timeouts_body_bounds_the_whole_body_and_leaves_no_partial_file(http_ste
 
     assert str(error) == f"Timed out after 0.7s: reading the body of GET {server.url}/ (resource 'api')"
     assert error.transient is True
-    assert elapsed < 0.7 + 1.0
+    assert elapsed < 0.7 + SLACK
     assert list((ctx.artifacts_dir / "dl").iterdir()) == []
 
 
