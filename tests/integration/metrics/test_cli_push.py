@@ -175,7 +175,7 @@ def test_a_gateway_answering_one_byte_a_second_delays_the_first_job_by_one_bound
     [run_start] = result.event("run_start")
     first_job = result.event("job_start")[0]
     start_push_bound = timeout * 1 + 1  # the start push makes one attempt
-    assert (first_job["ts_ms"] - run_start["ts_ms"]) / 1000 <= start_push_bound
+    assert (first_job["ts_ms"] - run_start["ts_ms"]) / 1000 <= start_push_bound + 1  # + scheduling on a loaded machine
     warnings = result.event("metrics_push_failed")
     assert [(w["attempts"], w["error"]) for w in warnings] == [(1, "TimeoutError: no complete answer within 1s")] * 2
     # both pushes bounded; the rest is process start-up on a loaded machine

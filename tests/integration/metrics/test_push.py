@@ -370,6 +370,10 @@ def test_a_hanging_gateway_is_bounded_by_timeout_attempts_and_pauses(hanging_gat
     assert 1.4 <= elapsed < 2.5 + 2.0
 
 
+#: scheduling delays on a loaded test machine; without the bound a dripping gateway holds a push for hours
+LOAD_MARGIN = 1.0
+
+
 def push_bound(timeout: float, attempts: int) -> float:
     """The most one push may cost, whatever the gateway does."""
     return timeout * attempts + 1.5 * (attempts - 1) + 1
@@ -394,7 +398,7 @@ def test_a_gateway_dripping_its_answer_is_bounded_by_timeout_attempts_and_pauses
     [(_, fields)] = push_failures(caplog)
     assert fields["attempts"] == 2
     assert fields["error"] == "TimeoutError: no complete answer within 0.6s"
-    assert 0.6 * 2 + 0.5 <= elapsed <= push_bound(0.6, 2)
+    assert 0.6 * 2 + 0.5 <= elapsed <= push_bound(0.6, 2) + LOAD_MARGIN
 
 
 def test_a_gateway_dripping_a_tls_handshake_is_bounded_as_well() -> None:
@@ -409,7 +413,7 @@ def test_a_gateway_dripping_a_tls_handshake_is_bounded_as_well() -> None:
         elapsed = time.monotonic() - began
 
     assert not ok
-    assert elapsed <= push_bound(0.6, 1)
+    assert elapsed <= push_bound(0.6, 1) + LOAD_MARGIN
 
 
 def test_basic_credentials_of_the_gateway_url_are_not_sent_on_to_a_redirect_target(
