@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from aetherflow.deadline import Deadline, attach_socket
 from aetherflow.errors import (
     AetherFlowError,
     ConnectorError,
@@ -35,6 +36,7 @@ __all__ = [
     "ConnectorContext",
     "ConnectorError",
     "ConnectorInit",
+    "Deadline",
     "Inputs",
     "Interrupted",
     "LockBusy",
@@ -47,6 +49,7 @@ __all__ = [
     "StepFailed",
     "StepResult",
     "StepRetryable",
+    "attach_socket",
     "parent_death_preexec",
     "register_connector",
     "register_step",

@@ -1,10 +1,18 @@
 """HTTP(S) with urllib3 (``rest:http``, alias ``rest:httpx``): one request per call, bodies streamed.
 
-The connector never loops: urllib3's own retries are off (redirects are still followed), and every failure is
-classified for the runner's retry policy. Transient: refused/reset connections, timeouts, DNS failures, HTTP 5xx and
-429, and the statuses in ``options.retry.on_status``. Permanent: other unexpected statuses, bad URLs, TLS
-verification failures. The resource's ``retries`` (or ``retry.max_attempts``) becomes the default step retry policy.
-Error messages show URLs without query string or user info, so tokens passed there never reach logs.
+The connector never loops: urllib3's own retries are off, and every failure is classified for the runner's retry
+policy. Transient: refused/reset connections, timeouts, DNS failures, HTTP 5xx and 429, and the statuses in
+``options.retry.on_status``. Permanent: other unexpected statuses, bad URLs, TLS verification failures, refused
+redirects and URLs of another origin. The resource's ``retries`` (or ``retry.max_attempts``) becomes the default
+step retry policy. Error messages show URLs without query string or user info, so tokens passed there never reach
+logs.
+
+Credentials stay with their origin (see ``_http_origin``): redirects are followed here, up to 10, and a hop to
+another origin goes without them; https→http hops are refused; an absolute URL in ``path`` must have the origin of
+``base_url`` unless ``options.allow_other_origins`` is true. ``timeout`` bounds the request up to the response
+headers (connect, TLS, send, every redirect) and each read of the body; ``timeouts.body`` (default none) bounds the
+whole body. Both are enforced by a ``Deadline`` that shuts the socket down, so a server dripping one byte at a time
+cannot stretch them. A resource without ``base_url`` has no origin of its own: each request names its full URL.
 """
 
 from __future__ import annotations
@@ -15,17 +23,31 @@ import ssl
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted, RetryPolicy
+from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Deadline, Interrupted, RetryPolicy
+from aetherflow.connectors import _http_origin as origins
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 10
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One request as sent first: what redirects start from."""
+
+    method: str
+    url: str
+    shown: str  #: ``METHOD url`` without user info or query: what messages show
+    payload: bytes | None
+    headers: dict[str, str]
+    seconds: float
 
 
 class _Unset:
@@ -49,22 +71,27 @@ class HttpConnector(Connector):
     """The ``rest`` connector: base URL, default headers and bearer token, TLS settings, timeouts, retry options."""
 
     config_keys = frozenset({"base_url", "headers", "bearer_token"})
-    options_keys = frozenset({"timeout", "timeouts", "verify_ssl", "retries", "retry", "cache"})
+    options_keys = frozenset({"timeout", "timeouts", "verify_ssl", "retries", "retry", "allow_other_origins", "cache"})
 
     def __init__(self, init: ConnectorInit) -> None:
         super().__init__(init)
         cfg, opts = init.config, init.options
-        self.base_url = str(cfg.get("base_url") or "")
+        self.base_url, basic = origins.split_userinfo(str(cfg.get("base_url") or ""))
         headers = cfg.get("headers") or {}
         if not isinstance(headers, Mapping):
             raise ConnectorError(f"REST resource '{self.name}' config.headers must be a mapping")
         self.headers = {str(k): "" if v is None else str(v) for k, v in headers.items()}
         token = cfg.get("bearer_token")
         self._bearer = None if token in (None, "") else str(token)
+        self._basic = basic
+        self.origin = origins.origin_of(self.base_url) if origins.is_absolute(self.base_url) else None
+        self.allow_other_origins = _flag(opts.get("allow_other_origins", False), self.name, "allow_other_origins")
         timeouts = opts.get("timeouts") or {}
         if not isinstance(timeouts, Mapping):
-            raise ConnectorError(f"REST resource '{self.name}' options.timeouts must be a mapping (total)")
+            raise ConnectorError(f"REST resource '{self.name}' options.timeouts must be a mapping (total, body)")
         self.timeout = self._number(opts.get("timeout", timeouts.get("total", 30)), "options.timeout")
+        body_timeout = timeouts.get("body")
+        self.body_timeout = None if body_timeout is None else self._number(body_timeout, "options.timeouts.body")
         retry = opts.get("retry") or {}
         if not isinstance(retry, Mapping):
             raise ConnectorError(f"REST resource '{self.name}' options.retry must be a mapping")
@@ -107,8 +134,10 @@ class HttpConnector(Connector):
 
     # -- request ---------------------------------------------------------------------------------------------------
     def url_for(self, path: str, params: Mapping[str, Any] | None = None) -> str:
-        """``path`` appended to ``base_url`` (an absolute http(s) URL is used as is), plus query parameters."""
-        if path.lower().startswith(("http://", "https://")):
+        """``path`` appended to ``base_url`` (an absolute http(s) URL is used as is if it has the resource's origin,
+        or ``allow_other_origins`` is set), plus query parameters."""
+        if origins.is_absolute(path):
+            self._check_origin(path)
             url = path
         elif not self.base_url:
             raise ConnectorError(
@@ -127,6 +156,18 @@ class HttpConnector(Connector):
             if pairs:
                 url += ("&" if "?" in url else "?") + urlencode(pairs)
         return url
+
+    def _check_origin(self, url: str) -> None:
+        # Without a base_url the resource has no origin of its own: every request names its URL explicitly.
+        if self.origin is None or self.allow_other_origins:
+            return
+        other = origins.origin_of(url)
+        if other != self.origin:
+            raise ConnectorError(
+                f"REST resource '{self.name}': the URL in path has the origin {origins.show_origin(other)}, not "
+                f"{origins.show_origin(self.origin)} of config.base_url, and the resource's credentials stay with "
+                "their origin; set options.allow_other_origins: true to send requests (and credentials) there"
+            )
 
     def request(
         self,
@@ -151,107 +192,125 @@ class HttpConnector(Connector):
         """
 
         method = method.upper()
-        url = self.url_for(path, params)
-        shown = f"{method} {safe_url(url)}"
-        merged = self._headers(headers)
+        url, basic = origins.split_userinfo(self.url_for(path, params))
+        merged = self._headers(headers, basic)
         payload = _payload(json_body, data, body, merged)
-        seconds = self.timeout if timeout is None else float(timeout)
+        call = _Call(
+            method,
+            url,
+            f"{method} {safe_url(url)}",
+            payload,
+            merged,
+            self.timeout if timeout is None else float(timeout),
+        )
         accepted = frozenset(expect_status) if expect_status is not None else None
         started = time.monotonic()
         try:
-            return self._send(
-                method, url, shown, payload, merged, seconds, accepted, output, max_body_bytes, cancelled, started
-            )
+            response, status, (kept, total) = self._send(call, accepted, output, max_body_bytes, cancelled)
         except ConnectorError as exc:
             if exc.transient:
                 # The runner's retry turns this into the final message once the attempts are used up.
-                exc.after_retries = f"REST request failed after {{attempts}} attempt(s): {shown}"
+                exc.after_retries = f"REST request failed after {{attempts}} attempt(s): {call.shown}"
             raise
+        return _result(response, status, kept, total, output, started)
 
     def _send(
         self,
-        method: str,
-        url: str,
-        shown: str,
-        payload: Any,
-        merged: dict[str, str],
-        seconds: float,
+        call: _Call,
         accepted: frozenset[int] | None,
         output: Path | None,
         max_body_bytes: int,
         cancelled: CancelToken | None,
-        started: float,
-    ) -> dict[str, Any]:
+    ) -> tuple[Any, int, tuple[bytes | None, int]]:
+        """The final response, its status and its body, all within the deadlines."""
         import urllib3
 
-        try:
+        with Deadline(call.seconds) as deadline:
+            try:
+                response = self._follow(call, deadline)
+            except urllib3.exceptions.HTTPError as exc:
+                raise self._failure(exc, call, deadline, reading_body=False) from None
+            try:
+                status = int(response.status)
+                if (status not in accepted) if accepted is not None else not 200 <= status < 300:
+                    response.close()  # unread: an error body can drip as slowly as any other
+                    transient = status >= 500 or status == 429 or status in self.retry_on_status
+                    raise ConnectorError(f"HTTP {status} for {call.shown}", transient=transient)
+                deadline.restart(self.body_timeout)
+                body = self._read_body(response, call.shown, output, max_body_bytes, cancelled, deadline)
+            except urllib3.exceptions.HTTPError as exc:
+                raise self._failure(exc, call, deadline, reading_body=True) from None
+            finally:
+                response.release_conn()
+        return response, status, body
+
+    def _follow(self, call: _Call, deadline: Deadline) -> Any:
+        """Send ``call`` and follow its redirects; credentials go only to hops with the first URL's origin."""
+        import urllib3
+
+        first = origins.origin_of(call.url)
+        url, method, payload, headers = call.url, call.method, call.payload, call.headers
+        for _ in range(_MAX_REDIRECTS + 1):
             with warnings.catch_warnings():
                 if self._verify is False:
                     # Verification was turned off on purpose (and logged once); no warning per request.
                     warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                response = self._manager().request(
+                response = self._manager().urlopen(
                     method,
                     url,
                     body=payload,
-                    headers=merged,
-                    timeout=urllib3.Timeout(connect=seconds, read=seconds),
-                    retries=urllib3.Retry(
-                        total=None,
-                        connect=0,
-                        read=0,
-                        status=0,
-                        other=0,
-                        redirect=_MAX_REDIRECTS,
-                        raise_on_redirect=True,
-                        raise_on_status=False,
-                        respect_retry_after_header=False,
-                    ),
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=call.seconds, read=call.seconds),
+                    retries=False,
+                    redirect=False,
                     preload_content=False,
                 )
-        except urllib3.exceptions.MaxRetryError as exc:
-            raise self._transport_error(exc.reason or exc, shown, seconds) from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise self._transport_error(exc, shown, seconds) from None
-        try:
+            if deadline.expired:  # the headers may have been cut short: whatever arrived is not an answer
+                response.close()
+                response.release_conn()
+                raise self._timeout(call.seconds, call.shown)
+            location = response.get_redirect_location()
+            if not location:
+                return response
             status = int(response.status)
-            if (status not in accepted) if accepted is not None else not 200 <= status < 300:
-                response.drain_conn()
-                transient = status >= 500 or status == 429 or status in self.retry_on_status
-                raise ConnectorError(f"HTTP {status} for {shown}", transient=transient)
-            result = self._read_body(response, shown, seconds, output, max_body_bytes, cancelled)
-        except urllib3.exceptions.HTTPError as exc:
-            raise self._transport_error(exc, shown, seconds) from None
-        finally:
+            response.close()  # the redirect's body is not needed
             response.release_conn()
-        kept, total = result
-        out: dict[str, Any] = {
-            "status_code": status,
-            "headers": {name.lower(): response.headers[name] for name in response.headers},
-            "elapsed_ms": round((time.monotonic() - started) * 1000),
-            "bytes": total,
-        }
-        content_type = str(response.headers.get("content-type", ""))
-        if kept is not None:
-            text = kept.decode(_charset(content_type), "replace")
-            if output is None:
-                out["body"] = text
-            if _is_json(content_type):
-                try:
-                    out["json"] = json.loads(text)
-                except ValueError:
-                    pass  # a JSON content type with a body that is not JSON: the body is still there
-        if output is not None:
-            out["output"] = str(output)
-        return out
+            target = origins.redirect_target(url, location, resource=self.name)
+            method, payload = origins.redirect_method(status, method, payload)
+            headers = call.headers if payload is not None else origins.without_body_headers(call.headers)
+            if origins.origin_of(target) != first:
+                headers = self._withhold_credentials(headers, first, origins.origin_of(target))
+            url = target
+        raise ConnectorError(f"Too many redirects (>{_MAX_REDIRECTS}) for {call.shown} (resource '{self.name}')")
+
+    def _withhold_credentials(
+        self, headers: dict[str, str], first: origins.Origin, target: origins.Origin
+    ) -> dict[str, str]:
+        kept = origins.without_credentials(headers, self.headers)
+        if len(kept) != len(headers):
+            self.init.ctx.emit(
+                "http_credentials_withheld",
+                resource=self.name,
+                origin=origins.show_origin(first),
+                redirect_origin=origins.show_origin(target),
+            )
+        return kept
+
+    def _failure(self, exc: BaseException, call: _Call, deadline: Deadline, *, reading_body: bool) -> ConnectorError:
+        if deadline.expired:  # the watchdog shut the socket down: whatever urllib3 saw, the time was up
+            if reading_body and self.body_timeout is not None:
+                return self._timeout(self.body_timeout, f"reading the body of {call.shown}")
+            return self._timeout(call.seconds, call.shown)
+        return self._transport_error(exc, call.shown, call.seconds)
 
     def _read_body(
         self,
         response: Any,
         shown: str,
-        seconds: float,
         output: Path | None,
         max_body_bytes: int,
         cancelled: CancelToken | None,
+        deadline: Deadline,
     ) -> tuple[bytes | None, int]:
         """Stream the body (to ``output`` if given); return (body if it fits in ``max_body_bytes``, total size)."""
         kept: bytearray | None = bytearray()
@@ -273,6 +332,8 @@ class HttpConnector(Connector):
                         kept.extend(chunk)
                     else:
                         kept = None  # too large to keep in the output; keep counting
+            if deadline.expired:  # the watchdog cut the body short, which can look like its normal end
+                raise self._timeout(self.body_timeout or 0.0, f"reading the body of {shown}")
             if sink is not None and tmp is not None and output is not None:
                 sink.close()
                 sink = None
@@ -284,32 +345,27 @@ class HttpConnector(Connector):
                 tmp.unlink()
         return (bytes(kept) if kept is not None else None), total
 
-    def _headers(self, extra: Mapping[str, Any] | None) -> dict[str, str]:
-        # Case-insensitive merge: a step's "content-type" replaces the resource's "Content-Type".
+    def _headers(self, extra: Mapping[str, Any] | None, basic: str | None) -> dict[str, str]:
+        # Case-insensitive merge: a step's "content-type" replaces the resource's "Content-Type". An explicit
+        # Authorization header wins over user info in the URL, which wins over the resource's own credentials.
         merged: dict[str, tuple[str, str]] = {k.lower(): (k, v) for k, v in self.headers.items()}
         for key, value in (extra or {}).items():
             merged[str(key).lower()] = (str(key), "" if value is None else str(value))
-        if self._bearer and "authorization" not in merged:
-            merged["authorization"] = ("Authorization", f"Bearer {self._bearer}")
+        if "authorization" not in merged:
+            auth = basic or (f"Bearer {self._bearer}" if self._bearer else None) or self._basic
+            if auth:
+                merged["authorization"] = ("Authorization", auth)
         return dict(merged.values())
 
     def _manager(self) -> Any:
         if self._pool is None:
-            import urllib3
+            from aetherflow.connectors._http_pool import pool_manager  # urllib3 loads with it
 
-            if self._verify is False:
-                self._pool = urllib3.PoolManager(num_pools=8, maxsize=8, cert_reqs="CERT_NONE")
-            elif isinstance(self._verify, str) and self._verify:
-                if not Path(self._verify).is_file():
-                    raise ConnectorError(
-                        f"REST resource '{self.name}': options.verify_ssl CA bundle not found: {self._verify}"
-                    )
-                self._pool = urllib3.PoolManager(
-                    num_pools=8, maxsize=8, cert_reqs="CERT_REQUIRED", ca_certs=self._verify
-                )
-            else:
-                self._pool = urllib3.PoolManager(num_pools=8, maxsize=8, cert_reqs="CERT_REQUIRED")
+            self._pool = pool_manager(self._verify, self.name)
         return self._pool
+
+    def _timeout(self, seconds: float, what: str) -> ConnectorError:
+        return ConnectorError(f"Timed out after {seconds:g}s: {what} (resource '{self.name}')", transient=True)
 
     def _transport_error(self, exc: BaseException, shown: str, seconds: float) -> ConnectorError:
         import urllib3
@@ -333,14 +389,45 @@ class HttpConnector(Connector):
         if isinstance(exc, errors.NewConnectionError):
             return ConnectorError(f"Connection refused or unreachable for {where}", transient=True)
         if isinstance(exc, errors.TimeoutError):
-            return ConnectorError(f"Timed out after {seconds:g}s: {where}", transient=True)
+            return self._timeout(seconds, shown)
         if isinstance(exc, (errors.ProtocolError, errors.IncompleteRead, errors.InvalidChunkLength)):
             return ConnectorError(f"Connection dropped during {where}: {type(exc).__name__}", transient=True)
-        if isinstance(exc, errors.ResponseError):
-            return ConnectorError(f"Too many redirects (>{_MAX_REDIRECTS}) for {where}")
         if isinstance(exc, errors.DecodeError):
             return ConnectorError(f"Response body of {where} could not be decoded: {exc}")
         return ConnectorError(f"HTTP request failed: {where}: {type(exc).__name__}")
+
+
+def _result(
+    response: Any, status: int, kept: bytes | None, total: int, output: Path | None, started: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status_code": status,
+        "headers": {name.lower(): response.headers[name] for name in response.headers},
+        "elapsed_ms": round((time.monotonic() - started) * 1000),
+        "bytes": total,
+    }
+    content_type = str(response.headers.get("content-type", ""))
+    if kept is not None:
+        text = kept.decode(_charset(content_type), "replace")
+        if output is None:
+            out["body"] = text
+        if _is_json(content_type):
+            try:
+                out["json"] = json.loads(text)
+            except ValueError:
+                pass  # a JSON content type with a body that is not JSON: the body is still there
+    if output is not None:
+        out["output"] = str(output)
+    return out
+
+
+def _flag(value: Any, resource: str, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ConnectorError(f"REST resource '{resource}' options.{what} must be true or false, got {value!r}")
 
 
 def _payload(json_body: Any, data: Mapping[str, Any] | None, body: str | bytes | None, headers: dict[str, str]) -> Any:

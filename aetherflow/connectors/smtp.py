@@ -7,6 +7,10 @@ handed to ``smtplib.SMTP.login`` and never appears in a message.
 
 ``options.verify_ssl`` (extension, as for ``rest`` and ``s3``): ``true`` (default, system CAs), ``false`` (no
 verification), or the path of a PEM CA bundle that signs the server's certificate.
+
+AUTH happens only over TLS (``use_ssl`` or ``starttls``): with credentials and neither, ``send`` refuses before it
+connects (permanent), unless ``options.allow_insecure_auth: true``, which is logged as ``smtp_insecure_auth``.
+A ``starttls`` the server does not offer is an error, never a silent fall back to cleartext.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class SmtpConnector(Connector):
     """The ``mail:smtp`` connector: sends one ``EmailMessage`` per call."""
 
     config_keys = frozenset({"host", "port", "username", "password", "starttls", "use_ssl", "from_addr"})
-    options_keys = frozenset({"timeout", "retry", "verify_ssl", "cache"})
+    options_keys = frozenset({"timeout", "retry", "verify_ssl", "allow_insecure_auth", "cache"})
 
     def __init__(self, init: ConnectorInit) -> None:
         super().__init__(init)
@@ -74,6 +78,19 @@ class SmtpConnector(Connector):
         except (TypeError, ValueError):
             raise ConnectorError(f"Mail resource '{self.name}' options.retry.max_attempts must be an integer") from None
         self._verify: Any = opts.get("verify_ssl", True)
+        self.allow_insecure_auth = _as_bool(
+            opts.get("allow_insecure_auth", False), f"Mail resource '{self.name}' options.allow_insecure_auth"
+        )
+        if self._credentials and not self._tls and self.allow_insecure_auth:
+            init.ctx.emit("smtp_insecure_auth", level="WARNING", resource=self.name, host=self.host, port=self.port)
+
+    @property
+    def _tls(self) -> bool:
+        return self.use_ssl or self.starttls
+
+    @property
+    def _credentials(self) -> tuple[str, str] | None:
+        return (self.username, self._password) if self.username and self._password else None
 
     def default_retry(self) -> RetryPolicy | None:
         """``retry.max_attempts`` total attempts (each reconnects), transient failures only, backoff 1 s x2 ≤ 5 s."""
@@ -92,9 +109,15 @@ class SmtpConnector(Connector):
         import smtplib
 
         where = f"{self.host}:{self.port}"
+        if self._credentials and not self._tls and not self.allow_insecure_auth:
+            raise ConnectorError(
+                f"Mail resource '{self.name}': refusing to send the SMTP password to {where} without TLS; set "
+                "config.starttls: true or config.use_ssl: true (or options.allow_insecure_auth: true to send it in "
+                "cleartext)"
+            )
         phase = "connect"
         try:
-            context = self._tls_context() if (self.use_ssl or self.starttls) else None
+            context = self._tls_context() if self._tls else None
             smtp: smtplib.SMTP
             if self.use_ssl:
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
@@ -107,9 +130,9 @@ class SmtpConnector(Connector):
                     phase = "STARTTLS"
                     smtp.starttls(context=context)
                     smtp.ehlo()
-                if self.username and self._password:
+                if credentials := self._credentials:
                     phase = "AUTH"
-                    smtp.login(self.username, self._password)
+                    smtp.login(*credentials)
                 phase = "send"
                 refused = smtp.send_message(message, from_addr=from_addr, to_addrs=list(recipients))
         except smtplib.SMTPAuthenticationError as exc:

@@ -1,25 +1,35 @@
 """The only metrics network call: pushes a run's metrics to a Prometheus Pushgateway (spec container.md §6).
 
 ``Pusher`` sends a registry: POST at run start (one attempt), PUT at the end of a SUCCESS run, POST at the end of any
-other run and for the overlap gauge. Every push is bounded (``attempts`` x ``timeout`` plus 0.5-1.5 s jittered pauses)
-and best effort: a failure logs one ``metrics_push_failed`` warning and never raises, and once a push has failed the
-later pushes of the run make a single attempt. ``RunPusher`` wires ``RunMetrics`` to run events for the entrypoint.
+other run and for the overlap gauge. Every push is bounded, whatever the gateway does: each attempt is one exchange
+(connect, send, answer) under a ``Deadline`` of ``timeout`` seconds that shuts the socket down, so a gateway that
+answers one byte a second cannot stretch it; attempts are separated by 0.5-1.5 s jittered pauses, so one push costs
+at most ``timeout x attempts + 1.5 x (attempts - 1)`` seconds plus the time to raise. Pushes are best effort: a failure
+logs one ``metrics_push_failed`` warning and never raises, and once a push has failed the later pushes of the run
+make a single attempt. Basic credentials (user info in the URL) are never sent on to a redirect's target.
+``RunPusher`` wires ``RunMetrics`` to run events for the entrypoint.
 
 Imported by the entrypoint only when ``AETHERFLOW_PUSHGATEWAY_URL`` is set (prometheus_client and tenacity load here).
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import logging
+import socket
+import ssl
 import time
-from collections.abc import Callable, Mapping
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import basic_auth_handler, default_handler, push_to_gateway, pushadd_to_gateway
+from prometheus_client.exposition import push_to_gateway, pushadd_to_gateway
 from tenacity import Retrying, stop_after_attempt, wait_random
 
+from aetherflow.deadline import Deadline, attach_socket
 from aetherflow.edge.schedule import schedule_of
 from aetherflow.errors import error_text
 from aetherflow.observability.metrics import RunInfo, RunMetrics
@@ -147,14 +157,74 @@ def _gateway_and_handler(url: str) -> tuple[str, _Handler, tuple[str, ...]]:
     strings to keep out of error messages."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.username is None:
-        return url, default_handler, ()
+        return url, _bounded_handler(None), ()
     username, password = unquote(parts.username), unquote(parts.password or "")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    secrets = tuple(s for s in (password, parts.password or "", token) if s)
+    return strip_userinfo(url), _bounded_handler(f"Basic {token}"), secrets
 
-    def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes) -> Any:
-        return basic_auth_handler(url, method, timeout, headers, data, username=username, password=password)
 
-    secrets = tuple(s for s in (password, parts.password or "") if s)
-    return strip_userinfo(url), handler, secrets
+def _bounded_handler(authorization: str | None) -> _Handler:
+    """A prometheus_client push handler whose whole exchange is bounded by the push timeout."""
+
+    def handler(
+        url: str, method: str, timeout: float | None, headers: Sequence[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
+        def handle() -> None:
+            request = urllib.request.Request(url, data=data, method=method)
+            for name, value in headers:
+                request.add_header(name, value)
+            if authorization is not None:
+                request.add_unredirected_header("Authorization", authorization)
+            opener = urllib.request.build_opener(_WatchedHTTPHandler, _WatchedHTTPSHandler)
+            with Deadline(timeout) as deadline:
+                try:
+                    with opener.open(request, timeout=timeout) as response:
+                        status, reason = response.status, response.reason
+                except (OSError, http.client.HTTPException):  # a cut status line is a BadStatusLine
+                    if deadline.expired:
+                        raise TimeoutError(f"no complete answer within {timeout:g}s") from None
+                    raise
+                if deadline.expired:  # the headers may have been cut short: what arrived is not an answer
+                    raise TimeoutError(f"no complete answer within {timeout:g}s")
+            if status >= 400:
+                raise OSError(f"error talking to pushgateway: {status} {reason}")
+
+        return handle
+
+    return handler
+
+
+def _watched_connection(*args: Any, **kwargs: Any) -> socket.socket:
+    sock = socket.create_connection(*args, **kwargs)
+    attach_socket(sock)  # before any TLS handshake, which a slow gateway could stretch as well
+    return sock
+
+
+class _WatchedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _watched_connection
+
+
+class _WatchedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _watched_connection
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WatchedHTTPConnection, req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self) -> None:
+        self.tls = ssl.create_default_context()  # what urllib's own handler uses: the system CAs
+        super().__init__(context=self.tls)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WatchedHTTPSConnection, req, context=self.tls)
 
 
 class RunPusher:

@@ -7,9 +7,13 @@ Endpoints:
   ``/slow?seconds=S``                  waits S seconds before answering
   ``/bytes?n=N``                       N bytes of a repeating pattern (application/octet-stream)
   ``/text?charset=C``                  a short non-ASCII text in charset C
-  ``/redirect?to=PATH``                302 to PATH
+  ``/redirect?to=URL&status=S``       S (default 302) to URL (a path, or a URL of another server)
+  ``/loop``                            302 to itself, for ever
+  ``/bounce/...``                      302 to ``/echo`` of the other server (any method, any path below)
   ``/drop``                            closes the connection without answering
-The HTTPS twin uses the self-signed certificate of ``tests.servers.smtp`` (its CA file is ``ca_file``).
+The HTTPS twin uses the self-signed certificate of ``tests.servers.smtp`` (its CA file is ``ca_file``); a second
+plain server (``other_url``, another port: another origin) answers the same endpoints, for cross-origin redirects.
+Each recorded request carries the ``port`` of the server that received it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class HttpServerState:
     hits: Counter[str] = field(default_factory=Counter)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    other_url: str = ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,7 +77,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with self.state.lock:
             self.state.requests.append(
-                {"method": self.command, "path": url.path, "query": url.query, "headers": dict(self.headers)}
+                {
+                    "method": self.command,
+                    "path": url.path,
+                    "query": url.query,
+                    "headers": dict(self.headers),
+                    "port": self.server.server_address[1],
+                    "body": body,
+                }
             )
         parts = url.path.strip("/").split("/")
         if parts[0] == "status" and len(parts) == 2:
@@ -105,8 +117,18 @@ class _Handler(BaseHTTPRequestHandler):
             charset = query.get("charset", "utf-8")
             self._reply(200, "Grüße, señor".encode(charset), f"text/plain; charset={charset}")
         elif parts[0] == "redirect":
-            self.send_response(302)
+            self.send_response(int(query.get("status", "302")))
             self.send_header("Location", query["to"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif parts[0] == "bounce":
+            self.send_response(302)
+            self.send_header("Location", f"{self.state.other_url}/echo")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif parts[0] == "loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif parts[0] == "drop":
@@ -118,14 +140,29 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gives up (a timeout, an error status it does not read) is what several tests do on purpose.
+        return
+
+
 @dataclass
 class HttpTestServer:
-    """A running server: base URLs and the shared state."""
+    """Running servers: base URLs and the shared state."""
 
     url: str
     https_url: str
+    other_url: str
     ca_file: Path
     state: HttpServerState
+
+    def requests_to(self, url: str, path: str) -> list[dict[str, Any]]:
+        """The requests the server at ``url`` received for ``path``."""
+        port = urlsplit(url).port
+        with self.state.lock:
+            return [r for r in self.state.requests if r["port"] == port and r["path"] == path]
 
     def hits(self, key: str) -> int:
         """How many requests ``/flaky/<key>`` has seen."""
@@ -141,29 +178,31 @@ def _serve(server: ThreadingHTTPServer) -> threading.Thread:
 
 @pytest.fixture(scope="session")
 def http_server() -> Iterator[HttpTestServer]:
-    """One plain and one HTTPS server for the session, on free ports of 127.0.0.1."""
+    """Two plain servers and one HTTPS server for the session, on free ports of 127.0.0.1."""
     from tests.servers.smtp import make_self_signed_cert  # here: plugins must not import each other at load
 
     state = HttpServerState()
     handler = type("Handler", (_Handler,), {"state": state})
     with tempfile.TemporaryDirectory(prefix="aetherflow-http-") as tmp:
         cert, key = make_self_signed_cert(Path(tmp))
-        plain = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        secure = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        plain = _Server(("127.0.0.1", 0), handler)
+        secure = _Server(("127.0.0.1", 0), handler)
+        other = _Server(("127.0.0.1", 0), handler)
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cert, key)
         secure.socket = tls.wrap_socket(secure.socket, server_side=True)
-        plain.daemon_threads = secure.daemon_threads = True
-        threads = [_serve(plain), _serve(secure)]
+        state.other_url = f"http://127.0.0.1:{other.server_address[1]}"
+        threads = [_serve(plain), _serve(secure), _serve(other)]
         try:
             yield HttpTestServer(
                 url=f"http://127.0.0.1:{plain.server_address[1]}",
                 https_url=f"https://127.0.0.1:{secure.server_address[1]}",
+                other_url=f"http://127.0.0.1:{other.server_address[1]}",
                 ca_file=cert,
                 state=state,
             )
         finally:
-            for server in (plain, secure):
+            for server in (plain, secure, other):
                 server.shutdown()
                 server.server_close()
             for thread in threads:

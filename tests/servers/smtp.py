@@ -1,4 +1,5 @@
-"""Real SMTP servers (aiosmtpd) on 127.0.0.1 for the mail tests: STARTTLS + AUTH, implicit TLS, and plain.
+"""Real SMTP servers (aiosmtpd) on 127.0.0.1 for the mail tests: STARTTLS + AUTH, implicit TLS, plain, and a careless
+plain one that offers AUTH without TLS.
 
 The certificate is self-signed and made here with ``cryptography`` (CN localhost, SAN 127.0.0.1); clients trust it
 through the resource's ``options.verify_ssl: <ca file>``. Every server shares one inbox, emptied before each test.
@@ -116,6 +117,7 @@ class SmtpServers:
     starttls_port: int  # STARTTLS required, AUTH required after TLS
     ssl_port: int  # implicit TLS, AUTH offered
     plain_port: int  # no TLS, no AUTH
+    plain_auth_port: int  # no TLS, AUTH offered in cleartext (what a client must not use)
     ca_file: Path
     user: str
     password: str
@@ -165,6 +167,9 @@ def smtp_servers() -> Iterator[SmtpServers]:
                 auth_require_tls=False,
             ),
             Controller(inbox, hostname="127.0.0.1", port=_free_port()),
+            Controller(
+                inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticator, auth_require_tls=False
+            ),
         ]
         started: list[Any] = []
         try:
@@ -176,6 +181,7 @@ def smtp_servers() -> Iterator[SmtpServers]:
                 starttls_port=controllers[0].port,
                 ssl_port=controllers[1].port,
                 plain_port=controllers[2].port,
+                plain_auth_port=controllers[3].port,
                 ca_file=cert,
                 user=SMTP_USER,
                 password=SMTP_PASSWORD,

@@ -82,8 +82,8 @@ def test_more_than_one_body_kind_is_refused(http_step_env) -> None:
         _request(ctx, method="POST", path="/echo", json={"a": 1}, body="x")
 
 
-def test_absolute_url_is_used_as_is(http_server: HttpTestServer, http_step_env) -> None:
-    ctx, _ = http_step_env(config={"base_url": "http://127.0.0.1:9/unused"})
+def test_absolute_url_of_another_origin_is_used_as_is_when_allowed(http_server: HttpTestServer, http_step_env) -> None:
+    ctx, _ = http_step_env(config={"base_url": "http://127.0.0.1:9/unused"}, options={"allow_other_origins": True})
 
     result = _request(ctx, path=f"{http_server.url}/echo")
 

@@ -75,3 +75,40 @@ def test_wrong_password_fails_at_once_and_is_never_logged(tmp_path: Path, smtp_s
     assert error.startswith("ConnectorError: SMTP login refused for user 'runner'")
     assert "Wrong-Secret-Value-9" not in result.stderr + result.stdout
     assert smtp_server.inbox.messages == []
+
+
+def test_a_password_is_refused_without_tls_before_any_login(tmp_path: Path, smtp_server: SmtpServers) -> None:
+    flow = make_flow(
+        tmp_path,
+        f"""
+        version: 1
+        flow: {{id: mail_cleartext}}
+        resources:
+          mailer:
+            kind: mail
+            driver: smtp
+            config:
+              host: 127.0.0.1
+              port: {smtp_server.plain_auth_port}
+              username: {smtp_server.user}
+              password: "{{{{env.SMTP_PASSWORD}}}}"
+              from_addr: runner@example.test
+            options: {{timeout: 10}}
+        jobs:
+          - id: notify
+            steps:
+              - id: send
+                type: mail_send
+                inputs: {{resource: mailer, to: ops@example.test, subject: s, body: b}}
+                retry: {{max_attempts: 3, backoff_seconds: 0.1}}
+        """,
+    )
+
+    result = flow.run(env={"SMTP_PASSWORD": "Cleartext-Secret-41"})
+
+    assert result.code in (1, 3)  # a permanent failure (its own exit code once permanent failures get one)
+    [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
+    assert (status, attempts) == ("FAILED", 1)
+    assert error.startswith("ConnectorError: Mail resource 'mailer': refusing to send the SMTP password to 127.0.0.1:")
+    assert "Cleartext-Secret-41" not in result.stderr + result.stdout + error
+    assert smtp_server.inbox.logins == [] and smtp_server.inbox.messages == []

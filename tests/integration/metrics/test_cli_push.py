@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.drip import ENDLESS_HEADERS, dripping_server
 from tests.servers.pushgateway import Pushgateway
 from tests.support.cli import CliResult, FlowRun, clean_env, cli_argv, make_flow, run_args
 
@@ -154,3 +155,28 @@ def test_overlap_pushes_its_gauge_and_an_interrupted_run_pushes_interrupted(
     assert live.returncode == 143, stderr
     assert one_hot(pushgateway, "aetherflow_run_status") == "interrupted"
     assert one_hot(pushgateway, "aetherflow_job_status", job_id="wait") == "interrupted"
+
+
+def test_a_gateway_answering_one_byte_a_second_delays_the_first_job_by_one_bounded_push_at_most(
+    tmp_path: Path,
+) -> None:
+    flow = make_flow(tmp_path, TWO_JOBS)
+    timeout, attempts = 1.0, 2
+
+    with dripping_server(ENDLESS_HEADERS, interval=1.0) as server:
+        result, elapsed = run_with_gateway(
+            flow,
+            server.url,
+            AETHERFLOW_PUSHGATEWAY_TIMEOUT_SECONDS=str(timeout),
+            AETHERFLOW_PUSHGATEWAY_ATTEMPTS=str(attempts),
+        )
+
+    assert result.code == 0, result.stderr
+    [run_start] = result.event("run_start")
+    first_job = result.event("job_start")[0]
+    start_push_bound = timeout * 1 + 1  # the start push makes one attempt
+    assert (first_job["ts_ms"] - run_start["ts_ms"]) / 1000 <= start_push_bound + 1  # + scheduling on a loaded machine
+    warnings = result.event("metrics_push_failed")
+    assert [(w["attempts"], w["error"]) for w in warnings] == [(1, "TimeoutError: no complete answer within 1s")] * 2
+    # both pushes bounded; the rest is process start-up on a loaded machine
+    assert elapsed < 2 * start_push_bound + 8

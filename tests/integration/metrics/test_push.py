@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,8 @@ import pytest
 
 from aetherflow.edge.pushgateway import Pusher, grouping_key
 from aetherflow.observability.metrics import RunInfo, RunMetrics
+from tests.servers.drip import ENDLESS_HEADERS, ENDLESS_TLS_RECORD, dripping_server
+from tests.servers.httpserver import HttpTestServer
 from tests.servers.pushgateway import Pushgateway, running_pushgateway
 
 pytestmark = pytest.mark.servers
@@ -365,3 +368,66 @@ def test_a_hanging_gateway_is_bounded_by_timeout_attempts_and_pauses(hanging_gat
     assert not ok
     # two 0.5 s timeouts and one pause of 0.5-1.5 s; generous margin for a loaded machine
     assert 1.4 <= elapsed < 2.5 + 2.0
+
+
+#: scheduling delays on a loaded test machine; without the bound a dripping gateway holds a push for hours
+LOAD_MARGIN = 1.0
+
+
+def push_bound(timeout: float, attempts: int) -> float:
+    """The most one push may cost, whatever the gateway does."""
+    return timeout * attempts + 1.5 * (attempts - 1) + 1
+
+
+def test_a_gateway_dripping_its_answer_is_bounded_by_timeout_attempts_and_pauses(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    metrics = new_metrics(clock)
+    play_run(metrics, clock, status="SUCCESS", jobs=SUCCESS_JOBS)
+    with dripping_server(ENDLESS_HEADERS, interval=0.2) as server:
+        pusher = pusher_for(server.url, timeout_seconds=0.6, attempts=2)
+
+        began = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="aetherflow"):
+            ok = pusher.push_end(metrics.end_registry(), replace=True)
+        elapsed = time.monotonic() - began
+
+    assert not ok
+    assert len(server.accepted) == 2
+    [(_, fields)] = push_failures(caplog)
+    assert fields["attempts"] == 2
+    assert fields["error"] == "TimeoutError: no complete answer within 0.6s"
+    assert 0.6 * 2 + 0.5 <= elapsed <= push_bound(0.6, 2) + LOAD_MARGIN
+
+
+def test_a_gateway_dripping_a_tls_handshake_is_bounded_as_well() -> None:
+    clock = FakeClock()
+    metrics = new_metrics(clock)
+    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    with dripping_server(ENDLESS_TLS_RECORD, interval=0.2) as server:
+        pusher = pusher_for(server.url.replace("http://", "https://"), timeout_seconds=0.6, attempts=1)
+
+        began = time.monotonic()
+        ok = pusher.push_start(metrics.start_registry())
+        elapsed = time.monotonic() - began
+
+    assert not ok
+    assert elapsed <= push_bound(0.6, 1) + LOAD_MARGIN
+
+
+def test_basic_credentials_of_the_gateway_url_are_not_sent_on_to_a_redirect_target(
+    http_server: HttpTestServer,
+) -> None:
+    clock = FakeClock()
+    metrics = new_metrics(clock)
+    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    url = http_server.url.replace("http://", "http://pusher:s3cret-pw@") + "/bounce"
+    before = len(http_server.requests_to(http_server.other_url, "/echo"))
+
+    pusher_for(url, attempts=1).push_start(metrics.start_registry())
+
+    [front] = [r for r in http_server.state.requests if r["path"].startswith("/bounce/metrics/job/aetherflow")][-1:]
+    assert front["headers"]["Authorization"] == "Basic " + base64.b64encode(b"pusher:s3cret-pw").decode()
+    [behind] = http_server.requests_to(http_server.other_url, "/echo")[before:]
+    assert "Authorization" not in behind["headers"]
