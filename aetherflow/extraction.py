@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, ClassVar
+from typing import IO, ClassVar
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -216,7 +216,7 @@ class WriteBudget:
         self.limit = limits.max_total_bytes
         self.written = 0
 
-    def copy(self, source: BinaryIO, sink: BinaryIO, *, entry: str, declared: int | None) -> int:
+    def copy(self, source: IO[bytes], sink: IO[bytes], *, entry: str, declared: int | None) -> int:
         """Copy ``source`` to ``sink``; an entry past its declared size or the archive past the limit is refused."""
         copied = 0
         while chunk := source.read(_CHUNK):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aetherflow.api import ConnectorInit
+from aetherflow.api import ArchiveLimits, ConnectorInit
+from aetherflow.bundles.archive_source import ArchiveSource
 from aetherflow.bundles.cache import (
     BlobStore,
     BundlePaths,
@@ -24,14 +25,14 @@ from aetherflow.bundles.cache import (
     remove_tree,
     write_json_atomic,
 )
+from aetherflow.bundles.download import check_pin
+from aetherflow.bundles.git_source import GitSource
 from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest, load_manifest
 from aetherflow.bundles.sources import (
-    ArchiveSource,
     DbSource,
     Entry,
     FileSource,
     FilesystemSource,
-    GitSource,
     RestSource,
     S3Source,
     SftpSource,
@@ -298,6 +299,9 @@ class _Syncer:
                 if strict:
                     entries = [e if e.sha256 else self._hash(source, e, previous) for e in entries]
                 fingerprint = fingerprint_of((e.rel_path, e.fingerprint_signature(strict=strict)) for e in entries)
+                if isinstance(source, RestSource):
+                    what = f"the fingerprint of bundle '{self.manifest.bundle_id}'"
+                    check_pin(fingerprint, self.manifest.source.sha256, what)
                 if self._unchanged(fingerprint, previous_fp):
                     return fingerprint, False, self.fetched
                 records = [self._record(source, e, previous) for e in entries]
@@ -403,7 +407,14 @@ class _Syncer:
         if spec.type == "archive":
             location = spec.url or spec.base_path
             assert location is not None
-            return ArchiveSource(location, is_url=spec.url is not None, blobs=self.blobs, unzip=self._unzip)
+            return ArchiveSource(
+                location,
+                is_url=spec.url is not None,
+                blobs=self.blobs,
+                unzip=self._unzip,
+                sha256=spec.sha256,
+                max_mb=spec.max_mb,
+            )
         connector = self._connector()
         name = self.manifest.bundle_name
         if spec.type == "sftp":
@@ -420,6 +431,7 @@ class _Syncer:
                 list_path=spec.list_path,
                 fetch_path=spec.fetch_path,
                 prefix_param=spec.prefix_param,
+                max_mb=spec.max_mb,
             )
         return S3Source(connector, spec.base_path)
 
@@ -451,11 +463,11 @@ class _Syncer:
         """What the connectors of manifest resources see: the env snapshot, events, redaction."""
         return RunConnectorContext(self.env, self.emit, self.redactor)
 
-    def _unzip(self, archive: Path, dest: Path) -> None:
+    def _unzip(self, archive: Path, dest: Path, limits: ArchiveLimits) -> None:
         cls = self.registry.connector_class("archive:zipfile")
         connector = cls(ConnectorInit("bundle-archive", "archive", "zipfile", {}, {}, self._connector_context()))
         try:
-            connector.extract_zip(archive=archive, dest_dir=dest)  # type: ignore[attr-defined]
+            connector.extract_zip(archive=archive, dest_dir=dest, limits=limits)  # type: ignore[attr-defined]
         finally:
             connector.close()
 
