@@ -44,6 +44,7 @@ from aetherflow.bundles.sources import (
 )
 from aetherflow.errors import AetherFlowError, ExitCode, Issue, error_text
 from aetherflow.events import EventBus
+from aetherflow.private import private_dir
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
 
@@ -196,7 +197,7 @@ def bundle_status(manifest_path: str, *, work_root: str | os.PathLike[str]) -> d
 
 def _record_error(paths: BundlePaths, text: str) -> None:
     try:
-        paths.root.mkdir(parents=True, exist_ok=True)
+        private_dir(paths.root, under=paths.work_root)
         write_json_atomic(paths.last_error, {"error": text, "at": iso_now()})
     except OSError:
         pass  # the cache itself may be what failed; the error is raised or logged anyway
@@ -374,7 +375,7 @@ class _Syncer:
 
     def _stage(self, records: list[FileRecord]) -> None:
         staged = self.paths.staged
-        staged.mkdir(parents=True)
+        private_dir(staged)
         for record in records:
             self.blobs.place(record, staged)
         layout = self.manifest.layout
