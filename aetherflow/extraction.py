@@ -17,12 +17,14 @@ import os
 import re
 import shutil
 import stat
-import tarfile
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, ClassVar
+from typing import IO, TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:  # the core imports this module at start-up; the archive modules are only needed by extractions
+    import tarfile
+    import zipfile
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",

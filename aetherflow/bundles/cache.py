@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from aetherflow.api import safe_join
 from aetherflow.private import private_dir
 
 __all__ = [
@@ -333,7 +334,7 @@ class BlobStore:
 
     def place(self, record: FileRecord, root: Path) -> None:
         """Copy a blob to ``root/<record.path>`` (a copy: a step editing a bundle file never alters the cache)."""
-        target = root / record.path
+        target = safe_join(root, record.path)  # listed paths were checked; a damaged snapshot must not escape either
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with self.path(record.sha256).open("rb") as source, target.open("xb") as out:

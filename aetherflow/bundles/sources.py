@@ -5,8 +5,10 @@ Spec plugins-and-bundles.md §4. Two shapes:
 * file sources (``filesystem``, ``sftp``, ``smb``, ``db``, ``rest``, ``s3``) list one ``Entry`` per file and fetch
   files one by one; remote ones go through the built-in connectors (``ConnectorInit`` from a manifest resource), so
   host-key checks, TLS, credentials and error classification are the connectors' own;
-* tree sources (``git``, ``archive``) list one entry whose signature stands for the whole tree (commit, archive
-  hash) and materialise the tree in a scratch directory.
+* tree sources (``git`` in ``git_source``, ``archive`` in ``archive_source``) list one entry whose signature stands
+  for the whole tree (commit, archive hash) and materialise the tree in a scratch directory.
+
+Listed paths go through the one path-safety check (``aetherflow.api.safe_join``) that ``unzip`` uses too.
 
 Heavy libraries are never imported here: the connectors import theirs on first use.
 """
