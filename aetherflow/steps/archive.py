@@ -215,7 +215,7 @@ class Zip(Step[ZipInputs]):
 STAGING_PREFIX = ".unzip-staging-"
 
 
-def check_archive(archive: Path, members: Sequence[str] | None, limits: ArchiveLimits, target: Path) -> None:
+def check_archive(archive: Path, members: Sequence[str] | None, limits: ArchiveLimits, dest: Path) -> None:
     """Refuse the archive if an entry to extract is unsafe or it breaks a limit; a corrupt archive is an error."""
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -230,9 +230,9 @@ def check_archive(archive: Path, members: Sequence[str] | None, limits: ArchiveL
         wanted = set(members)
         infos = [info for info in infos if info.filename in wanted]
     try:
-        check_members([zip_member(info) for info in infos], limits, free_space_of=target)
+        check_members([zip_member(info) for info in infos], limits, free_space_of=dest)
         for info in infos:
-            safe_join(target, info.filename)
+            safe_join(dest, info.filename)
     except ArchiveRefused as exc:
         raise exc.about("unzip", archive) from None
 
