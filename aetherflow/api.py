@@ -28,9 +28,28 @@ from aetherflow.errors import (
     StepFailed,
     StepRetryable,
 )
+from aetherflow.extraction import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_TOTAL_MB,
+    ArchiveLimits,
+    ArchiveMember,
+    ArchiveRefused,
+    WriteBudget,
+    check_members,
+    safe_join,
+    tar_member,
+    zip_member,
+)
 
 __all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "DEFAULT_MAX_RATIO",
+    "DEFAULT_MAX_TOTAL_MB",
     "AetherFlowError",
+    "ArchiveLimits",
+    "ArchiveMember",
+    "ArchiveRefused",
     "CancelToken",
     "Connector",
     "ConnectorContext",
@@ -49,10 +68,15 @@ __all__ = [
     "StepFailed",
     "StepResult",
     "StepRetryable",
+    "WriteBudget",
     "attach_socket",
+    "check_members",
     "parent_death_preexec",
     "register_connector",
     "register_step",
+    "safe_join",
+    "tar_member",
+    "zip_member",
 ]
 
 

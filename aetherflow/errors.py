@@ -188,6 +188,7 @@ class Interrupted(AetherFlowError):
 
 def error_text(error: BaseException) -> str:
     """``<ErrorClass>: <message>`` as the spec writes errors (KeyError without its quotes)."""
-    name = type(error).__name__
+    # A type may keep the name the contract records for it (a refusal that is a ValueError by contract).
+    name = getattr(type(error), "recorded_name", None) or type(error).__name__
     message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     return f"{name}: {message}" if message else name

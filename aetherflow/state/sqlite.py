@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aetherflow.errors import StateError, StateInputError
+from aetherflow.private import private_database
 from aetherflow.state.schema import SCHEMA_V1, SCHEMA_VERSION
 from aetherflow.state.store import JobRecord, RunRecord, StepRecord, now_ts
 
@@ -85,6 +86,7 @@ class SqliteStore:
             mode, warn = choose_journal_mode(fstype, network, journal_mode, strict_fs, str(path))
             if warn and on_warning is not None:
                 on_warning("state_network_fs", path=str(path), fstype=fstype, journal_mode=mode)
+        private_database(path)  # it holds step outputs (HTTP bodies, headers, cookies): 0600, also when it exists
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
