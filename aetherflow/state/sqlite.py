@@ -343,7 +343,7 @@ class SqliteStore:
         """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
         rows = self._conn.execute(
             "SELECT job_id, step_id, step_type, status, attempts, created_at, started_at, ended_at, error,"
-            " outputs_json, promoted_json, outputs_truncated FROM step_runs WHERE flow_id = ? AND run_id = ?"
+            " outputs_json, promoted_json FROM step_runs WHERE flow_id = ? AND run_id = ?"
             " ORDER BY created_at, job_id, step_id",
             (flow_id, run_id),
         ).fetchall()
@@ -360,7 +360,6 @@ class SqliteStore:
                 error=r[8],
                 outputs=json.loads(r[9]) if r[9] is not None else None,
                 promoted=json.loads(r[10]) if r[10] is not None else None,
-                truncated=bool(r[11]),
             )
             for r in rows
         }
@@ -409,7 +408,6 @@ class SqliteStore:
         error: str | None = None,
         outputs_json: str | None = None,
         promoted_json: str | None = None,
-        truncated: bool = False,
         attempt_row: bool = True,
     ) -> None:
         """A step's final status of this attempt (also for records written without running: attempts unchanged)."""
@@ -417,12 +415,12 @@ class SqliteStore:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
-                " ended_at, updated_at, error, outputs_json, promoted_json, outputs_truncated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ended_at, updated_at, error, outputs_json, promoted_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = excluded.status,"
                 " attempts = excluded.attempts, ended_at = excluded.ended_at, updated_at = excluded.updated_at,"
                 " error = excluded.error, outputs_json = excluded.outputs_json,"
-                " promoted_json = excluded.promoted_json, outputs_truncated = excluded.outputs_truncated",
+                " promoted_json = excluded.promoted_json",
                 (
                     flow_id,
                     run_id,
@@ -437,13 +435,13 @@ class SqliteStore:
                     error,
                     outputs_json,
                     promoted_json,
-                    int(truncated),
                 ),
             )
             if attempt_row:
                 c.execute(
+                    # only the attempt in flight: one that already failed keeps its own error
                     "UPDATE step_attempts SET status = ?, ended_at = ?, error = ? WHERE flow_id = ? AND run_id = ?"
-                    " AND job_id = ? AND step_id = ? AND attempt = ?",
+                    " AND job_id = ? AND step_id = ? AND attempt = ? AND status = 'RUNNING'",
                     (status, ts, error, flow_id, run_id, job_id, step_id, attempts),
                 )
 
@@ -459,7 +457,8 @@ class SqliteStore:
     # -- retention -----------------------------------------------------------------------------------------------
     def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
         """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
-        cutoff_epoch = time.time() - older_than_days * 86400
+        # an age beyond the epoch (1e12 days, inf) keeps everything instead of overflowing the time functions
+        cutoff_epoch = max(time.time() - older_than_days * 86400, 0.0)
         cutoff = now_ts(cutoff_epoch)
         cond = "status != 'RUNNING' AND COALESCE(ended_at, started_at) < ?"
         args: list[Any] = [cutoff]
