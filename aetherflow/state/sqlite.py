@@ -49,6 +49,13 @@ def database_path(path: str | Path, flow_id: str | None) -> Path:
     return p
 
 
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """One line for a database that cannot be opened: not SQLite at all is the user's to fix (exit 2)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StateError(f"State database {path} cannot be opened: {exc}")
+    return StateInputError(f"State database {path} is not an SQLite database ({exc}); check --state")
+
+
 class SqliteStore:
     """The state database of one process."""
 
@@ -104,6 +111,9 @@ class SqliteStore:
                 store._migrate()
             else:
                 store._check_version()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _open_error(path, exc) from None
         except BaseException:
             conn.close()
             raise
