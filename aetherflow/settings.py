@@ -192,6 +192,8 @@ def _json_list(key: str, value: str) -> list[Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
         raise InputError(f"{key.upper()}: not valid JSON ({exc.msg})", loc=key.upper()) from None
+    except RecursionError:
+        raise InputError(f"{key.upper()}: JSON nested too deeply", loc=key.upper()) from None
     if not isinstance(parsed, list):
         raise InputError(f"{key.upper()}: expected a JSON list", loc=key.upper())
     return parsed
