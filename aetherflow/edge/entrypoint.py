@@ -82,7 +82,14 @@ def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
 
 
 def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
+    from aetherflow.edge.podinfo import check_run_id
+
     settings = load_settings(environ)
+    # checked here, before anything is created, and named after where it came from (an empty flag is no default)
+    if request.run_id is not None:
+        check_run_id(request.run_id, "--run-id")
+    elif settings.run_id is not None:
+        check_run_id(settings.run_id, "AETHERFLOW_RUN_ID")
     return settings.with_overrides(
         run_id=request.run_id,
         flow_job=request.flow_job,
