@@ -19,12 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import Status, StepResult
 from aetherflow.conditions import WhenEvaluationError
-from aetherflow.errors import ExitCode, Interrupted, LockBusy, LockLost, OutputError, TemplateError, error_text
+from aetherflow.errors import (
+    ExitCode,
+    Interrupted,
+    LockBusy,
+    LockLost,
+    OutputError,
+    StateError,
+    TemplateError,
+    error_text,
+)
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
 from aetherflow.runner.attempts import AttemptRunner
 from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext, validate_inputs
 from aetherflow.runner.outputs import OutputDocuments
+from aetherflow.runner.stop import StopToken
 from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
 from aetherflow.workspace import JobWorkspace
@@ -39,34 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("aetherflow")
 
 _MAX_ERROR_BYTES = 8192
-
-
-class StopToken:
-    """A stop request shared by the edge (signal handlers) and the runner."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signum: int | None = None
-        self.requested_at: float | None = None
-        self._callbacks: list[Callable[[], None]] = []
-
-    def request(self, signum: int) -> None:
-        """First signal: start nothing new; the running step's children get SIGTERM."""
-        if self.event.is_set():
-            return
-        self.signum = signum
-        self.requested_at = time.monotonic()
-        self.event.set()
-        for callback in list(self._callbacks):
-            callback()
-
-    def on_request(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the signal handler's thread) when a stop is requested."""
-        self._callbacks.append(callback)
-
-    def is_set(self) -> bool:
-        """True once a stop was requested."""
-        return self.event.is_set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +290,11 @@ class Runner:
         finally:
             self.connectors.close_all()
         status, code, error = self._final_status(internal)
-        self.store.finish_run(self.flow_id, self.run_id, status, code, error)
+        try:
+            self.store.finish_run(self.flow_id, self.run_id, status, code, error)
+        except StateError as exc:  # a full or failing volume: the summary and the exit code still tell
+            status, code, error = Status.FAILED, ExitCode.FAILED, self._redact_error(error_text(exc))
+            log.error("run result not recorded: %s", error)
         summary = self._summary(status, code, current.attempt)
         self.events.emit("run_summary", **{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
         return RunOutcome(self.flow_id, self.run_id, status, code, current.attempt, summary)
@@ -584,7 +570,7 @@ class Runner:
                 raise
             error = exc
         finally:
-            self._active_ctx, self._running = None, None
+            self._active_ctx = None  # ``_running`` stays until the step's end is recorded
         duration_ms = round((time.monotonic() - started) * 1000)
         output, stored_json = {}, None
         if result is not None:
@@ -602,6 +588,7 @@ class Runner:
             self.store.step_end(
                 self.flow_id, self.run_id, job.id, step.id, step.type, status, attempts=attempt_no, error=text
             )
+            self._running = None
             outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms, text))
             self.events.emit(
                 "step_end",
@@ -636,6 +623,7 @@ class Runner:
             attempts=attempt_no,
             outputs_json=stored_json,
         )
+        self._running = None
         steps_view[step.id] = output
         outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms))
         self.events.emit(
@@ -734,16 +722,18 @@ class Runner:
     def _fail_running(self, text: str) -> None:
         """Best effort after an internal error: the step and job in flight become FAILED."""
         error = self._redact_error(text)
+        running = [outcome for outcome in self.results.values() if outcome.status == Status.RUNNING]
+        for outcome in running:  # the summary tells even when the store cannot (a full volume)
+            outcome.status, outcome.error = Status.FAILED, error
         with contextlib.suppress(Exception):
             if self._running is not None:
                 job_id, step_id, step_type, attempt = self._running
                 self.store.step_end(
                     self.flow_id, self.run_id, job_id, step_id, step_type, Status.FAILED, attempts=attempt, error=error
                 )
-            for outcome in self.results.values():
-                if outcome.status == Status.RUNNING:
-                    outcome.status, outcome.error = Status.FAILED, error
-                    self.store.set_job(self.flow_id, self.run_id, outcome.job_id, Status.FAILED, error=error)
+        with contextlib.suppress(Exception):
+            for outcome in running:
+                self.store.set_job(self.flow_id, self.run_id, outcome.job_id, Status.FAILED, error=error)
 
     # -- locks ---------------------------------------------------------------------------------------------------
     def _acquire(self, key: str, wait_seconds: float = 0.0) -> None:

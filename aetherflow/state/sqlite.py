@@ -6,6 +6,7 @@ emits the matching event. Called by the runner and the state/runs commands.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sqlite3
@@ -167,10 +168,20 @@ class SqliteStore:
                 time.sleep(random.uniform(0.5, 2.0))
         try:
             yield _Tx(self._conn)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            # a full or failing volume: one line naming the database, and the connection stays usable
+            raise StateError(f"State database {self.path} not written: {exc}") from exc
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # after a failed COMMIT (a full disk) SQLite may have rolled back already; a second ROLLBACK then fails
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     # -- runs ----------------------------------------------------------------------------------------------------
     def get_run(self, flow_id: str, run_id: str) -> RunRecord | None:

@@ -254,7 +254,7 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
 def test_a_state_volume_that_fills_up_fails_the_run_with_one_line_and_a_termination_message(
     tmp_path: Path, small_volume: Path
 ) -> None:
-    filler = small_volume / "filler"
+    filler, once = small_volume / "filler", tmp_path / "filled-once"
     flow = write_flow(
         tmp_path,
         f"""
@@ -265,7 +265,7 @@ def test_a_state_volume_that_fills_up_fails_the_run_with_one_line_and_a_terminat
             steps:
               - id: fill
                 type: external.process
-                inputs: {{command: ["/bin/sh", "-c", "dd if=/dev/zero of={filler} bs=4k 2>/dev/null; true"]}}
+                inputs: {{command: ["/bin/sh", "-c", "test -e {once} || {{ touch {once}; dd if=/dev/zero of={filler} bs=4k; }}; true"]}}
           - {{id: b, steps: [{{id: s, type: check_items, inputs: {{items: "x"}}}}]}}
     """,
     )
