@@ -57,11 +57,10 @@ def _decimal(value: Decimal) -> Any:
         return "NaN"
     if value.is_infinite():
         return "-Infinity" if value < 0 else "Infinity"
-    if value == value.to_integral_value():
-        return int(value)
     as_float = float(value)
-    # a float only when it reads back as the same number; else the exact text, no digit lost
-    return as_float if Decimal(repr(as_float)) == value else str(value)
+    if not math.isfinite(as_float) or Decimal(repr(as_float)) != value:
+        return str(value)  # a float would lose digits (or overflow): the exact text
+    return int(value) if value == value.to_integral_value() else as_float
 
 
 def _key(key: Any) -> str | int | float | bool | None:

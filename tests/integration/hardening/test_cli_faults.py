@@ -255,6 +255,7 @@ def test_a_state_volume_that_fills_up_fails_the_run_with_one_line_and_a_terminat
     tmp_path: Path, small_volume: Path
 ) -> None:
     filler, once = small_volume / "filler", tmp_path / "filled-once"
+    fill_once = f"test -e {once} || {{ touch {once}; dd if=/dev/zero of={filler} bs=4k; }}; true"
     flow = write_flow(
         tmp_path,
         f"""
@@ -265,7 +266,7 @@ def test_a_state_volume_that_fills_up_fails_the_run_with_one_line_and_a_terminat
             steps:
               - id: fill
                 type: external.process
-                inputs: {{command: ["/bin/sh", "-c", "test -e {once} || {{ touch {once}; dd if=/dev/zero of={filler} bs=4k; }}; true"]}}
+                inputs: {{command: ["/bin/sh", "-c", "{fill_once}"]}}
           - {{id: b, steps: [{{id: s, type: check_items, inputs: {{items: "x"}}}}]}}
     """,
     )
