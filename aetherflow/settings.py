@@ -205,6 +205,8 @@ def _module_overrides(module: str, names: Mapping[str, str]) -> dict[str, Any]:
         overrides = importlib.import_module(module).SETTINGS
     except (ImportError, AttributeError) as exc:
         raise InputError(f"{var}: {module} must expose SETTINGS ({type(exc).__name__})", loc=var) from None
+    except Exception as exc:  # noqa: BLE001 (the user's module failed while importing: their input to fix)
+        raise InputError(f"{var}: importing {module} failed: {type(exc).__name__}: {exc}", loc=var) from None
     if not isinstance(overrides, Mapping):
         raise InputError(f"{var}: {module}.SETTINGS must be a dict", loc=var)
     out: dict[str, Any] = {}

@@ -79,6 +79,10 @@ def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         _write_termination(termination_log, _termination_invalid(str(exc), None))
         return int(ExitCode.INVALID)
+    except Exception as exc:  # noqa: BLE001 (before logging and redaction exist: still one line and a message)
+        from aetherflow.redaction import Redactor
+
+        return _fault(exc, Redactor(), termination_log)
 
 
 def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
@@ -405,7 +409,7 @@ def _fault(exc: Exception, redactor: Redactor, termination_log: str) -> int:
     from aetherflow.edge.summary import termination_fault
 
     known = isinstance(exc, AetherFlowError)
-    text = redactor.mask(str(exc) if known else f"internal error: {error_text(exc)}")
+    text = (redactor.mask(str(exc) if known else f"internal error: {error_text(exc)}").splitlines() or [""])[0]
     code = int(exc.exit_code) if isinstance(exc, AetherFlowError) else int(ExitCode.FAILED)
     print(f"error: {text}", file=sys.stderr)
     log.debug("unhandled error\n%s", redactor.mask("".join(traceback.format_exception(exc))))
