@@ -13,7 +13,7 @@ from typing import Any
 
 from aetherflow.errors import OutputError, OutputTooLarge
 from aetherflow.redaction import Redactor
-from aetherflow.state.encoding import CircularValue, encode_json, plain
+from aetherflow.state.encoding import CircularValue, encode_json
 
 
 class OutputDocuments:
@@ -35,7 +35,7 @@ class OutputDocuments:
     def encode(self, value: Any, document: str) -> str:
         """The redacted JSON text to store; raises OutputError or OutputTooLarge naming ``document``."""
         try:
-            text = encode_json(self.redactor.mask_obj(plain(value)))
+            text = encode_json(value, self.redactor.mask_obj)
         except CircularValue as exc:
             raise OutputError(f"{document} contain themselves ({exc})") from None
         except RecursionError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +20,13 @@ class CircularValue(ValueError):
     """A container holds itself (directly or deeper down): it has no JSON text."""
 
 
-def encode_json(value: Any) -> str:
-    """``value`` as standard JSON text; raises CircularValue (a value containing itself) or RecursionError."""
-    return json.dumps(plain(value), ensure_ascii=False, allow_nan=False)
+def encode_json(value: Any, transform: Callable[[Any], Any] | None = None) -> str:
+    """``value`` as standard JSON text; raises CircularValue (a value containing itself) or RecursionError.
+
+    ``transform`` (redaction) gets the plain copy, so that it sees only JSON types and no cycle.
+    """
+    data = plain(value)
+    return json.dumps(transform(data) if transform is not None else data, ensure_ascii=False, allow_nan=False)
 
 
 def plain(value: Any) -> Any:
