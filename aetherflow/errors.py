@@ -10,7 +10,9 @@ The tree::
     │   └── TemplateMissingKey
     ├── StepFailed                  a step failed permanently (not retried without retry_on)
     │   ├── StepRetryable           a step failed transiently (retried by the runner's policy)
-    │   └── ConnectorError          a connector failed; ``transient`` decides the retry
+    │   ├── ConnectorError          a connector failed; ``transient`` decides the retry
+    │   └── OutputError             outputs that cannot be stored (permanent)
+    │       └── OutputTooLarge      over AETHERFLOW_STATE_MAX_OUTPUT_BYTES
     ├── LockBusy (RuntimeError)     exit 75: another live run holds the lock
     ├── LockLost (RuntimeError)     a held lock was taken over or force-released
     ├── StateError                  the state database is missing, newer or unusable
@@ -143,6 +145,14 @@ class StepRetryable(StepFailed):
 
 class ConnectorError(StepFailed):
     """A connector failed; ``transient=True`` for refused/reset connections, timeouts, 5xx/429, SMTP 4xx."""
+
+
+class OutputError(StepFailed):
+    """A step's or job's outputs cannot be stored (they contain themselves, or nest too deeply); permanent."""
+
+
+class OutputTooLarge(OutputError):
+    """An output document is larger than ``AETHERFLOW_STATE_MAX_OUTPUT_BYTES``; permanent."""
 
 
 class LockBusy(AetherFlowError, RuntimeError):

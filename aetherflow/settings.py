@@ -197,6 +197,8 @@ def _json_list(key: str, value: str) -> list[Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
         raise InputError(f"{key.upper()}: not valid JSON ({exc.msg})", loc=key.upper()) from None
+    except RecursionError:
+        raise InputError(f"{key.upper()}: JSON nested too deeply", loc=key.upper()) from None
     if not isinstance(parsed, list):
         raise InputError(f"{key.upper()}: expected a JSON list", loc=key.upper())
     return parsed
@@ -208,6 +210,8 @@ def _module_overrides(module: str, names: Mapping[str, str]) -> dict[str, Any]:
         overrides = importlib.import_module(module).SETTINGS
     except (ImportError, AttributeError) as exc:
         raise InputError(f"{var}: {module} must expose SETTINGS ({type(exc).__name__})", loc=var) from None
+    except Exception as exc:  # noqa: BLE001 (the user's module failed while importing: their input to fix)
+        raise InputError(f"{var}: importing {module} failed: {type(exc).__name__}: {exc}", loc=var) from None
     if not isinstance(overrides, Mapping):
         raise InputError(f"{var}: {module}.SETTINGS must be a dict", loc=var)
     out: dict[str, Any] = {}

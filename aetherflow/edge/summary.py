@@ -51,6 +51,12 @@ def termination_invalid(first_error: str, flow_id: str | None) -> dict[str, Any]
     return doc
 
 
+def termination_fault(error: str, exit_code: int) -> dict[str, Any]:
+    """The message of an invocation that an unexpected fault ended before a run summary existed."""
+    status = "INVALID" if exit_code == ExitCode.INVALID else "FAILED"
+    return {"status": status, "exit_code": int(exit_code), "error": error}
+
+
 def termination_overlap(run_id: str, flow_id: str, error: str) -> dict[str, Any]:
     """The message of a run refused by the flow lock (exit 75); ``error`` is the LockBusy text."""
     return {
