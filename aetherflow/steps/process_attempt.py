@@ -12,7 +12,6 @@ process of the child may hold open long after the child itself exited.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import IO, Literal
 
-from aetherflow.api import Interrupted, StepContext, parent_death_preexec
+from aetherflow.api import (
+    Interrupted,
+    StepContext,
+    parent_death_preexec,
+    process_group_alive,
+    signal_process_group,
+)
 from aetherflow.steps.process_output import POLL_SECONDS, OutputReaders
 from aetherflow.steps.process_plan import Plan
 
@@ -96,7 +101,7 @@ def _wait_all(
     state = _wait(proc, deadline, ctx)
     if state != "exited":
         return state, None
-    after = readers.wait(deadline, ctx.cancelled, lambda: _group_alive(proc.pid))
+    after = readers.wait(deadline, ctx.cancelled, lambda: process_group_alive(proc.pid))
     return ("exited" if after == "drained" else after), proc.returncode
 
 
@@ -133,34 +138,21 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
 
     The group is signalled even when its leader already exited: its background processes are still members.
     """
-    _signal_group(proc.pid, signal.SIGTERM)
+    signal_process_group(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
     # Grandchildren may outlive the leader: they get the rest of the grace too. Members that already exited but
     # were not reaped yet (no reaping init) still count, so this may wait the full grace; SIGKILL is harmless then.
-    while time.monotonic() < deadline and _group_alive(proc.pid):
+    while time.monotonic() < deadline and process_group_alive(proc.pid):
         time.sleep(0.05)
-    _signal_group(proc.pid, signal.SIGKILL)
+    signal_process_group(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def _kill_if_running(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_process_group(proc.pid, signal.SIGKILL)
         proc.wait()
 
 

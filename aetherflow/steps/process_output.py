@@ -160,7 +160,8 @@ class OutputReaders:
                     return "drained"
                 slice_seconds = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - now)
                 reader.join(slice_seconds)
-        return "drained"
+        # A stop that came while the step still waited for its output (and ended it) is a stop, not a success.
+        return "cancelled" if cancelled.is_set() else "drained"
 
     def finish(self, drain_seconds: float) -> None:
         """Give the readers ``drain_seconds`` to reach the ends of their pipes, then stop them and wait for them."""

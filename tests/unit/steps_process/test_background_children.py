@@ -6,6 +6,7 @@ timeout a wall-clock bound.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -132,3 +133,34 @@ def test_the_runner_stopping_a_step_reaches_a_background_child_after_the_leader_
     finally:
         timer.join()
     assert wait_gone(wait_for_pid_file(pid_file), timeout=2)
+
+
+def started_group_whose_leader_exited(pid_file: Path) -> subprocess.Popen[bytes]:
+    """A leader that exits at once, leaving a background member of its group that ignores SIGTERM."""
+    command = f"(trap '' TERM; exec sleep 100) & echo $! > {pid_file}"
+    proc = subprocess.Popen(["/bin/sh", "-c", command], start_new_session=True)
+    proc.wait()
+    return proc
+
+
+def test_the_runners_termination_reaches_a_group_whose_leader_already_exited(
+    proc_step: ProcessHarness, pid_file: Path
+) -> None:
+    proc = started_group_whose_leader_exited(pid_file)
+    member = wait_for_pid_file(pid_file)
+    tracker = proc_step.ctx._tracker
+    with proc_step.ctx.track_process(proc, kill_grace_seconds=0.3):
+        started = time.monotonic()
+        tracker.terminate_all(budget_seconds=5)
+        assert time.monotonic() - started < 2  # SIGTERM is ignored: SIGKILL after the 0.3 s grace
+    assert wait_gone(member, timeout=2)
+
+
+def test_the_runners_second_signal_kill_reaches_a_group_whose_leader_already_exited(
+    proc_step: ProcessHarness, pid_file: Path
+) -> None:
+    proc = started_group_whose_leader_exited(pid_file)
+    member = wait_for_pid_file(pid_file)
+    with proc_step.ctx.track_process(proc):
+        proc_step.ctx._tracker.kill_all()
+    assert wait_gone(member, timeout=2)
