@@ -43,7 +43,7 @@ __all__ = [
 
 
 class ExternalProcess(Step[ExternalProcessInputs]):
-    """Run an OS process (steps.md §3)."""
+    """Run an OS process: timeout, retries, log routing, output checks and idempotency."""
 
     inputs_model = ExternalProcessInputs
 

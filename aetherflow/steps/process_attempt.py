@@ -69,6 +69,8 @@ def run_attempt(plan: Plan, attempt: int, ctx: StepContext) -> Outcome:
             start_new_session=True,
             preexec_fn=parent_death_preexec(),  # noqa: PLW1509 (PR_SET_PDEATHSIG; prctl is looked up before fork)
         )
+        # Registered at once, so a stop or step timeout that comes now already reaches the group.
+        stack.enter_context(ctx.track_process(proc, kill_grace_seconds=plan.grace))
         readers = OutputReaders()
         # Unwound in reverse: kill a group still running (unexpected error), end the readers, then close the pipes.
         stack.callback(_close_pipes, proc)
@@ -76,11 +78,10 @@ def run_attempt(plan: Plan, attempt: int, ctx: StepContext) -> Outcome:
         stack.callback(_kill_if_running, proc)
         captured = {name: plan.capture_limit for name in ("stdout", "stderr") if plan.mode(name) == "capture"}
         readers.start(proc, ctx, captured)
-        with ctx.track_process(proc, kill_grace_seconds=plan.grace):
-            state, exited_with = _wait_all(proc, readers, deadline, ctx)
-            if state != "exited":
-                _stop_group(proc, plan.grace)
-            readers.finish(_DRAIN_SECONDS)
+        state, exited_with = _wait_all(proc, readers, deadline, ctx)
+        if state != "exited":
+            _stop_group(proc, plan.grace)
+        readers.finish(_DRAIN_SECONDS)
         if state == "cancelled":
             raise Interrupted(f"stop requested while external.process attempt {attempt} was running")
         return Outcome(

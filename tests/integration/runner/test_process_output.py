@@ -1,7 +1,7 @@
 """``external.process`` output goes through the runner, and timeouts stay wall-clock bounds, through the CLI.
 
-Spec: steps.md §3 as amended (the default log mode reads the child's lines and logs them masked; only ``passthrough``
-hands over the runner's own streams), execution.md §9 (step timeouts).
+The default log mode reads the child's lines and logs them masked; only ``passthrough`` hands over the runner's own
+streams. A step timeout and the process timeout both end a step whose background child holds the output pipe.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A timeout is a wall-clock bound even when a background child keeps the output pipe open.
 
-Spec: steps.md §3 (timeout: the process group is signalled), execution.md §9 and §13; the amendment that makes every
-timeout a wall-clock bound.
+On a timeout, a stop request or the runner's own step timeout, the child's process group is signalled, also when its
+leader already exited; the readers of the output pipes never outlive the step.
 """
 
 from __future__ import annotations
