@@ -11,7 +11,7 @@ The tree::
     ├── StepFailed                  a step failed permanently (not retried without retry_on)
     │   ├── StepRetryable           a step failed transiently (retried by the runner's policy)
     │   └── ConnectorError          a connector failed; ``transient`` decides the retry
-    ├── LockBusy (RuntimeError)     exit 75: another live run holds the lock
+    ├── LockBusy (RuntimeError)     another live invocation holds the lock (a job fails; at run start: overlap)
     ├── LockLost (RuntimeError)     a held lock was taken over or force-released
     ├── StateError                  the state database is missing, newer or unusable
     └── Interrupted                 a stop was requested (SIGTERM/SIGINT)
@@ -145,9 +145,8 @@ class ConnectorError(StepFailed):
 
 
 class LockBusy(AetherFlowError, RuntimeError):
-    """A lock is held by another live run."""
-
-    exit_code = ExitCode.OVERLAP
+    """A lock is held by another live invocation. Inside a run it fails the job (exit 1, a later retry may succeed);
+    only the refusal at run start, which changes no record, exits with the configured overlap code."""
 
     def __init__(self, key: str, owner: str, expires_at: float | None = None) -> None:
         super().__init__(f"Lock not acquired: {key} (held by {owner})")
