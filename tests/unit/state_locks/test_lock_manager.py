@@ -4,10 +4,10 @@ inherited by the run lock), nesting, release by owner only, heartbeat renewal, l
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import threading
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
