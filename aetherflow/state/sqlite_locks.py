@@ -42,6 +42,7 @@ _SELECT_ALL = "SELECT * FROM locks ORDER BY key"
 _INSERT = (
     "INSERT INTO locks (key, owner, expires_at, flow_id, pod_name, acquired_at, heartbeat_at, ttl_seconds,"
     " host_boot_id, host_pid_ns, host_name, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING"
 )
 _REFRESH = (
     "UPDATE locks SET expires_at = ?, heartbeat_at = ?, ttl_seconds = ?, pod_name = coalesce(?, pod_name)"
@@ -193,21 +194,24 @@ class SqliteLockBackend:
             for expired_key, owner in c.execute(_DELETE_EXPIRED, (now,)).fetchall():
                 if expired_key == key and owner != claim.owner:
                     expired_owner = owner
-            row = _fetch_row(c, key, now)
-            if row is not None and row.owner == claim.owner:
-                c.execute(_REFRESH, (now + claim.ttl_seconds, now, claim.ttl_seconds, claim.pod_name, key, claim.owner))
-                return Acquired()
-            reason = None if row is None else takeover_reason(row, claim, now)
-            if row is not None and reason is None:
-                return Busy(row.owner, row.expires_at)
-            if row is not None:
-                c.execute(_DELETE_KEY, (key,))
             host = claim.host
             values = (key, claim.owner, now + claim.ttl_seconds, claim.flow_id, claim.pod_name, now, now)
-            c.execute(_INSERT, (*values, claim.ttl_seconds, host.boot_id, host.pid_ns, host.hostname, claim.pid))
-            if row is not None:
-                return Acquired(row.owner, reason)
-            return Acquired(expired_owner, "expired" if expired_owner is not None else None)
+            insert = (*values, claim.ttl_seconds, host.boot_id, host.pid_ns, host.hostname, claim.pid)
+            # The common case first: nobody holds the key, one statement takes it.
+            if c.execute(_INSERT, insert).rowcount == 1:
+                return Acquired(expired_owner, "expired" if expired_owner is not None else None)
+            row = _fetch_row(c, key, now)
+            if row is None:  # cannot happen inside the write transaction; answer busy rather than guess
+                return Busy("unknown", now)
+            if row.owner == claim.owner:
+                c.execute(_REFRESH, (now + claim.ttl_seconds, now, claim.ttl_seconds, claim.pod_name, key, claim.owner))
+                return Acquired()
+            reason = takeover_reason(row, claim, now)
+            if reason is None:
+                return Busy(row.owner, row.expires_at)
+            c.execute(_DELETE_KEY, (key,))
+            c.execute(_INSERT, insert)
+            return Acquired(row.owner, reason)
 
         return self._tx(f"acquiring lock {key}", body)
 
