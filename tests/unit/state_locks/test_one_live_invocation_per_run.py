@@ -139,7 +139,7 @@ def test_a_killed_invocation_on_this_host_is_taken_over_at_once_by_its_retry(tmp
 
 
 def test_a_holder_recorded_on_another_host_is_taken_over_only_once_it_is_stale(tmp_path: Path) -> None:
-    flow = _flow(tmp_path, 0.0, ttl=5)  # heartbeat every 5/3 s, stale after 5 s without one
+    flow = _flow(tmp_path, 60.0, ttl=5)  # heartbeat every 5/3 s, stale after 5 s without one
     first = _start(flow)
     _wait_for(tmp_path / "started")
     # Make it look like another node's pod (same pid numbers mean nothing there), then let it die.
@@ -149,7 +149,8 @@ def test_a_holder_recorded_on_another_host_is_taken_over_only_once_it_is_stale(t
     first.communicate(timeout=30)
     with sqlite3.connect(flow.state) as conn:
         (last_heartbeat,) = conn.execute("SELECT heartbeat_at FROM locks WHERE key = 'run:once:r1'").fetchone()
-    (tmp_path / "side").unlink(missing_ok=True)
+    (tmp_path / "side").unlink()
+    (tmp_path / "quick").touch()
 
     retry = _start(flow)
     _, err = retry.communicate(timeout=60)
