@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import FlowRun, clean_env, cli_argv, make_flow, run_args
+from tests.support.cli import FlowRun, aetherflow, clean_env, cli_argv, make_flow, run_args
 
 # Appends to the counter, then creates the side-effect file with O_EXCL: two executions at once cannot both succeed.
 # A file named "quick" makes later executions sleep no more (the retry after a kill).
@@ -100,11 +100,13 @@ def test_a_second_invocation_still_refused_after_its_wait_exits_with_the_overlap
     _, second_err = second.communicate(timeout=60)
     first_still_running = first.poll() is None
     after = flow.query("SELECT * FROM runs")
+    listed = json.loads(aetherflow("locks", "list", "--state", str(flow.state), "--json").stdout)
     first.communicate(timeout=60)
 
     assert second.returncode == code, second_err
     assert first_still_running
     assert after == before
+    assert [(row["key"], row["owner"].split("#")[0]) for row in listed] == [("run:once:r1", "r1")]
     assert _count(tmp_path) == 1
     message = json.loads(termination.read_text())
     assert (message["status"], message["exit_code"], message["run_id"]) == ("OVERLAP", code, "r1")
@@ -225,14 +227,23 @@ def test_a_flow_lock_held_by_another_run_refuses_with_the_configured_code_and_no
     assert [k for (k,) in flow.query("SELECT key FROM locks")] == ["flow:fl"]  # its run lock was given back
 
 
-@pytest.mark.parametrize("value", ["1", "76", "yes"])
-def test_an_overlap_exit_code_other_than_0_or_75_is_an_input_error(tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AETHERFLOW_OVERLAP_EXIT_CODE", "1"),
+        ("AETHERFLOW_OVERLAP_EXIT_CODE", "76"),
+        ("AETHERFLOW_OVERLAP_EXIT_CODE", "yes"),
+        ("AETHERFLOW_RUN_TAKEOVER_SECONDS", "-1"),
+        ("AETHERFLOW_RUN_TAKEOVER_SECONDS", "soon"),
+    ],
+)
+def test_a_bad_overlap_setting_is_an_input_error_naming_it(tmp_path: Path, name: str, value: str) -> None:
     flow = _flow(tmp_path, 0.0)
 
-    proc = _start(flow, AETHERFLOW_OVERLAP_EXIT_CODE=value)
+    proc = _start(flow, **{name: value})
     _, err = proc.communicate(timeout=60)
 
     assert proc.returncode == 2
-    assert "AETHERFLOW_OVERLAP_EXIT_CODE" in err
+    assert name in err
     assert "Traceback" not in err
     assert not (tmp_path / "count").exists()
