@@ -13,7 +13,7 @@ The tree::
     │   ├── ConnectorError          a connector failed; ``transient`` decides the retry
     │   └── OutputError             outputs that cannot be stored (permanent)
     │       └── OutputTooLarge      over AETHERFLOW_STATE_MAX_OUTPUT_BYTES
-    ├── LockBusy (RuntimeError)     exit 75: another live run holds the lock
+    ├── LockBusy (RuntimeError)     another live invocation holds the lock (a job fails; at run start: overlap)
     ├── LockLost (RuntimeError)     a held lock was taken over or force-released
     ├── StateError                  the state database is missing, newer or unusable
     └── Interrupted                 a stop was requested (SIGTERM/SIGINT)
@@ -156,9 +156,8 @@ class OutputTooLarge(OutputError):
 
 
 class LockBusy(AetherFlowError, RuntimeError):
-    """A lock is held by another live run."""
-
-    exit_code = ExitCode.OVERLAP
+    """A lock is held by another live invocation. Inside a run it fails the job (exit 1, a later retry may succeed);
+    only the refusal at run start, which changes no record, exits with the configured overlap code."""
 
     def __init__(self, key: str, owner: str, expires_at: float | None = None) -> None:
         super().__init__(f"Lock not acquired: {key} (held by {owner})")

@@ -334,7 +334,7 @@ def _execute(
             _report_invalid(str(exc), flow_id)
     locks = LockManager(
         store.path,
-        owner=run_id,
+        run_id=run_id,
         flow_id=flow_id,
         pod_name=settings.pod_name,
         busy_timeout_ms=settings.state_busy_timeout_ms,
@@ -359,6 +359,8 @@ def _execute(
         pod_name=settings.pod_name,
         namespace=settings.namespace,
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
+        overlap_exit_code=settings.overlap_exit_code,
+        run_takeover_seconds=settings.run_takeover_seconds,
     )
     runner = Runner(
         plan,
@@ -428,7 +430,8 @@ def _termination_for(outcome: RunOutcome, redactor: Redactor) -> dict[str, Any]:
     from aetherflow.edge.summary import termination_from_summary, termination_overlap
 
     if outcome.overlap is not None:
-        return termination_overlap(outcome.run_id, outcome.flow_id, redactor.mask(error_text(outcome.overlap)))
+        error = redactor.mask(error_text(outcome.overlap))
+        return termination_overlap(outcome.run_id, outcome.flow_id, error, int(outcome.exit_code))
     doc = dict(outcome.summary)
     doc["status"], doc["exit_code"] = outcome.status, int(outcome.exit_code)
     return termination_from_summary(redactor.mask_obj(doc))

@@ -31,6 +31,7 @@ from aetherflow.errors import (
 )
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
+from aetherflow.runner.admission import admit_run
 from aetherflow.runner.attempts import AttemptRunner
 from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext, validate_inputs
 from aetherflow.runner.outputs import OutputDocuments
@@ -72,6 +73,8 @@ class RunOptions:
     pod_name: str | None = None
     namespace: str | None = None
     bundle_fingerprint: str | None = None
+    overlap_exit_code: int = ExitCode.OVERLAP
+    run_takeover_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -97,7 +100,6 @@ class JobOutcome:
     skip_reason: str | None = None
     skip_trigger: str | None = None
     error: str | None = None
-    lock_busy: bool = False
     blocked_by_failure: bool = False
     steps: list[StepOutcome] = field(default_factory=list)
     interrupted: bool = False
@@ -187,15 +189,23 @@ class Runner:
     def run(self) -> RunOutcome:
         """Run (or resume) the run; never raises for a step or job failure."""
         self.events.bind(flow_id=self.flow_id, run_id=self.run_id)
-        flow_lock = f"flow:{self.flow_id}" if self.opt.locks_scope == "flow" else None
-        if flow_lock is not None:
+        held: list[str] = []
+        if self.locks is not None:
             try:
-                self._acquire(flow_lock)
+                held = admit_run(
+                    self.locks,
+                    flow_id=self.flow_id,
+                    run_id=self.run_id,
+                    scope=self.opt.locks_scope,
+                    ttl_seconds=self.opt.locks_ttl_seconds,
+                    takeover_seconds=self.opt.run_takeover_seconds,
+                    stop=self.stop.event,
+                )
             except LockBusy as busy:
                 self.events.emit(
                     "run_overlap", level="ERROR", key=busy.key, owner=busy.owner, expires_at=busy.expires_at
                 )
-                return RunOutcome(self.flow_id, self.run_id, "OVERLAP", ExitCode.OVERLAP, overlap=busy)
+                return RunOutcome(self.flow_id, self.run_id, "OVERLAP", self.opt.overlap_exit_code, overlap=busy)
         try:
             done = self._already_complete()
             if done is not None:
@@ -203,8 +213,8 @@ class Runner:
             return self._run_attempt()
         finally:
             self._finished.set()
-            if flow_lock is not None:
-                self._release(flow_lock)
+            for key in reversed(held):
+                self._release(key)
 
     def _already_complete(self) -> RunOutcome | None:
         previous = self.store.get_run(self.flow_id, self.run_id)
@@ -382,7 +392,7 @@ class Runner:
             try:
                 self._acquire(job_lock)
             except LockBusy as busy:
-                self._end_job_without_steps(job, Status.FAILED, error=error_text(busy), lock_busy=True)
+                self._end_job_without_steps(job, Status.FAILED, error=error_text(busy))
                 return
         try:
             self._run_job(job)
@@ -398,13 +408,12 @@ class Runner:
         error: str | None = None,
         skip_reason: str | None = None,
         skip_trigger: str | None = None,
-        lock_busy: bool = False,
     ) -> None:
         error = self._redact_error(error)
         self.store.set_job(
             self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
         )
-        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error, lock_busy=lock_busy)
+        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error)
         level = "ERROR" if status == Status.FAILED else "INFO"
         self.events.emit(
             "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error
@@ -612,7 +621,6 @@ class Runner:
                     self.redactor.mask("".join(traceback.format_exception(error))),
                 )
             outcome.error = text
-            outcome.lock_busy = isinstance(error, LockBusy)
             outcome.interrupted = interrupted
             raise _JobFailed()
         status = Status.SKIPPED if result.status == Status.SKIPPED else Status.SUCCESS
@@ -838,8 +846,6 @@ class Runner:
         outcomes = [o for o in self.results.values() if self.opt.flow_job is None or o.job_id == self.opt.flow_job]
         failed = [o for o in outcomes if o.status in (Status.FAILED, Status.INTERRUPTED)]
         if failed:
-            if all(o.lock_busy for o in failed):
-                return Status.FAILED, ExitCode.OVERLAP, failed[0].error
             return Status.FAILED, ExitCode.FAILED, failed[0].error
         blocked = [o for o in outcomes if o.status == Status.BLOCKED and o.blocked_by_failure]
         if blocked:

@@ -19,7 +19,7 @@ from typing import Any
 
 from aetherflow.errors import StateError, StateInputError
 from aetherflow.private import private_database
-from aetherflow.state.schema import SCHEMA_V1, SCHEMA_VERSION
+from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.store import JobRecord, RunRecord, StepRecord, now_ts
 
 _BUSY_RETRIES = 3
@@ -138,14 +138,18 @@ class SqliteStore:
         return version
 
     def _migrate(self) -> None:
-        version = self._check_version()
-        if version == SCHEMA_VERSION:
+        from aetherflow.state.migrations import create_v1, upgrade
+
+        if self._check_version() == SCHEMA_VERSION:
             return
         with self._tx() as c:
-            self._rename_legacy_tables(c)
-            c.executescript_in_tx(SCHEMA_V1)
-            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_ts(),))
+            # Read again under the write lock: another process may have migrated the file in the meantime.
+            version = self._check_version()
+            if version == 0:
+                self._rename_legacy_tables(c)
+                create_v1(c)
+                c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_ts(),))
+            upgrade(c, max(version, 1))
 
     @staticmethod
     def _rename_legacy_tables(c: _Tx) -> None:
@@ -524,9 +528,3 @@ class _Tx:
 
     def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, args)
-
-    def executescript_in_tx(self, script: str) -> None:
-        # executescript() would COMMIT first; run the statements one by one inside the open transaction.
-        for statement in script.split(";"):
-            if statement.strip():
-                self._conn.execute(statement)
