@@ -20,6 +20,7 @@ from typing import Any
 from aetherflow.errors import StateError, StateInputError
 from aetherflow.private import private_database
 from aetherflow.state.schema import SCHEMA_VERSION
+from aetherflow.state.sqlite_locks import open_error
 from aetherflow.state.store import JobRecord, RunRecord, StepRecord, now_ts
 
 _BUSY_RETRIES = 3
@@ -49,13 +50,6 @@ def database_path(path: str | Path, flow_id: str | None) -> Path:
             raise StateInputError(f"State path {text} is a directory; pass --flow-id")
         return p / f"{flow_id}.db"
     return p
-
-
-def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
-    """One line for a database that cannot be opened: not SQLite at all is the user's to fix (exit 2)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return StateError(f"State database {path} cannot be opened: {exc}")
-    return StateInputError(f"State database {path} is not an SQLite database ({exc}); check --state")
 
 
 class SqliteStore:
@@ -116,7 +110,7 @@ class SqliteStore:
                 store._check_version()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise _open_error(path, exc) from None
+            raise open_error(path, exc) from None
         except BaseException:
             conn.close()
             raise

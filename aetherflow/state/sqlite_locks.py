@@ -14,7 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aetherflow.errors import StateError
+from aetherflow.errors import StateError, StateInputError
 from aetherflow.state.host import HostIdentity
 from aetherflow.state.lock_backend import (
     Acquired,
@@ -82,10 +82,20 @@ def connect(db_path: Path, busy_timeout_ms: int, synchronous: str | None) -> sql
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise StateError(f"Invalid SQLite synchronous setting {synchronous!r} (use NORMAL, FULL or EXTRA)")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise open_error(db_path, exc) from None
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def open_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """One line for a database that cannot be opened: not SQLite at all is the user's to fix (exit 2)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StateError(f"State database {path} cannot be opened: {exc}")
+    return StateInputError(f"State database {path} is not an SQLite database ({exc}); check --state")
 
 
 def transaction(

@@ -39,8 +39,10 @@ def _one_line_error(result: CliResult) -> str:
         ["runs", "show", "r1", "--state", "{flow}"],
         ["state", "init", "--state", "{flow}"],
         ["state", "prune", "--older-than", "1", "--state", "{flow}"],
+        ["locks", "list", "--state", "{flow}"],
+        ["locks", "release", "run:x:y", "--force", "--state", "{flow}"],
     ],
-    ids=["run", "runs-list", "runs-show", "state-init", "state-prune"],
+    ids=["run", "runs-list", "runs-show", "state-init", "state-prune", "locks-list", "locks-release"],
 )
 def test_a_state_path_that_is_not_an_sqlite_database_is_an_input_error(tmp_path: Path, command: list[str]) -> None:
     flow = write_flow(tmp_path, SIMPLE)
