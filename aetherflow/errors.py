@@ -18,6 +18,10 @@ The tree::
     ├── StateError                  the state database is missing, newer or unusable
     └── Interrupted                 a stop was requested (SIGTERM/SIGINT)
 
+    Permanent (mixin)               retrying cannot help: never retried; exit 3 when every failure is one
+    ├── InvalidValue (ValueError)   a bad input, path or value (recorded as ``ValueError``)
+    └── InvalidResult (RuntimeError)  a result a second attempt would find just as wrong
+
 The numbers come from the CLI contract; ``ExitCode`` is their single source (the Helm chart's
 podFailurePolicy is checked against it).
 """
@@ -35,6 +39,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1
     INVALID = 2
+    PERMANENT = 3  # failed, and every failure is one that retrying cannot fix
     OVERLAP = 75
     SIGINT = 130
     SIGTERM = 143
@@ -42,7 +47,7 @@ class ExitCode(enum.IntEnum):
 
 #: Exit codes after which retrying the pod cannot help (Kubernetes podFailurePolicy FailJob). The overlap code joins
 #: them only when it is configured as 75: its default in the chart is 0, which completes the Job.
-FAIL_JOB_EXIT_CODES: tuple[int, ...] = (ExitCode.INVALID,)
+FAIL_JOB_EXIT_CODES: tuple[int, ...] = (ExitCode.INVALID, ExitCode.PERMANENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +185,47 @@ class StateInputError(StateError):
     """A state problem the user must fix before anything runs (exit 2)."""
 
     exit_code = ExitCode.INVALID
+
+
+def retryable_for(exit_code: int | None) -> bool | None:
+    """Whether retrying the invocation could help, as the termination message and ``runs show`` say it: true for a
+    failure (1), false for a permanent failure (3), null for everything else."""
+    if exit_code == ExitCode.FAILED:
+        return True
+    if exit_code == ExitCode.PERMANENT:
+        return False
+    return None
+
+
+class Permanent:
+    """Mixin of the errors that retrying cannot fix: the runner never retries them, and a run whose every failed job
+    failed with one exits 3 (see ``is_permanent``)."""
+
+
+class InvalidValue(Permanent, ValueError):
+    """A bad input, path or value (a sandbox refusal, a missing input file); recorded as ``ValueError``."""
+
+    recorded_name: ClassVar[str] = "ValueError"
+
+
+class InvalidResult(Permanent, RuntimeError):
+    """A step's result that a second attempt would find just as wrong; recorded as ``RuntimeError``."""
+
+    recorded_name: ClassVar[str] = "RuntimeError"
+
+
+def is_permanent(error: BaseException) -> bool:
+    """The one retry classification: True when retrying cannot help.
+
+    Permanent: the ``Permanent`` types, template errors (rendering at step time, ``outputs:``), and a ``StepFailed``
+    (connector errors included) that is not transient. Everything else (a process's non-zero exit, timeouts,
+    transient connector errors, unknown exceptions) is retryable.
+    """
+    if isinstance(error, Permanent | TemplateError):
+        return True
+    if isinstance(error, StepFailed):
+        return not error.transient
+    return False
 
 
 class Interrupted(AetherFlowError):

@@ -20,7 +20,9 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, ClassVar
+from typing import IO, TYPE_CHECKING
+
+from aetherflow.errors import InvalidValue
 
 if TYPE_CHECKING:  # the core imports this module at start-up; the archive modules are only needed by extractions
     import tarfile
@@ -51,15 +53,13 @@ _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-class ArchiveRefused(ValueError):
+class ArchiveRefused(InvalidValue):
     """An archive (or one of its entries) was refused before or while extracting; retrying cannot help.
 
     ``entry`` names the entry when one is to blame (an unsafe name, an entry larger than declared), ``reason`` says
     why. Recorded as ``ValueError: ...``, the name the step contract gives it.
     """
 
-    permanent: ClassVar[bool] = True
-    recorded_name: ClassVar[str] = "ValueError"
 
     def __init__(self, reason: str, *, entry: str | None = None, message: str | None = None) -> None:
         default = f"unsafe entry '{entry}': {reason}" if entry is not None else reason

@@ -7,16 +7,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from aetherflow.errors import InvalidValue
 from aetherflow.private import private_dir
 
 DEFAULT_LAYOUT = {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
 
 
 def _sandbox_error(message: str) -> ValueError:
-    # A plain ValueError, as the spec names it in the recorded error; flagged so the runner never retries it.
-    error = ValueError(message)
-    error.permanent = True  # type: ignore[attr-defined]
-    return error
+    # Recorded as ``ValueError``, as the contract names it; permanent, so the runner never retries it.
+    return InvalidValue(message)
 
 
 @dataclass(slots=True)

@@ -8,12 +8,13 @@ mode, runner env keys, fingerprint); ``bundle_status`` reads the cache without f
 
 from aetherflow.bundles.cache import BundlePaths, fingerprint_of
 from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest, load_manifest
-from aetherflow.bundles.sync import ActiveBundle, BundleSyncFailed, bundle_status, sync_bundle
+from aetherflow.bundles.sync import ActiveBundle, BundleSourceRefused, BundleSyncFailed, bundle_status, sync_bundle
 
 __all__ = [
     "ActiveBundle",
     "BundleManifestInvalid",
     "BundlePaths",
+    "BundleSourceRefused",
     "BundleSyncFailed",
     "Manifest",
     "bundle_status",

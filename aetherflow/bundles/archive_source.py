@@ -71,7 +71,7 @@ class ArchiveSource:
             self.archive = Path(self.location)
             name = self.archive.name
         if not self.archive.is_file():
-            raise SourceError(f"bundle archive not found: {self.archive}")
+            raise SourceRefused(f"bundle archive not found: {self.archive}")
         sha = sha256_file(self.archive)[0]
         check_pin(sha, self.pin, f"bundle archive {self.archive}")
         return [Entry(rel_path=name, sha256=sha)]

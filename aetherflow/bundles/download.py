@@ -57,7 +57,9 @@ def download_archive(url: str, blobs: BlobStore, *, max_mb: float, timeout: floa
                 raise _too_large(shown, max_mb, f"Content-Length {declared}")
             return _stream(response, blobs, limit, shown, max_mb)
     except urllib.error.HTTPError as exc:
-        raise SourceError(f"archive download failed: HTTP {exc.code} for GET {shown}") from None
+        # 4xx (not found, unauthorised, forbidden) will answer the same next time; 408/425/429 and 5xx may not.
+        failed = SourceRefused if 400 <= exc.code < 500 and exc.code not in (408, 425, 429) else SourceError
+        raise failed(f"archive download failed: HTTP {exc.code} for GET {shown}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SourceError(f"archive download failed for GET {shown}: {reason}") from None

@@ -23,10 +23,10 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from aetherflow.api import ArchiveRefused, safe_join
+from aetherflow.api import ArchiveRefused, Permanent, safe_join
 from aetherflow.bundles.cache import sha256_file
 from aetherflow.bundles.manifest import DEFAULT_MAX_MB
 
@@ -48,11 +48,10 @@ class SourceError(Exception):
     """A source could not be listed or fetched (the message says which and why)."""
 
 
-class SourceRefused(SourceError):
+class SourceRefused(Permanent, SourceError):
     """The source answered with something retrying cannot fix: a checksum that does not match the pin, a download
-    over the cap, a redirect from https to http, a git base_path that is a symbolic link."""
-
-    permanent: ClassVar[bool] = True
+    over the cap, a redirect from https to http, a git base_path that is a symbolic link, a 4xx answer, a missing
+    local archive or folder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +104,9 @@ def check_rel_path(raw: str) -> str:
     try:
         joined = safe_join(".", text)
     except ArchiveRefused as exc:
-        raise SourceError(f"unsafe path in the bundle listing: {raw!r} ({exc.reason})") from None
+        raise SourceRefused(f"unsafe path in the bundle listing: {raw!r} ({exc.reason})") from None
     if joined == Path("."):
-        raise SourceError(f"unsafe path in the bundle listing: {raw!r} (empty)")
+        raise SourceRefused(f"unsafe path in the bundle listing: {raw!r} (empty)")
     return joined.as_posix()
 
 
@@ -137,7 +136,7 @@ class FilesystemSource:
     def list_entries(self) -> list[Entry]:
         """Regular files under the base, hashed when the fingerprint is strict."""
         if not self.base.is_dir():
-            raise SourceError(f"bundle source directory not found: {self.base}")
+            raise SourceRefused(f"bundle source directory not found: {self.base}")
         entries: list[Entry] = []
         for directory, dirs, files in os.walk(self.base):
             # ".git" is not bundle content; "..data" / "..<timestamp>" are Kubernetes volume internals whose
@@ -292,7 +291,7 @@ class DbSource:
         """The first column of the first ``fetch_sql`` row."""
         _columns, rows = self._rows(self.fetch_sql, {"bundle": self.bundle, "path": entry.locator}, 1)
         if not rows:
-            raise SourceError(f"bundle file '{entry.locator}' not found by fetch_sql (bundle '{self.bundle}')")
+            raise SourceRefused(f"bundle file '{entry.locator}' not found by fetch_sql (bundle '{self.bundle}')")
         dest.write_bytes(_as_bytes(rows[0][0]))
 
     def close(self) -> None:

@@ -38,34 +38,43 @@ from aetherflow.bundles.sources import (
     SftpSource,
     SmbSource,
     SourceError,
+    SourceRefused,
     check_rel_path,
     walk_tree,
     with_sha,
 )
-from aetherflow.errors import AetherFlowError, ExitCode, Issue, error_text
+from aetherflow.errors import AetherFlowError, ExitCode, Issue, Permanent, error_text, is_permanent
 from aetherflow.events import EventBus
 from aetherflow.private import private_dir
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
 
-__all__ = ["ActiveBundle", "BundleSyncFailed", "bundle_status", "sync_bundle"]
+__all__ = ["ActiveBundle", "BundleSourceRefused", "BundleSyncFailed", "bundle_status", "sync_bundle"]
 
 Emit = Callable[..., None]
 Decode = Callable[[str], str]
 
 
 class BundleSyncFailed(AetherFlowError):
-    """The bundle could not be synced and no stale bundle was allowed (``bundle:sync_failed``).
+    """The bundle could not be synced and no stale bundle was allowed (``bundle:sync_failed``); nothing ran.
 
-    Exit 2 for ``run`` (phase 3: nothing executed); ``bundle sync`` exits 1 instead (spec cli.md §7).
+    The source may answer next time (unreachable, timing out, a server error): exit 1, so the Job retries the pod.
+    ``BundleSourceRefused`` is the permanent kind (exit 3). An invalid manifest is ``BundleManifestInvalid`` (exit 2).
     """
 
-    exit_code = ExitCode.INVALID
+    exit_code = ExitCode.FAILED
 
     def __init__(self, message: str, *, bundle_id: str) -> None:
         super().__init__(message)
         self.bundle_id = bundle_id
         self.issue = Issue("bundle:sync_failed", "bundle.source", message)
+
+
+class BundleSourceRefused(Permanent, BundleSyncFailed):
+    """The source answered with what retrying cannot fix (authentication, not found, a checksum or pin mismatch, a
+    refused redirect or download): exit 3, so the Job fails at once."""
+
+    exit_code = ExitCode.PERMANENT
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,8 @@ def sync_bundle(
     ``env`` is the snapshot manifest resources are rendered with (default: the process env); ``decode`` is the
     secrets hook's decode function for resources with ``decode``; ``emit(event, level=, **fields)`` receives
     ``bundle_synced`` / ``bundle_stale``. Raises ``BundleManifestInvalid`` (InputError, exit 2) for an invalid
-    manifest, ``BundleSyncFailed`` (exit 2) when the sync fails without an allowed stale bundle.
+    manifest, ``BundleSyncFailed`` (exit 1, or ``BundleSourceRefused``, exit 3, when retrying cannot help) when the
+    sync fails without an allowed stale bundle.
     """
     manifest = load_manifest(manifest_path)
     paths = BundlePaths.for_bundle(work_root, manifest.bundle_id)
@@ -166,7 +176,8 @@ def sync_bundle(
             return _active(manifest_path, manifest, paths, current, stale=True)
         where = f"'{manifest.bundle_id}' ({manifest.source.type} source)"
         hint = "" if current is None or allow_stale else "; --allow-stale-bundle would run the last synced bundle"
-        raise BundleSyncFailed(f"Bundle sync failed for {where}: {text}{hint}", bundle_id=manifest.bundle_id) from exc
+        failed = BundleSourceRefused if is_permanent(exc) else BundleSyncFailed
+        raise failed(f"Bundle sync failed for {where}: {text}{hint}", bundle_id=manifest.bundle_id) from exc
     emit(
         "bundle_synced",
         bundle_id=manifest.bundle_id,
@@ -331,7 +342,7 @@ class _Syncer:
                 continue
             rel = entry.rel_path if entry.signature else check_rel_path(entry.rel_path)
             if rel in seen:
-                raise SourceError(f"bundle listing has '{rel}' twice")
+                raise SourceRefused(f"bundle listing has '{rel}' twice")
             seen[rel] = entry if rel == entry.rel_path else replace(entry, rel_path=rel)
         return sorted(seen.values(), key=lambda e: e.rel_path)
 
@@ -382,7 +393,7 @@ class _Syncer:
         layout = self.manifest.layout
         for label, rel in (("entry_flow", self.manifest.entry_flow), ("layout.profiles_file", layout.profiles_file)):
             if not (staged / rel).is_file():
-                raise SourceError(f"bundle {label} '{rel}' is not in the synced bundle ({len(records)} files)")
+                raise SourceRefused(f"bundle {label} '{rel}' is not in the synced bundle ({len(records)} files)")
 
     def _snapshot(self, fingerprint: str, records: list[FileRecord]) -> dict[str, Any]:
         source = self.manifest.source
@@ -452,7 +463,7 @@ class _Syncer:
         key = resolved.key
         if not self.registry.has_connector(key):
             known = ", ".join(self.registry.connector_names())
-            raise SourceError(f"manifest resource '{name}' uses unknown connector {key} (registered: {known})")
+            raise SourceRefused(f"manifest resource '{name}' uses unknown connector {key} (registered: {known})")
         missing = self.registry.missing_extra(key)
         if missing is not None:
             raise SourceError(

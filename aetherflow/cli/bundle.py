@@ -73,9 +73,9 @@ def _sync(args: argparse.Namespace) -> int:
         active = sync_bundle(manifest, work_root=work_root, allow_stale=allow_stale, redactor=redactor)
     except BundleManifestInvalid as exc:
         return _invalid(exc, redactor.mask)
-    except BundleSyncFailed as exc:
+    except BundleSyncFailed as exc:  # 1: the source may answer next time; 3: retrying cannot help
         print(f"error: {redactor.mask(str(exc))}", file=sys.stderr)
-        return int(ExitCode.FAILED)
+        return int(exc.exit_code)
     if args.json:
         print(dumps(active.sync_document()))
     else:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from aetherflow.cli.common import add_state_args, dumps, resolve_state, table
+from aetherflow.errors import retryable_for
 
 
 def register(sub: Any) -> None:
@@ -138,6 +139,8 @@ def _document(
         "status": run.status,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
+        "exit_code": run.exit_code,
+        "retryable": retryable_for(run.exit_code),
         "bundle_fingerprint": run.bundle_fingerprint,
         "jobs": out_jobs,
     }

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aetherflow.errors import ExitCode
+from aetherflow.errors import ExitCode, retryable_for
 
 log = logging.getLogger("aetherflow")
 
@@ -35,6 +35,7 @@ def termination_from_summary(
         "flow_id": summary.get("flow_id"),
         "status": summary.get("status"),
         "exit_code": summary.get("exit_code"),
+        "retryable": retryable_for(summary.get("exit_code")),
         "attempt": summary.get("attempt"),
         "duration_seconds": round(float(duration_ms) / 1000, 3),
         "counts": dict(summary.get("status_counts") or {}),
@@ -47,14 +48,14 @@ def termination_invalid(first_error: str, flow_id: str | None) -> dict[str, Any]
     doc: dict[str, Any] = {}
     if flow_id is not None:
         doc["flow_id"] = flow_id
-    doc.update(status="INVALID", exit_code=int(ExitCode.INVALID), error=first_error)
+    doc.update(status="INVALID", exit_code=int(ExitCode.INVALID), retryable=None, error=first_error)
     return doc
 
 
 def termination_fault(error: str, exit_code: int) -> dict[str, Any]:
     """The message of an invocation that an unexpected fault ended before a run summary existed."""
     status = "INVALID" if exit_code == ExitCode.INVALID else "FAILED"
-    return {"status": status, "exit_code": int(exit_code), "error": error}
+    return {"status": status, "exit_code": int(exit_code), "retryable": retryable_for(exit_code), "error": error}
 
 
 def termination_overlap(run_id: str, flow_id: str, error: str, exit_code: int = ExitCode.OVERLAP) -> dict[str, Any]:
@@ -65,6 +66,7 @@ def termination_overlap(run_id: str, flow_id: str, error: str, exit_code: int = 
         "flow_id": flow_id,
         "status": "OVERLAP",
         "exit_code": int(exit_code),
+        "retryable": None,
         "error": error,
     }
 

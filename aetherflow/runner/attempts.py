@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aetherflow.api import RetryPolicy, StepResult
-from aetherflow.errors import ConnectorError, Interrupted, LockLost, StepFailed
+from aetherflow.errors import ConnectorError, Interrupted, LockLost, Permanent, StepFailed
 from aetherflow.runner.context import ProcessTracker, StepRunContext
 
 #: how long the runner waits for a timed-out step to return after stopping its children
@@ -31,7 +31,7 @@ def _timeout_error(message: str, *, abandoned: bool) -> TimeoutError:
 
 def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
     """Whether a failed attempt may be retried under ``policy`` (permanence rules of execution.md §9)."""
-    if isinstance(exc, Interrupted | LockLost) or getattr(exc, "permanent", False) or getattr(exc, "abandoned", False):
+    if isinstance(exc, Interrupted | LockLost | Permanent) or getattr(exc, "abandoned", False):
         return False
     if policy.retry_on_exceptions is None and policy.retry_on_exit_codes is None:
         transient = bool(getattr(exc, "transient", False))

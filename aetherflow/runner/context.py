@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import Connector, StepResult, process_group_alive, signal_process_group
-from aetherflow.errors import error_text
+from aetherflow.errors import InvalidValue, error_text
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
 from aetherflow.spec.resources import ResolvedResource
@@ -285,11 +285,11 @@ def validate_inputs(model: type[Inputs], step_id: str, inputs: Mapping[str, Any]
         if info.is_required() and name not in inputs and (info.alias is None or info.alias not in inputs)
     ]
     if missing:
-        raise ValueError(f"Step {step_id} missing inputs: {missing}")
+        raise InvalidValue(f"Step {step_id} missing inputs: {missing}")
     try:
         return model.model_validate(dict(inputs))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<inputs>'}: {err['msg']}" for err in exc.errors()
         )
-        raise ValueError(f"Step {step_id} invalid inputs: {problems}") from None
+        raise InvalidValue(f"Step {step_id} invalid inputs: {problems}") from None

@@ -28,6 +28,7 @@ from aetherflow.errors import (
     StateError,
     TemplateError,
     error_text,
+    is_permanent,
 )
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
@@ -103,6 +104,8 @@ class JobOutcome:
     blocked_by_failure: bool = False
     steps: list[StepOutcome] = field(default_factory=list)
     interrupted: bool = False
+    #: FAILED with an error that retrying cannot fix (a run whose every failed job is permanent exits 3)
+    permanent: bool = False
 
     def view(self) -> dict[str, Any]:
         """The job as ``when`` and templates see it under ``jobs.<id>``."""
@@ -382,7 +385,7 @@ class Runner:
             except WhenEvaluationError as exc:
                 expr = (job.when_text or "").strip()
                 error = f"ValueError: Invalid job.when for job_id={job.id}: {exc.detail} (when: {expr})"
-                self._end_job_without_steps(job, Status.FAILED, error=error)
+                self._end_job_without_steps(job, Status.FAILED, error=error, permanent=True)
                 return
             if not run_it:
                 self._end_job_without_steps(job, Status.SKIPPED, skip_reason="condition=false", skip_trigger="when")
@@ -408,12 +411,15 @@ class Runner:
         error: str | None = None,
         skip_reason: str | None = None,
         skip_trigger: str | None = None,
+        permanent: bool = False,
     ) -> None:
         error = self._redact_error(error)
         self.store.set_job(
             self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
         )
-        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error)
+        self.results[job.id] = JobOutcome(
+            job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent
+        )
         level = "ERROR" if status == Status.FAILED else "INFO"
         self.events.emit(
             "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error
@@ -453,6 +459,7 @@ class Runner:
             outputs_json = "{}"  # a job that cannot keep its outputs fails: nothing is restored without them
             if final in FINAL:
                 final, outcome.error = Status.FAILED, self._redact_error(error_text(exc))
+                outcome.permanent = True
         outcome.status = final
         outcome.duration_ms = round((time.monotonic() - started) * 1000)
         self.store.set_job(
@@ -622,6 +629,7 @@ class Runner:
                 )
             outcome.error = text
             outcome.interrupted = interrupted
+            outcome.permanent = not interrupted and error is not None and is_permanent(error)
             raise _JobFailed()
         status = Status.SKIPPED if result.status == Status.SKIPPED else Status.SUCCESS
         self.store.step_end(
@@ -676,6 +684,7 @@ class Runner:
             encoded = self.docs.encode(promoted, document) if store else None
         except (TemplateError, OutputError) as exc:
             outcome.error = self._redact_error(error_text(exc))
+            outcome.permanent = True  # an outputs template or document is as wrong on the next attempt
             raise _JobFailed() from None
         outcome.outputs.update(promoted)
         if encoded is not None:
@@ -698,6 +707,7 @@ class Runner:
         )
         outcome.steps.append(StepOutcome(step.id, step.type, Status.FAILED, attempts, 0, text))
         outcome.error = text
+        outcome.permanent = True  # templating or input validation at step time: the same inputs fail again
         self.events.emit(
             "step_end",
             level="ERROR",
@@ -846,7 +856,8 @@ class Runner:
         outcomes = [o for o in self.results.values() if self.opt.flow_job is None or o.job_id == self.opt.flow_job]
         failed = [o for o in outcomes if o.status in (Status.FAILED, Status.INTERRUPTED)]
         if failed:
-            return Status.FAILED, ExitCode.FAILED, failed[0].error
+            permanent = all(o.status == Status.FAILED and o.permanent for o in failed)
+            return Status.FAILED, ExitCode.PERMANENT if permanent else ExitCode.FAILED, failed[0].error
         blocked = [o for o in outcomes if o.status == Status.BLOCKED and o.blocked_by_failure]
         if blocked:
             return Status.FAILED, ExitCode.FAILED, blocked[0].error

@@ -24,6 +24,7 @@ from aetherflow.api import (
     ArchiveRefused,
     CancelToken,
     Interrupted,
+    InvalidValue,
     StepContext,
     StepFailed,
     StepResult,
@@ -110,9 +111,7 @@ def expand_local_files(ctx: StepContext, step_type: str, raw_paths: Sequence[str
 
 def input_error(message: str) -> ValueError:
     """A ``ValueError`` for a bad input or path: retrying cannot fix it, so the runner must not retry it."""
-    error = ValueError(message)
-    error.permanent = True  # type: ignore[attr-defined]
-    return error
+    return InvalidValue(message)
 
 
 def as_list(value: Any) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from aetherflow.api import Inputs, Step, StepContext, StepResult
+from aetherflow.api import Inputs, InvalidValue, Step, StepContext, StepResult
 
 __all__ = ["CheckItems", "CheckItemsInputs", "InnerStep", "WithLock", "WithLockInputs"]
 
@@ -37,10 +37,8 @@ def _items(value: object) -> list[Any]:
         return value
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    error = ValueError(_ITEMS_TYPE_MESSAGE)
     # A bad input cannot get better on a second attempt: the runner must not retry it.
-    error.permanent = True  # type: ignore[attr-defined]
-    raise error
+    raise InvalidValue(_ITEMS_TYPE_MESSAGE)
 
 
 class InnerStep(Inputs):

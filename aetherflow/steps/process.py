@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aetherflow.api import Interrupted, Step, StepContext, StepResult
+from aetherflow.api import Interrupted, InvalidResult, Step, StepContext, StepResult
 from aetherflow.steps.process_attempt import Outcome, run_attempt
 from aetherflow.steps.process_inputs import (
     LOG_MODES,
@@ -81,9 +81,8 @@ class ExternalProcess(Step[ExternalProcessInputs]):
             publish(plan.temp_dir, plan.final_dir, atomic_rename=inputs.idempotency.atomic_rename)
         problem = output_problem(plan)
         if problem is not None:
-            error = RuntimeError(f"external.process outputs invalid: {problem}")
-            error.permanent = True  # type: ignore[attr-defined]  # the same outputs would be checked again
-            raise error
+            # The same outputs would be checked again: permanent.
+            raise InvalidResult(f"external.process outputs invalid: {problem}")
         ctx.emit("external_process_success", attempt=attempt, exit_code=outcome.returncode)
         output: dict[str, Any] = {"exit_code": outcome.returncode, "attempts": attempt}
         if outcome.stdout is not None:

@@ -312,13 +312,13 @@ overlapping run is refused by the lock instead of waiting for the volume (Multi-
 {{- end }}
 
 {{/*
-podFailurePolicy from the exit-code table (codes from aetherflow.errors: FAIL_JOB_EXIT_CODES = INVALID 2; the
-overlap code joins them only when overlapExitCode is 75, since 0 completes the Job; OK 0). Rules are evaluated in
-order: an evicted/preempted/drained pod is ignored (not counted), the codes retrying cannot help fail the Job at
-once, every other failure counts against backoffLimit.
+podFailurePolicy from the exit-code table (codes from aetherflow.errors: FAIL_JOB_EXIT_CODES = INVALID 2 and
+PERMANENT 3; the overlap code joins them only when overlapExitCode is 75, since 0 completes the Job; OK 0). Rules are
+evaluated in order: an evicted/preempted/drained pod is ignored (not counted), the codes retrying cannot help fail
+the Job at once, every other failure counts against backoffLimit.
 */}}
 {{- define "aetherflow.podFailurePolicy" -}}
-{{- $failJob := list 2 }}
+{{- $failJob := list 2 3 }}
 {{- if eq (int .Values.overlapExitCode) 75 }}
 {{- $failJob = append $failJob 75 }}
 {{- end }}

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aetherflow.bundles import BundleSyncFailed, sync_bundle
+from aetherflow.errors import is_permanent
 from tests.integration.bundles.helpers import bundle_files, tree_of, write_manifest
 from tests.integration.bundles.test_archive_source import _zip
 from tests.servers.httpserver import HttpTestServer
@@ -22,7 +23,7 @@ def _sync(manifest: Path, work: Path) -> Any:
 
 
 def _permanent(error: BaseException) -> bool:
-    return bool(getattr(error.__cause__, "permanent", False))
+    return error.__cause__ is not None and is_permanent(error.__cause__)
 
 
 @pytest.fixture

@@ -100,14 +100,62 @@ def test_an_enterprise_bundle_ignores_ambient_plugin_paths_and_loads_its_trusted
     assert [e["paths"] for e in res.event("plugin_paths_ignored")] == [str(BROKEN_DIR)]
 
 
-def test_a_failed_sync_exits_2_before_anything_runs(tmp_path: Path) -> None:
+def test_a_sync_that_retrying_cannot_fix_exits_3_before_anything_runs(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "missing"})
 
     res = _run(tmp_path, "--bundle-manifest", str(manifest))
 
-    assert res.code == ExitCode.INVALID
+    assert res.code == ExitCode.PERMANENT
     assert "bundle source directory not found" in res.stderr
     assert not (tmp_path / "state.db").exists()
+
+
+def _unreachable_manifest(tmp_path: Path) -> Path:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    return write_manifest(tmp_path / "m.yaml", {"type": "archive", "url": "http://127.0.0.1:9/bundle.zip"})
+
+
+def test_an_unreachable_bundle_source_exits_1_retryable_before_anything_runs(tmp_path: Path) -> None:
+    termination = tmp_path / "termination-log"
+    termination.touch()
+
+    res = _run(
+        tmp_path,
+        "--bundle-manifest",
+        str(_unreachable_manifest(tmp_path)),
+        env={"AETHERFLOW_TERMINATION_LOG": str(termination)},
+    )
+
+    assert res.code == ExitCode.FAILED, res.stderr
+    assert "Traceback" not in res.stderr and "Bundle sync failed" in res.stderr.splitlines()[-1]
+    assert not (tmp_path / "state.db").exists()  # no run record
+    message = json.loads(termination.read_text())
+    assert list(message)[:3] == ["status", "exit_code", "retryable"]
+    assert (message["status"], message["exit_code"], message["retryable"]) == ("FAILED", 1, True)
+
+
+def test_bundle_sync_of_an_unreachable_source_exits_1_and_of_a_missing_one_exits_3(tmp_path: Path) -> None:
+    work = str(tmp_path / "work")
+    missing = write_manifest(tmp_path / "missing.yaml", {"type": "local", "base_path": "nowhere"})
+
+    unreachable = aetherflow(
+        "bundle", "sync", "--bundle-manifest", str(_unreachable_manifest(tmp_path)), "--work-root", work
+    )
+    refused = aetherflow("bundle", "sync", "--bundle-manifest", str(missing), "--work-root", work)
+
+    assert (unreachable.code, refused.code) == (ExitCode.FAILED, ExitCode.PERMANENT)
+
+
+def test_a_sync_that_retrying_cannot_fix_says_so_in_the_termination_message(tmp_path: Path) -> None:
+    termination = tmp_path / "termination-log"
+    termination.touch()
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "local", "base_path": "missing"})
+
+    res = _run(tmp_path, "--bundle-manifest", str(manifest), env={"AETHERFLOW_TERMINATION_LOG": str(termination)})
+
+    assert res.code == ExitCode.PERMANENT
+    message = json.loads(termination.read_text())
+    assert (message["status"], message["exit_code"], message["retryable"]) == ("FAILED", 3, False)
 
 
 def test_a_failed_sync_runs_the_stale_bundle_when_allowed(tmp_path: Path) -> None:

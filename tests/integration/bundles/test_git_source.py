@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow.bundles import BundleSyncFailed, sync_bundle
+from aetherflow.errors import is_permanent
 from tests.integration.bundles.helpers import bundle_files, tree_of, write_manifest, write_tree
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="the git binary is not installed")
@@ -123,5 +124,5 @@ def test_a_base_path_that_is_or_crosses_a_symbolic_link_is_refused(tmp_path: Pat
         sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
 
     assert f"git base_path '{base_path}' is a symbolic link at commit" in str(caught.value)
-    assert getattr(caught.value.__cause__, "permanent", False)
+    assert caught.value.__cause__ is not None and is_permanent(caught.value.__cause__)
     assert not list((tmp_path / "work").rglob("secret.txt"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow.bundles import ActiveBundle, BundleSyncFailed, sync_bundle
+from aetherflow.errors import is_permanent
 from tests.integration.bundles.assets import AssetService
 from tests.integration.bundles.helpers import bundle_files, content_fingerprint, tree_of, write_manifest
 from tests.support.cli import clean_env, cli_argv
@@ -144,7 +145,7 @@ def test_a_file_listed_larger_than_max_mb_is_refused_before_it_is_fetched(
         )
 
     assert "bundle file 'plugins/big.bin' from /fetch is larger than bundle.source.max_mb 0.01" in str(caught.value)
-    assert getattr(caught.value.__cause__, "permanent", False)
+    assert caught.value.__cause__ is not None and is_permanent(caught.value.__cause__)
     assert "plugins/big.bin" not in asset_service.fetched
 
 
@@ -189,6 +190,6 @@ def test_a_rest_bundle_whose_fingerprint_differs_from_the_pin_fails_for_good(
         )
 
     assert f"the fingerprint of bundle 'demo' does not match bundle.source.sha256 (pinned {pin}" in str(caught.value)
-    assert getattr(caught.value.__cause__, "permanent", False)
+    assert caught.value.__cause__ is not None and is_permanent(caught.value.__cause__)
     assert asset_service.fetched == []  # refused from the listing, before any download
     assert not (tmp_path / "w" / "bundles" / "demo" / "active").exists()

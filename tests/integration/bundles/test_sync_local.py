@@ -163,7 +163,7 @@ def test_a_failed_sync_leaves_the_active_bundle_intact_and_records_the_error(loc
     with pytest.raises(BundleSyncFailed) as caught:
         _sync(manifest, work)
 
-    assert caught.value.exit_code == ExitCode.INVALID
+    assert caught.value.exit_code == ExitCode.PERMANENT  # the bundle lacks its entry flow: retrying cannot help
     assert caught.value.issue.code == "bundle:sync_failed"
     assert "entry_flow 'flows/main.yaml' is not in the synced bundle" in str(caught.value)
     root = work / "bundles" / "demo"
@@ -346,7 +346,9 @@ def test_bundle_sync_takes_the_manifest_and_work_root_from_the_environment(local
     assert res.stdout.startswith(f"CHANGED: bundle synced to {work / 'bundles' / 'demo' / 'active'} ")
 
 
-def test_a_failed_bundle_sync_exits_1_unless_a_stale_bundle_is_allowed(local: tuple[Path, Path, Path]) -> None:
+def test_a_bundle_sync_retrying_cannot_fix_exits_3_unless_a_stale_bundle_is_allowed(
+    local: tuple[Path, Path, Path],
+) -> None:
     src, manifest, work = local
     args = ["bundle", "sync", "--bundle-manifest", str(manifest), "--work-root", str(work)]
     assert aetherflow(*args).code == 0
@@ -355,7 +357,7 @@ def test_a_failed_bundle_sync_exits_1_unless_a_stale_bundle_is_allowed(local: tu
     failed = aetherflow(*args)
     stale = aetherflow(*args, "--allow-stale-bundle")
 
-    assert failed.code == ExitCode.FAILED
+    assert failed.code == ExitCode.PERMANENT
     assert (
         failed.stderr.strip().splitlines()[-1].startswith("error: Bundle sync failed for 'demo' (filesystem source):")
     )

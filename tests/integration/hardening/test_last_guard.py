@@ -57,7 +57,12 @@ def test_an_unexpected_error_during_a_run_is_one_masked_line_exit_1_and_a_termin
     assert "Traceback" not in result.stderr and SECRET not in result.stderr
     assert result.stderr.splitlines()[-1] == "error: internal error: RuntimeError: kaboom ***"
     message = json.loads(termination.read_text())
-    assert message == {"status": "FAILED", "exit_code": 1, "error": "internal error: RuntimeError: kaboom ***"}
+    assert message == {
+        "status": "FAILED",
+        "exit_code": 1,
+        "retryable": True,
+        "error": "internal error: RuntimeError: kaboom ***",
+    }
 
 
 def test_an_unexpected_error_in_a_query_command_is_one_line_and_its_traceback_only_at_debug(tmp_path: Path) -> None:

@@ -37,20 +37,20 @@ def test_fail_job_exit_codes_are_the_cli_codes_retrying_cannot_help_plus_the_ove
         assert _fail_job_codes(cj) == expected, cj["metadata"]["name"]
 
 
-def test_fail_job_codes_are_invalid_input() -> None:
-    assert set(FAIL_JOB_EXIT_CODES) == {ExitCode.INVALID}
+def test_fail_job_codes_are_invalid_input_and_permanent_failure() -> None:
+    assert set(FAIL_JOB_EXIT_CODES) == {ExitCode.INVALID, ExitCode.PERMANENT}
 
 
-def test_by_default_an_overlap_completes_the_job_and_only_invalid_input_fails_it() -> None:
+def test_by_default_an_overlap_completes_the_job_and_only_invalid_input_or_a_permanent_failure_fails_it() -> None:
     for cj in cronjobs(rendered(None)):
         assert env_values(runner(cj))["AETHERFLOW_OVERLAP_EXIT_CODE"] == "0"
-        assert _fail_job_codes(cj) == [int(ExitCode.INVALID)]
+        assert _fail_job_codes(cj) == [int(ExitCode.INVALID), int(ExitCode.PERMANENT)]
 
 
 def test_an_overlap_code_of_75_fails_the_job_at_once(tmp_path: Path) -> None:
     for cj in cronjobs(rendered(write_values(tmp_path, {"overlapExitCode": 75}))):
         assert env_values(runner(cj))["AETHERFLOW_OVERLAP_EXIT_CODE"] == "75"
-        assert _fail_job_codes(cj) == [int(ExitCode.INVALID), int(ExitCode.OVERLAP)]
+        assert _fail_job_codes(cj) == [int(ExitCode.INVALID), int(ExitCode.PERMANENT), int(ExitCode.OVERLAP)]
 
 
 @pytest.mark.parametrize("values", VALUES_CASES, ids=case_id)

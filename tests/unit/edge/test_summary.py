@@ -62,7 +62,17 @@ def failed_jobs(count: int, error: str = "ConnectorError: upload refused") -> li
 def test_summary_message_has_the_spec_keys_in_order() -> None:
     doc = termination_from_summary(summary([job("extract", "SUCCESS")]))
 
-    assert list(doc) == ["run_id", "flow_id", "status", "exit_code", "attempt", "duration_seconds", "counts", "failed"]
+    assert list(doc) == [
+        "run_id",
+        "flow_id",
+        "status",
+        "exit_code",
+        "retryable",
+        "attempt",
+        "duration_seconds",
+        "counts",
+        "failed",
+    ]
     assert doc["counts"] == {"SUCCESS": 1, "FAILED": 1, "BLOCKED": 1}
 
 
@@ -137,6 +147,7 @@ def test_invalid_message_omits_an_unknown_flow_id() -> None:
     assert termination_invalid("<root>: settings:invalid - Flow file not found: /x.yaml", None) == {
         "status": "INVALID",
         "exit_code": 2,
+        "retryable": None,
         "error": "<root>: settings:invalid - Flow file not found: /x.yaml",
     }
 
@@ -144,13 +155,13 @@ def test_invalid_message_omits_an_unknown_flow_id() -> None:
 def test_invalid_message_starts_with_a_known_flow_id() -> None:
     doc = termination_invalid("AETHERFLOW_RUN_ID: bad", "sales")
 
-    assert list(doc) == ["flow_id", "status", "exit_code", "error"]
+    assert list(doc) == ["flow_id", "status", "exit_code", "retryable", "error"]
 
 
 def test_overlap_message_has_the_spec_keys_in_order() -> None:
     doc = termination_overlap("manual-1", "sales", "LockBusy: Lock not acquired: flow:sales (held by nightly-1)")
 
-    assert list(doc) == ["run_id", "flow_id", "status", "exit_code", "error"]
+    assert list(doc) == ["run_id", "flow_id", "status", "exit_code", "retryable", "error"]
     assert (doc["status"], doc["exit_code"]) == ("OVERLAP", 75)
 
 
@@ -237,7 +248,13 @@ def test_the_message_overwrites_the_existing_file(tmp_path: Path) -> None:
 
     write_termination_message(str(path), termination_invalid("boom", "sales"))
 
-    assert json.loads(path.read_text()) == {"flow_id": "sales", "status": "INVALID", "exit_code": 2, "error": "boom"}
+    assert json.loads(path.read_text()) == {
+        "flow_id": "sales",
+        "status": "INVALID",
+        "exit_code": 2,
+        "retryable": None,
+        "error": "boom",
+    }
 
 
 def test_an_unwritable_target_is_ignored_without_raising(tmp_path: Path) -> None:

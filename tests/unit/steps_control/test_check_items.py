@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from aetherflow.api import Status
+from aetherflow.errors import is_permanent
 from aetherflow.runner.context import StepRunContext
 from tests.support.context import make_step_context, run_step
 
@@ -66,7 +67,7 @@ def test_any_other_type_of_items_fails_with_the_spec_message(ctx: StepRunContext
     message = r"^check_items expects 'items' to be a list or a comma-separated string$"
     with pytest.raises(ValueError, match=message) as info:
         check(ctx, items=items)
-    assert getattr(info.value, "permanent", False) is True
+    assert is_permanent(info.value)
 
 
 def test_missing_items_is_reported_as_a_missing_input(ctx: StepRunContext) -> None:

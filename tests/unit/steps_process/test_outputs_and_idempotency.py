@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow.api import Status
+from aetherflow.errors import is_permanent
 from aetherflow.steps.process_publish import _exchange, _replace_by_two_renames
 from tests.unit.steps_process.helpers import ProcessHarness, py
 
@@ -51,7 +52,7 @@ def test_a_failed_success_check_is_a_permanent_failure_with_its_reason(
     with pytest.raises(RuntimeError) as info:
         proc_step.run(command=py("pass"), success=success, retry={"max_attempts": 3, "retry_on_exit_codes": [0]})
     assert str(info.value) == f"external.process outputs invalid: {reason}"
-    assert getattr(info.value, "permanent", False) is True
+    assert is_permanent(info.value)
     assert len(proc_step.events.named("external_process_start")) == 1
     assert proc_step.events.named("external_process_success") == []
 
