@@ -1,6 +1,6 @@
 """The bundle cache under ``<work_root>/bundles/<bundle id>/``: fingerprints, content-addressed blobs, activation.
 
-Spec plugins-and-bundles.md §5::
+docs/reference/plugins-and-bundles.md::
 
     active -> versions/<fp>      symbolic link to the activated bundle (swapped atomically with os.replace)
     versions/<fp>/               activated trees (the current one and the previous one are kept)

@@ -1,6 +1,6 @@
 """Bundle sources: list the files of a bundle (with what the fingerprint needs) and fetch them.
 
-Spec plugins-and-bundles.md §4. Two shapes:
+docs/reference/plugins-and-bundles.md. Two shapes:
 
 * file sources (``filesystem``, ``sftp``, ``smb``, ``db``, ``rest``, ``s3``) list one ``Entry`` per file and fetch
   files one by one; remote ones go through the built-in connectors (``ConnectorInit`` from a manifest resource), so

@@ -1,6 +1,6 @@
 """``sync_bundle`` and ``bundle_status``: list the source, fingerprint, build ``staged/``, activate atomically.
 
-Spec plugins-and-bundles.md §5. One sync at a time per bundle (flock). A failed sync writes ``last_error.json`` and
+docs/reference/plugins-and-bundles.md. One sync at a time per bundle (flock). A failed sync writes ``last_error.json`` and
 either raises ``BundleSyncFailed`` or, with ``allow_stale`` and an active bundle, logs ``bundle_stale`` and returns
 the active bundle marked stale.
 """
@@ -55,7 +55,7 @@ Decode = Callable[[str], str]
 class BundleSyncFailed(AetherFlowError):
     """The bundle could not be synced and no stale bundle was allowed (``bundle:sync_failed``).
 
-    Exit 2 for ``run`` (phase 3: nothing executed); ``bundle sync`` exits 1 instead (spec cli.md §7).
+    Exit 2 for ``run`` (phase 3: nothing executed); ``bundle sync`` exits 1 instead (docs/reference/cli.md).
     """
 
     exit_code = ExitCode.INVALID
@@ -105,7 +105,7 @@ class ActiveBundle:
         }
 
     def sync_document(self) -> dict[str, Any]:
-        """``bundle sync --json`` (spec cli.md §7), keys in order."""
+        """``bundle sync --json`` (docs/reference/cli.md), keys in order."""
         return {
             "bundle_manifest": self.manifest_path,
             "local_root": str(self.local_root),
@@ -176,7 +176,7 @@ def sync_bundle(
 
 
 def bundle_status(manifest_path: str, *, work_root: str | os.PathLike[str]) -> dict[str, Any]:
-    """``bundle status --json`` (spec cli.md §7): where the bundle lives and what is active; never fetches."""
+    """``bundle status --json`` (docs/reference/cli.md): where the bundle lives and what is active; never fetches."""
     manifest = load_manifest(manifest_path)
     paths = BundlePaths.for_bundle(work_root, manifest.bundle_id)
     has_active = paths.has_active()

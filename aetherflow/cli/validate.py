@@ -1,6 +1,6 @@
-"""``aetherflow validate`` and ``aetherflow schema`` (spec cli.md §4, §11).
+"""``aetherflow validate`` and ``aetherflow schema`` (docs/reference/cli.md).
 
-``validate`` runs the same validation as the start of ``run`` (flow-yaml.md §4) with the env snapshot a run would
+``validate`` runs the same validation as the start of ``run`` (docs/reference/flow-yaml.md) with the env snapshot a run would
 use, executes nothing and creates no state. ``schema`` prints the JSON Schema generated from the same definitions.
 Heavy modules are imported inside the handlers: ``aetherflow --help`` pays for none of them.
 """

@@ -1,4 +1,4 @@
-"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS`` (observability.md §5)."""
+"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS`` (docs/reference/observability.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """TTL locks in the state database: owned by a run id, re-entrant, heartbeat-renewed, taken over after expiry.
 
 Used by the runner for ``locks.scope: flow|job`` and by ``with_lock`` steps (through ``LockManager``), and by the
-``locks`` commands (``list_locks``, ``release_lock``). Semantics: spec state-and-locks.md §6.1.
+``locks`` commands (``list_locks``, ``release_lock``). Semantics: docs/concepts/locks.md.
 
 Every lock operation is one short ``BEGIN IMMEDIATE`` transaction on a connection kept open for the manager's life;
 one daemon thread per manager, with its own connection, renews the held keys every ``ttl / 3`` seconds and parks on
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: retries after SQLite's own busy timeout ran out (spec state-and-locks.md §4)
+#: retries after SQLite's own busy timeout ran out (docs/reference/state.md)
 BUSY_RETRIES = 3
 BUSY_RETRY_DELAY = (0.5, 2.0)
 

@@ -1,6 +1,6 @@
 """The state-volume check: is the state directory writable, which filesystem holds it, which journal mode to use.
 
-Called by the SQLite store before it opens the database (spec state-and-locks.md §2, steps 1-3) and by ``doctor``.
+Called by the SQLite store before it opens the database (docs/reference/state.md, steps 1-3) and by ``doctor``.
 SQLite's locking is unreliable on network filesystems (NFS, SMB, FUSE mounts such as s3fs), where WAL mode's
 shared-memory index cannot work at all; the check picks ``DELETE`` there, or refuses under the strict setting.
 """

@@ -160,7 +160,7 @@ class ProcessRetryInputs(Inputs):
 
 
 class ExternalProcessInputs(Inputs):
-    """Inputs of ``external.process`` (spec: steps.md §3)."""
+    """Inputs of ``external.process`` (docs/reference/steps/process.md)."""
 
     command: str | list[str]
     args: Annotated[list[ArgvItem], BeforeValidator(_as_list)] = Field(default_factory=list)
@@ -202,7 +202,7 @@ class ExternalProcessInputs(Inputs):
 
 
 def build_argv(command: str | list[str], args: list[str], *, shell: bool) -> list[str]:
-    """The argv of the child for each command form of steps.md §3 (no shell unless ``shell`` is true)."""
+    """The argv of the child for each command form of docs/reference/steps/process.md (no shell unless ``shell`` is true)."""
     if isinstance(command, str):
         if not shell:
             return [command, *args]  # a single program path, never split
@@ -246,7 +246,7 @@ class _Outcome:
 
 
 class ExternalProcess(Step[ExternalProcessInputs]):
-    """Run an OS process (steps.md §3)."""
+    """Run an OS process (docs/reference/steps/process.md)."""
 
     inputs_model = ExternalProcessInputs
 

@@ -1,0 +1,294 @@
+"""Write the generated sections of ``docs/`` from their single sources; ``--check`` fails when a section drifted.
+
+A section lies between ``<!-- BEGIN GENERATED: NAME -->`` and ``<!-- END GENERATED: NAME -->`` in a page; only the
+text between the markers is rewritten. Sections and their sources:
+
+* ``settings``: the ``Settings`` fields (name, type, default) and their meanings in ``aetherflow.settings_help``;
+* ``exit-codes``: ``aetherflow.errors.ExitCode`` with the meanings in ``aetherflow.error_codes``;
+* ``error-codes``: the code catalogue ``aetherflow.error_codes``;
+* ``step:TYPE``: the input model of the built-in step TYPE, with ``aetherflow.steps.input_help``;
+* ``cli:COMMAND``: the ``--help`` text of a command, from the argparse parser.
+
+Every built-in step, every command and the three tables must have a section somewhere, else ``--check`` fails too.
+Run after changing any of those sources::
+
+    python scripts/gen_docs.py          # rewrite docs/
+    python scripts/gen_docs.py --check  # exit 1 and name the stale sections
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SECTION = re.compile(
+    r"(<!-- BEGIN GENERATED: (?P<name>[^ ]+) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)", re.DOTALL
+)
+#: argparse wraps help text to the terminal width; fixed here so the output does not depend on the terminal
+HELP_COLUMNS = "100"
+
+
+# -- tables -----------------------------------------------------------------------------------------------------------
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def settings_section() -> str:
+    """Every setting: variable, type, default, meaning."""
+    from aetherflow.settings import PREFIX, Settings
+    from aetherflow.settings_help import SETTING_HELP
+
+    rows = []
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata
+        kind = meta["kind"]
+        shown = {"str": "string", "bool": "boolean", "int": "integer", "float": "number", "list": "JSON list"}
+        type_text = " | ".join(f"`{c}`" for c in meta["choices"]) if kind == "choice" else shown[kind]
+        if "ge" in meta:
+            type_text += f", ≥ {meta['ge']}"
+        if "gt" in meta:
+            type_text += f", > {meta['gt']}"
+        rows.append((f"`{PREFIX}{f.name.upper()}`", type_text, _default_text(f.default), SETTING_HELP.get(f.name, "")))
+    return _table(("Variable", "Type", "Default", "Meaning"), rows)
+
+
+def _default_text(value: object) -> str:
+    if value is None or value == () or value is dataclasses.MISSING:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str) and value == "":
+        return '`""`'
+    return f"`{value}`"
+
+
+def exit_codes_section() -> str:
+    """Every exit code with its meaning."""
+    from aetherflow.error_codes import EXIT_CODE_HELP
+    from aetherflow.errors import ExitCode
+
+    rows = [(f"`{int(code)}`", code.name, EXIT_CODE_HELP.get(code.name, "")) for code in ExitCode]
+    return _table(("Code", "Name", "Meaning"), rows)
+
+
+def error_codes_section() -> str:
+    """Every validation code with its meaning, grouped by family."""
+    from aetherflow.error_codes import CODES, FAMILIES
+
+    out = []
+    for family, meaning in FAMILIES.items():
+        rows = [(f"`{code}`", text) for code, text in CODES.items() if code.partition(":")[0] == family]
+        out.append(f"### `{family}`\n\n{meaning}\n\n" + _table(("Code", "Meaning"), rows))
+    return "\n".join(out)
+
+
+# -- step inputs ------------------------------------------------------------------------------------------------------
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "model_fields")
+
+
+def _type_text(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp)]
+    if origin is typing.Annotated:
+        return _type_text(args[0])
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type_text(a) for a in args if a is not type(None)]
+        return " or ".join(dict.fromkeys(parts))
+    if origin is typing.Literal:
+        return "string"
+    if origin in (list, tuple):
+        return f"list of {_type_text(args[0])}" if args else "list"
+    if origin is dict or tp is dict:
+        return "mapping"
+    if _is_model(tp):
+        return "mapping"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", typing.Any: "any"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _literal_values(tp: Any) -> tuple[str, ...]:
+    if typing.get_origin(tp) is typing.Literal:
+        return tuple(str(a) for a in typing.get_args(tp))
+    values: list[str] = []
+    for arg in typing.get_args(tp):
+        values.extend(_literal_values(arg))
+    return tuple(values)
+
+
+def _nested_model(tp: Any) -> Any:
+    if _is_model(tp):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _bounds(field: Any) -> list[str]:
+    out = []
+    for item in field.metadata:
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "min length")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                out.append(f"{sign} {value}")
+    return out
+
+
+def _input_default(field: Any) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if field.is_required():
+        return "required"
+    value = field.default_factory() if field.default is PydanticUndefined and field.default_factory else field.default
+    if hasattr(value, "model_dump"):
+        return "see below"
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str):
+        return f"`{value!r}`" if value.strip() != value or value == "" else f"`{value}`"
+    return f"`{value}`"
+
+
+def _input_rows(step_type: str, model: Any, prefix: str = "") -> Iterator[tuple[str, ...]]:
+    from aetherflow.steps.input_help import ALLOWED, input_help
+
+    allowed_map = ALLOWED.get(step_type, {})
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        tp = field.annotation
+        allowed = list(_literal_values(tp)) or list(allowed_map.get(key, ()) if not prefix else ())
+        allowed_text = ", ".join(f"`{v}`" for v in allowed)
+        allowed_text = ", ".join(filter(None, [allowed_text, *_bounds(field)]))
+        meaning = (input_help(step_type, key) or "") if not prefix else ""
+        yield (f"`{prefix}{key}`", _type_text(tp), _input_default(field), allowed_text, meaning)
+        nested = _nested_model(tp)
+        if nested is not None:
+            is_list = typing.get_origin(tp) is list or any(typing.get_origin(a) is list for a in typing.get_args(tp))
+            yield from _input_rows(step_type, nested, f"{prefix}{key}{'[]' if is_list else ''}.")
+
+
+def step_section(step_type: str) -> str:
+    """The inputs table of one built-in step."""
+    from aetherflow.registry import Registry
+
+    model = Registry.builtin().step_class(step_type).inputs_model
+    rows = list(_input_rows(step_type, model))
+    return _table(("Input", "Type", "Default", "Allowed", "Meaning"), rows)
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------------
+def _command_parsers() -> dict[str, argparse.ArgumentParser]:
+    os.environ["COLUMNS"] = HELP_COLUMNS
+    from aetherflow.cli import build_parser
+
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}".strip())
+        if path:
+            found[path] = parser
+
+    walk(build_parser(), "")
+    return found
+
+
+def cli_section(command: str) -> str:
+    """``aetherflow COMMAND --help``, as a text block."""
+    parser = _command_parsers()[command]
+    return "```text\n" + parser.format_help().rstrip() + "\n```\n"
+
+
+# -- driver -----------------------------------------------------------------------------------------------------------
+def _generator(name: str) -> Callable[[], str]:
+    fixed: dict[str, Callable[[], str]] = {
+        "settings": settings_section,
+        "exit-codes": exit_codes_section,
+        "error-codes": error_codes_section,
+    }
+    if name in fixed:
+        return fixed[name]
+    family, _, arg = name.partition(":")
+    if family == "step":
+        return lambda: step_section(arg)
+    if family == "cli":
+        return lambda: cli_section(arg.replace("_", " "))
+    raise SystemExit(f"unknown generated section {name!r}")
+
+
+def required_sections() -> set[str]:
+    """Every section the docs must contain."""
+    from aetherflow.registry import Registry
+
+    names = {"settings", "exit-codes", "error-codes"}
+    names |= {f"step:{t}" for t in Registry.builtin().step_names()}
+    names |= {"cli:" + c.replace(" ", "_") for c, p in _command_parsers().items() if not _has_subcommands(p)}
+    return names
+
+
+def _has_subcommands(parser: argparse.ArgumentParser) -> bool:
+    return any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+
+
+def render(text: str) -> tuple[str, list[str]]:
+    """``text`` with its generated sections rewritten, and the names of the sections found."""
+    names: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        names.append(match["name"])
+        return match.group(1) + _generator(match["name"])() + match.group(4)
+
+    return SECTION.sub(replace, text), names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite (or with ``--check`` compare) every page under docs/."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a section is stale")
+    args = parser.parse_args(argv)
+    stale: list[str] = []
+    seen: set[str] = set()
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        new, names = render(text)
+        seen.update(names)
+        if new != text:
+            stale.append(str(page.relative_to(ROOT)))
+            if not args.check:
+                page.write_text(new, encoding="utf-8")
+    missing = sorted(required_sections() - seen)
+    for name in missing:
+        print(f"missing generated section: <!-- BEGIN GENERATED: {name} --> (add it to a page under docs/)")
+    if args.check and stale:
+        for page in stale:
+            print(f"stale: {page} (run: python scripts/gen_docs.py)")
+    elif stale:
+        print("rewrote: " + ", ".join(stale))
+    return 1 if missing or (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
