@@ -85,8 +85,8 @@ CODES: Final[dict[str, str]] = {
     "bundle:invalid": "The bundle manifest is not valid; nothing is fetched.",
     "bundle:sync_failed": "The bundle could not be synced and no usable cached copy was allowed.",
     "settings:invalid": "A setting, env file, flow file path or run id is invalid; the loc names the variable.",
-    "settings:state_network_fs": "`doctor`: the SQLite state directory is on a network file system, where locking is unsafe.",
-    "settings:secrets_hook_conflict": "Warning: both secrets-hook settings are set; the module wins, the path is ignored.",
+    "settings:state_network_fs": "`doctor`: the SQLite state directory is on a network file system (locking unsafe).",
+    "settings:secrets_hook_conflict": "Warning: both secrets-hook settings are set; the module wins.",
     "doctor:report_region_threshold": "`doctor`: an `excel_fill_from_file` report region may exceed 50000 rows (slow).",
 }
 

@@ -1,4 +1,4 @@
-"""Validate a flow file and turn it into an immutable ``Plan`` (docs/reference/flow-yaml.md, docs/reference/templating.md).
+"""Validate a flow file and turn it into an immutable ``Plan`` (docs/reference/flow-yaml.md).
 
 One pipeline serves ``validate``, ``doctor`` and the start of ``run``; the phases run in the spec's order and each
 problem becomes an ``Issue`` (code, loc, msg, line, file):
@@ -915,7 +915,7 @@ class _Checker:
 
 
 def _one_line(issue: Issue) -> Issue:
-    """Records are one line (docs/reference/error-codes.md): a key or value with a line break in it is shown with ``\\n``."""
+    """Records are one line (docs/reference/error-codes.md): a line break in a key or value is shown as ``\\n``."""
     text = issue.loc + issue.msg
     if "\n" not in text and "\r" not in text:
         return issue
@@ -1034,7 +1034,8 @@ def _model_info(model: Any) -> _StepInfo:
         if sub is not None:
             for key in accepted:
                 nested[key] = _model_info(sub)
-    # unknown keys are rejected for every step (docs/reference/steps/README.md) unless its model explicitly accepts extra keys
+    # unknown keys are rejected for every step unless its model explicitly accepts extra keys
+    # (docs/reference/steps/README.md)
     config = getattr(model, "model_config", {})
     keys = None if config.get("extra") == "allow" else frozenset(names)
     return _StepInfo(keys, tuple(required), nested, None, False)
@@ -1108,7 +1109,7 @@ def _extra_keys(
 def _process_issues(
     inputs: Mapping[Any, Any], loc: str, path: tuple[Any, ...]
 ) -> Iterator[tuple[str, str, str, tuple[Any, ...]]]:
-    """Static checks of ``external.process`` inputs (docs/reference/steps/process.md); templates are never type-checked."""
+    """Static checks of ``external.process`` inputs (docs/reference/steps/process.md); templates are not checked."""
     if "command" not in inputs or inputs["command"] is None:
         yield (
             "semantic:external_process_missing_command",

@@ -1,4 +1,6 @@
-"""The single strict template parser: ``{{PATH}}`` and ``{{PATH:DEFAULT}}``, nothing else (docs/reference/templating.md).
+"""The single strict template parser: ``{{PATH}}`` and ``{{PATH:DEFAULT}}``, nothing else.
+
+See docs/reference/templating.md.
 
 Validation (``aetherflow.plan``) and the runner both call :func:`parse` / :func:`render` from here, so a string that
 validates is exactly a string that renders. Parsing is memoised because the runner renders the same step inputs on

@@ -1,8 +1,8 @@
 """``sync_bundle`` and ``bundle_status``: list the source, fingerprint, build ``staged/``, activate atomically.
 
-docs/reference/plugins-and-bundles.md. One sync at a time per bundle (flock). A failed sync writes ``last_error.json`` and
-either raises ``BundleSyncFailed`` or, with ``allow_stale`` and an active bundle, logs ``bundle_stale`` and returns
-the active bundle marked stale.
+See docs/reference/plugins-and-bundles.md. One sync at a time per bundle (flock). A failed sync writes
+``last_error.json`` and either raises ``BundleSyncFailed`` or, with ``allow_stale`` and an active bundle, logs
+``bundle_stale`` and returns the active bundle marked stale.
 """
 
 from __future__ import annotations

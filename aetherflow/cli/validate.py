@@ -1,7 +1,7 @@
 """``aetherflow validate`` and ``aetherflow schema`` (docs/reference/cli.md).
 
-``validate`` runs the same validation as the start of ``run`` (docs/reference/flow-yaml.md) with the env snapshot a run would
-use, executes nothing and creates no state. ``schema`` prints the JSON Schema generated from the same definitions.
+``validate`` runs the same validation as the start of ``run`` (docs/reference/flow-yaml.md) with the env snapshot a run
+would use, executes nothing and creates no state. ``schema`` prints the JSON Schema generated from the same definitions.
 Heavy modules are imported inside the handlers: ``aetherflow --help`` pays for none of them.
 """
 

@@ -27,7 +27,7 @@ _FAILED_STATUSES = ("FAILED", "INTERRUPTED")
 def termination_from_summary(
     summary: Mapping[str, Any], *, redact: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
-    """The message of a run that got past the flow lock, built from its run summary (docs/reference/observability.md)."""
+    """The message of a run that got past the flow lock, from its run summary (docs/reference/observability.md)."""
     mask = redact or (lambda text: text)
     duration_ms = summary.get("duration_ms") or 0
     return {

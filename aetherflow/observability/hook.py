@@ -1,4 +1,7 @@
-"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS`` (docs/reference/observability.md)."""
+"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS``.
+
+See docs/reference/observability.md.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The env snapshot a run sees: process env, overlaid by env files, expanded by the secrets hook, plus runner keys.
 
-docs/reference/resources-and-profiles.md. Built once per process by the CLI/edge, then read-only (a ``MappingProxyType``);
-``os.environ`` is never written. Secret values (env files marked ``secret``, and every value whose name matches a
-secret pattern) are registered with the run's ``Redactor`` here.
+See docs/reference/resources-and-profiles.md. Built once per process by the CLI/edge, then read-only (a
+``MappingProxyType``); ``os.environ`` is never written. Secret values (env files marked ``secret``, and every value
+whose name matches a secret pattern) are registered with the run's ``Redactor`` here.
 """
 
 from __future__ import annotations

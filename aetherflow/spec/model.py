@@ -1,4 +1,4 @@
-"""The Flow YAML v1 and profiles schemas (docs/reference/flow-yaml.md, docs/reference/resources-and-profiles.md), and their results.
+"""The Flow YAML v1 and profiles schemas and their results (docs/reference/flow-yaml.md).
 
 The schemas are written directly as pydantic-core schemas: the same engine, strict modes, error types and messages
 as pydantic ``BaseModel`` classes (``missing``, ``extra_forbidden``, ``string_type``, ``literal_error`` ...), without
@@ -310,7 +310,7 @@ def flow_schema() -> cs.CoreSchema:
 
 @functools.cache
 def profile_schema() -> cs.CoreSchema:
-    """The core schema of one profile: only ``config``, ``options`` and ``decode`` (docs/reference/resources-and-profiles.md)."""
+    """The core schema of one profile: only ``config``, ``options`` and ``decode``."""
     return _with_definitions(
         _object(
             "Profile",

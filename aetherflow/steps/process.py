@@ -202,7 +202,7 @@ class ExternalProcessInputs(Inputs):
 
 
 def build_argv(command: str | list[str], args: list[str], *, shell: bool) -> list[str]:
-    """The argv of the child for each command form of docs/reference/steps/process.md (no shell unless ``shell`` is true)."""
+    """The argv of the child for each command form (docs/reference/steps/process.md); no shell unless ``shell``."""
     if isinstance(command, str):
         if not shell:
             return [command, *args]  # a single program path, never split
