@@ -94,7 +94,7 @@ PER_STEP: Final[dict[str, dict[str, str]]] = {
         "method": "HTTP method.",
         "params": "Query parameters.",
         "headers": "Headers merged over the resource's headers.",
-        "json_body": "JSON request body (the input is written `json`).",
+        "json": "JSON request body.",
         "data": "Form fields.",
         "body": "Raw text body.",
         "body_file": "File streamed as the body (sandbox-resolved; must exist).",
@@ -153,3 +153,111 @@ ALLOWED: Final[dict[str, dict[str, tuple[str, ...]]]] = {
 def input_help(step_type: str, name: str) -> str | None:
     """The meaning of input ``name`` of ``step_type``, or None when none is written."""
     return PER_STEP.get(step_type, {}).get(name) or COMMON.get(name)
+
+
+_CSV: Final[dict[str, str]] = {
+    "encoding": "Text encoding of the source file.",
+    "delimiter": "Field delimiter of the source file.",
+    "quotechar": "Quote character of the source file.",
+    "escapechar": "Escape character of the source file.",
+    "doublequote": "A quote inside a field is written as two quotes.",
+    "quoting": "Quoting of the source file: `minimal`, `all`, `none` or `nonnumeric`.",
+    "linefeed": "Line terminator of the source file.",
+}
+
+_TARGET: Final[dict[str, str]] = {
+    "name": "Named range (or target name) to fill.",
+    "sheet": "Sheet of the anchor cell.",
+    "anchor": "Top-left cell (or marker text) where the rows start.",
+    "cell": "Alias of `anchor`.",
+    "anchor_is_marker": "`anchor` is a marker text to find, not a cell address.",
+    "template_has_header": "The template already has a header row at the anchor.",
+    "insert": "`replace` existing rows, or insert `below` the anchor.",
+    "header_mode": "Header from the `template`, `override` it, or `append` a header row.",
+    "header_style": "Header cells styled like the `template` or like the style row.",
+    "header_clear": "Clear the header area before writing.",
+    "header_clear_width": "Columns cleared by `header_clear`.",
+    "anchor_clear": "Clear the anchor (marker) before writing.",
+    "anchor_clear_mode": "Clear the anchor `cell` or its whole `row`.",
+    "anchor_clear_width": "Columns cleared by `anchor_clear`.",
+    "columns_json": "Column names as JSON text (e.g. `db_fetch_small`'s `columns_json`).",
+    "rows_json": "Rows as JSON text (e.g. `db_fetch_small`'s `rows_json`).",
+    "row_count": "Number of rows, when known.",
+    "type_cast": "Convert cell values: `none`, `basic` (numbers, dates) or `schema` (by `dtypes`).",
+    "dtypes": "Column -> type mapping used by `type_cast: schema`.",
+    "dtypes_json": "`dtypes` as JSON text.",
+    "style_mode": "Copy a style row onto written rows (`copy_row`) or not (`none`).",
+    "style_row_offset": "Row offset of the style row from the anchor.",
+    "style_apply": "Apply the style to `data`, `header` or `both`.",
+    "clear_style_row": "Remove the style row after writing.",
+    "max_rows": "Most rows written for this target.",
+    "max_total_rows": "Most rows written in total.",
+    "max_cols": "Most columns written.",
+    "source_path": "Data file to read (sandbox-resolved; must exist).",
+    "source_format": "Format of the data file: `csv`, `tsv` or `parquet` (default: from its extension).",
+    "mode": "Write a new `data_sheet`, or fill a `report_region` of the template.",
+    "data_sheet_prefix": "Name prefix of created data sheets.",
+    "read_header": "The data file's first row is a header.",
+    "include_header": "Write a header row.",
+    "columns": "Columns to take from the data file, in order.",
+    "count_mode": "How rows are counted before writing (`fast`).",
+    "rows_threshold": "Row count above which a report region fails (with `fail_on_threshold`).",
+    "fail_on_threshold": "Fail when the data exceeds `rows_threshold`.",
+    "autofilter": "Add an autofilter to a data sheet.",
+    "freeze_panes": "Freeze the header row of a data sheet.",
+    "header_bold": "Write the header in bold.",
+    "file": "CSV reading options of the data file.",
+    **_CSV,
+}
+
+#: nested input model name -> field -> meaning
+NESTED: Final[dict[str, dict[str, str]]] = {
+    "LogInputs": {
+        "stdout": "Where standard output goes: `inherit` (logged by the runner line by line), `capture`, `file`, "
+        "`discard`.",
+        "stderr": "Where standard error goes (as `stdout`).",
+        "file_path": "Log file for the `file` mode (appended; sandbox-resolved).",
+        "max_capture_kb": "Kilobytes kept per stream in `capture` mode.",
+    },
+    "SuccessInputs": {
+        "exit_codes": "Exit codes that count as success.",
+        "require_files": "Files that must exist after the process.",
+        "require_glob": "Globs that must each match at least one path.",
+        "forbid_files": "Files that must not exist.",
+        "marker_file": "A file that must exist (added to `require_files`).",
+    },
+    "IdempotencyInputs": {
+        "strategy": "`none`, `marker` (skip when the marker exists) or `atomic_dir` (stage, then rename).",
+        "marker_path": "Marker file for `marker` (default: `success.marker_file`).",
+        "temp_output_dir": "Staging directory for `atomic_dir` (given to the child as `AETHERFLOW_OUTPUT_DIR`).",
+        "final_output_dir": "Directory the staging directory becomes for `atomic_dir`.",
+        "atomic_rename": "Rename staging to final; `false` moves the entries instead.",
+    },
+    "ProcessRetryInputs": {
+        "max_attempts": "Process attempts within one step attempt.",
+        "backoff_seconds": "Delay before the second attempt.",
+        "backoff_multiplier": "Each later delay is multiplied by this.",
+        "max_backoff_seconds": "Cap on the delay (0: no cap).",
+        "retry_on_exit_codes": "Rejected exit codes that are retried.",
+        "retry_on_timeout": "Retry after a timeout.",
+    },
+    "Parallelism": {
+        "enabled": "Transfer files concurrently.",
+        "workers": "Concurrent transfers.",
+        "fail_fast": "Stop at the first failed transfer.",
+    },
+    "S3UploadItem": {"file": "Local file (or glob).", "key": "Object key (default: prefix + base name)."},
+    "SftpUploadItem": {
+        "file": "Local file.",
+        "id": "Id in the upload manifest (default: the base name); done ids are skipped on retry.",
+        "remote_name": "Remote file name (default: the base name).",
+    },
+    "InnerStep": {
+        "type": "Step type of the inner step.",
+        "id": "Id of the inner step (default: `<outer id>_inner`).",
+        "inputs": "Inputs of the inner step.",
+    },
+    "FileOptions": dict(_CSV),
+    "FileTarget": dict(_TARGET),
+    "SmallTarget": dict(_TARGET),
+}
