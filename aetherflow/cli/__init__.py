@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from aetherflow import __version__
+from aetherflow.cli.helptext import complete_help
 from aetherflow.errors import AetherFlowError, ExitCode
 
 #: modules that each expose ``register(subparsers)``; the order is the order of ``--help``
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command family not built yet
         module.register(sub)
+    complete_help(parser)
     return parser
 
 
