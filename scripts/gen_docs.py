@@ -6,6 +6,7 @@ text between the markers is rewritten. Sections and their sources:
 * ``settings``: the ``Settings`` fields (name, type, default) and their meanings in ``aetherflow.settings_help``;
 * ``exit-codes``: ``aetherflow.errors.ExitCode`` with the meanings in ``aetherflow.error_codes``;
 * ``error-codes``: the code catalogue ``aetherflow.error_codes``;
+* ``flow-fields``: the flow schema (``aetherflow.spec.model``) with the meanings in ``aetherflow.spec.field_help``;
 * ``step:TYPE``: the input model of the built-in step TYPE, with ``aetherflow.steps.input_help``;
 * ``cli:COMMAND``: the ``--help`` text of a command, from the argparse parser.
 
@@ -96,6 +97,77 @@ def error_codes_section() -> str:
         rows = [(f"`{code}`", text) for code, text in CODES.items() if code.partition(":")[0] == family]
         out.append(f"### `{family}`\n\n{meaning}\n\n" + _table(("Code", "Meaning"), rows))
     return "\n".join(out)
+
+
+# -- flow fields ------------------------------------------------------------------------------------------------------
+#: definitions of the flow schema in reading order, with the YAML path each one describes
+FLOW_SECTIONS = (
+    ("<root>", "top level"),
+    ("Flow", "flow"),
+    ("Workspace", "flow.workspace"),
+    ("WorkspaceLayout", "flow.workspace.layout"),
+    ("State", "flow.state"),
+    ("Locks", "flow.locks"),
+    ("Resource", "resources.<name>"),
+    ("Decode", "resources.<name>.decode"),
+    ("Job", "jobs[]"),
+    ("Step", "jobs[].steps[]"),
+    ("Retry", "jobs[].steps[].retry"),
+    ("RetryOn", "jobs[].steps[].retry.retry_on"),
+)
+
+
+def _json_type(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return "mapping"
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    if "enum" in prop:
+        return " | ".join(f"`{v}`" for v in prop["enum"])
+    if "anyOf" in prop:
+        return " or ".join(dict.fromkeys(_json_type(p) for p in prop["anyOf"]))
+    names = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "null": "null"}
+    kind = prop.get("type")
+    if kind == "array":
+        return "list of " + _json_type(prop.get("items", {})) + "s"
+    if kind == "object":
+        return "mapping"
+    text = names.get(str(kind), "any")
+    for key, sign in (("minimum", "≥"), ("exclusiveMinimum", ">")):
+        if key in prop:
+            text += f" {sign} {prop[key]}"
+    return text
+
+
+def flow_fields_section() -> str:
+    """Every field of a flow file: type, default, meaning (from the flow schema and its field meanings)."""
+    from aetherflow.spec.field_help import FIELD_HELP
+    from aetherflow.spec.model import flow_json_schema_base
+
+    document = flow_json_schema_base()
+    out = []
+    for name, where in FLOW_SECTIONS:
+        schema = document if name == "<root>" else document["$defs"].get(name)
+        if schema is None:
+            continue
+        required = set(schema.get("required", ()))
+        rows = []
+        for key, prop in schema.get("properties", {}).items():
+            default = "required" if key in required else _json_default(prop)
+            rows.append((f"`{key}`", _json_type(prop), default, FIELD_HELP.get(name, {}).get(key, "")))
+        out.append(f"### `{where}`\n\n" + _table(("Field", "Type", "Default", "Meaning"), rows))
+    return "\n".join(out)
+
+
+def _json_default(prop: dict[str, Any]) -> str:
+    if "default" not in prop:
+        return "—"
+    value = prop["default"]
+    if value is None:
+        return "`null`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
 
 
 # -- step inputs ------------------------------------------------------------------------------------------------------
@@ -227,6 +299,7 @@ def _generator(name: str) -> Callable[[], str]:
         "settings": settings_section,
         "exit-codes": exit_codes_section,
         "error-codes": error_codes_section,
+        "flow-fields": flow_fields_section,
     }
     if name in fixed:
         return fixed[name]
@@ -242,7 +315,7 @@ def required_sections() -> set[str]:
     """Every section the docs must contain."""
     from aetherflow.registry import Registry
 
-    names = {"settings", "exit-codes", "error-codes"}
+    names = {"settings", "exit-codes", "error-codes", "flow-fields"}
     names |= {f"step:{t}" for t in Registry.builtin().step_names()}
     names |= {"cli:" + c.replace(" ", "_") for c, p in _command_parsers().items() if not _has_subcommands(p)}
     return names
@@ -267,15 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     """Rewrite (or with ``--check`` compare) every page under docs/."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a section is stale")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the docs directory (default: docs/)")
     args = parser.parse_args(argv)
     stale: list[str] = []
     seen: set[str] = set()
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in sorted(args.docs.rglob("*.md")):
         text = page.read_text(encoding="utf-8")
         new, names = render(text)
         seen.update(names)
         if new != text:
-            stale.append(str(page.relative_to(ROOT)))
+            stale.append(str(page.relative_to(args.docs.parent)))
             if not args.check:
                 page.write_text(new, encoding="utf-8")
     missing = sorted(required_sections() - seen)
