@@ -71,9 +71,9 @@ def settings_epilog(names: tuple[str, ...]) -> str:
     from aetherflow.settings_help import SETTING_HELP
 
     lines = ["settings read (every AETHERFLOW_* setting: docs/reference/settings.md):"]
-    lines += [
-        f"  {PREFIX}{name.upper()}\n      {SETTING_HELP.get(name, '')}" for name in names if name in Settings.model_fields
-    ]
+    for name in names:
+        if name in Settings.model_fields:
+            lines.append(f"  {PREFIX}{name.upper()}\n      {SETTING_HELP.get(name, '')}")
     return "\n".join(lines)
 
 

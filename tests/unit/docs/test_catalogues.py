@@ -16,7 +16,7 @@ from aetherflow.steps.input_help import input_help
 
 PACKAGE = Path(__file__).resolve().parents[3] / "aetherflow"
 #: a string literal that looks like a validation code: family:name
-CODE_LITERAL = re.compile(r"""["'](?P<code>(?:%s):[a-z_]+)["']""" % "|".join(FAMILIES))
+CODE_LITERAL = re.compile(r"""["'](?P<code>(?:""" + "|".join(FAMILIES) + r"""):[a-z_]+)["']""")
 
 
 def _codes_in_source() -> set[str]:
