@@ -277,7 +277,7 @@ class DbSource:
         for row in rows:
             path = row[path_at]
             if path is None or str(path) == "":
-                continue  # entries with no path are ignored (spec §4)
+                continue  # entries with no path are ignored (docs/reference/plugins-and-bundles.md)
             entries.append(
                 Entry(
                     rel_path=str(path),

@@ -68,7 +68,7 @@ class BundleSyncFailed(AetherFlowError):
 
 @dataclass(frozen=True)
 class ActiveBundle:
-    """The bundle a run uses, and what it rewires (spec §3, §5)."""
+    """The bundle a run uses, and what it rewires (docs/reference/plugins-and-bundles.md)."""
 
     manifest_path: str
     bundle_id: str

@@ -117,7 +117,7 @@ def _connect(db_path: Path, busy_timeout_ms: int, synchronous: str | None) -> sq
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if synchronous is None:
-            # The store's rule (spec §2.4): NORMAL is durable enough in WAL, DELETE mode needs FULL.
+            # The store's rule (docs/reference/state.md): NORMAL is durable enough in WAL, DELETE mode needs FULL.
             (journal,) = conn.execute("PRAGMA journal_mode").fetchone()
             synchronous = "NORMAL" if str(journal).lower() == "wal" else "FULL"
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
