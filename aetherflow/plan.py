@@ -1233,7 +1233,7 @@ def build_resources(
     *,
     decode: Callable[[str], str] | None = None,
 ) -> dict[str, ResolvedResource]:
-    """Merge profiles, render config/options with the env root, decode, and register secrets (docs/reference/resources-and-profiles.md).
+    """Merge profiles, render config/options with the env root, decode, and register secrets.
 
     ``resources`` holds the flow's resource models (attributes kind, driver, profile, config, options, decode);
     ``profiles`` maps profile names to models with config/options/decode. Raises TemplateError or InputError.

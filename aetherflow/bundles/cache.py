@@ -52,7 +52,7 @@ def iso_now() -> str:
 
 
 def fingerprint_of(pairs: Iterable[tuple[str, str]]) -> str:
-    """sha256 hex of the compact UTF-8 JSON of ``[rel_path, signature]`` pairs sorted by path (docs/reference/plugins-and-bundles.md)."""
+    """sha256 hex of the compact UTF-8 JSON of ``[rel_path, signature]`` pairs sorted by path."""
     ordered = sorted(([p, s] for p, s in pairs), key=lambda pair: pair[0])
     text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

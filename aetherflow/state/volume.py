@@ -45,7 +45,7 @@ _STATFS_MAGIC: dict[int, tuple[str, bool]] = {
     0x01021997: ("9p", True),
     0x5346414F: ("afs", True),
     0x47504653: ("gpfs", True),
-    # FUSE hides the real filesystem behind one magic number; every ``fuse.*`` type counts as network (docs/reference/state.md).
+    # FUSE hides the real filesystem behind one magic number; every ``fuse.*`` type counts as network.
     0x65735546: ("fuse", True),
 }
 
