@@ -110,6 +110,7 @@ def _schema(args: argparse.Namespace) -> int:
         document = flow_json_schema(Registry.builtin())
     elif args.kind == "profiles":
         document = profiles_json_schema()
+        _describe_definitions(document)
     else:
         document = manifest_json_schema()
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -146,9 +147,7 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
     document = flow_json_schema_base()
     defs: dict[str, Any] = document["$defs"]
     _describe(document, FIELD_HELP["<root>"])
-    for name, help_table in FIELD_HELP.items():
-        if name in defs:
-            _describe(defs[name], help_table)
+    _describe_definitions(document)
     defs["Template"] = dict(_TEMPLATE_DEF)
     step_branches = _step_branches(registry, defs)
     if step_branches:
@@ -163,6 +162,14 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
     if resource_branches:
         defs["Resource"]["allOf"] = resource_branches
     return document
+
+
+def _describe_definitions(document: dict[str, Any]) -> None:
+    """Describe the properties of every definition the field table explains."""
+    from aetherflow.spec.field_help import FIELD_HELP
+
+    for name, definition in document.get("$defs", {}).items():
+        _describe(definition, FIELD_HELP.get(name, {}))
 
 
 def _describe(schema: dict[str, Any], help_table: dict[str, str]) -> None:

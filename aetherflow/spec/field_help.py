@@ -50,6 +50,11 @@ FIELD_HELP: Final[dict[str, dict[str, str]]] = {
         "options": "Connector options (strings rendered with `env`).",
         "decode": "Which `config`/`options` leaves go through the secrets hook.",
     },
+    "Profile": {
+        "config": "Connector configuration merged under the resource's own `config`.",
+        "options": "Connector options merged under the resource's own `options`.",
+        "decode": "Which `config`/`options` leaves go through the secrets hook.",
+    },
     "Decode": {
         "config": "Nested booleans marking `config` leaves to decode.",
         "options": "Nested booleans marking `options` leaves to decode.",

@@ -114,8 +114,11 @@ def _properties_outside_branches(node: Any, path: str = "") -> list[tuple[str, d
     return found
 
 
-def test_every_property_of_the_flow_schema_has_a_description(capsys: pytest.CaptureFixture[str]) -> None:
-    document = _schema(capsys)
+@pytest.mark.parametrize("kind", ["flow", "profiles"])
+def test_every_property_of_the_flow_and_profiles_schemas_has_a_description(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _schema(capsys, "--kind", kind)
 
     undescribed = [path for path, prop in _properties_outside_branches(document) if not prop.get("description")]
 
