@@ -242,7 +242,7 @@ def _input_default(field: Any) -> str:
 
 
 def _input_rows(step_type: str, model: Any, prefix: str = "") -> Iterator[tuple[str, ...]]:
-    from aetherflow.steps.input_help import ALLOWED, input_help
+    from aetherflow.steps.input_help import ALLOWED, NESTED, input_help
 
     allowed_map = ALLOWED.get(step_type, {})
     for name, field in model.model_fields.items():
@@ -251,7 +251,7 @@ def _input_rows(step_type: str, model: Any, prefix: str = "") -> Iterator[tuple[
         allowed = list(_literal_values(tp)) or list(allowed_map.get(key, ()) if not prefix else ())
         allowed_text = ", ".join(f"`{v}`" for v in allowed)
         allowed_text = ", ".join(filter(None, [allowed_text, *_bounds(field)]))
-        meaning = (input_help(step_type, key) or "") if not prefix else ""
+        meaning = NESTED.get(model.__name__, {}).get(key, "") if prefix else input_help(step_type, key) or ""
         yield (f"`{prefix}{key}`", _type_text(tp), _input_default(field), allowed_text, meaning)
         nested = _nested_model(tp)
         if nested is not None:

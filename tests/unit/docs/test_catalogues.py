@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from aetherflow.errors import ExitCode
 from aetherflow.registry import Registry
 from aetherflow.settings import Settings
 from aetherflow.settings_help import RUN_SETTINGS, SETTING_HELP
-from aetherflow.steps.input_help import input_help
+from aetherflow.steps.input_help import NESTED, input_help
 
 PACKAGE = Path(__file__).resolve().parents[3] / "aetherflow"
 #: a string literal that looks like a validation code: family:name
@@ -60,3 +61,27 @@ def test_every_input_of_a_builtin_step_has_a_meaning(step_type: str) -> None:
     keys = [field.alias or name for name, field in model.model_fields.items()]
 
     assert [key for key in keys if not input_help(step_type, key)] == []
+
+
+def _nested_models(annotation: object) -> list[type]:
+    found: list[type] = []
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        found.append(annotation)
+    for arg in typing.get_args(annotation):
+        found.extend(_nested_models(arg))
+    return found
+
+
+@pytest.mark.parametrize("step_type", Registry.builtin().step_names())
+def test_every_input_of_a_nested_input_section_has_a_meaning(step_type: str) -> None:
+    pending = [Registry.builtin().step_class(step_type).inputs_model]
+    undocumented = []
+    while pending:
+        model = pending.pop()
+        for field in model.model_fields.values():  # type: ignore[attr-defined]
+            for nested in _nested_models(field.annotation):
+                key_help = NESTED.get(nested.__name__, {})
+                undocumented += [f"{nested.__name__}.{k}" for k in nested.model_fields if not key_help.get(k)]  # type: ignore[attr-defined]
+                pending.append(nested)
+
+    assert undocumented == []
