@@ -56,17 +56,31 @@ def settings_section() -> str:
     from aetherflow.settings_help import SETTING_HELP
 
     rows = []
-    for f in dataclasses.fields(Settings):
+    for name, type_text, default in _setting_fields(Settings):
+        rows.append((f"`{PREFIX}{name.upper()}`", type_text, _default_text(default), SETTING_HELP.get(name, "")))
+    return _table(("Variable", "Type", "Default", "Meaning"), rows)
+
+
+def _setting_fields(settings: Any) -> Iterator[tuple[str, str, object]]:
+    """(name, type text, default) of each setting, from the dataclass's field metadata or a pydantic model."""
+    if not dataclasses.is_dataclass(settings):
+        for name, field in settings.model_fields.items():
+            type_text = ", ".join([_type_text(field.annotation), *_bounds(field)])
+            literal = _literal_values(field.annotation)
+            if literal:
+                type_text = " | ".join(f"`{v}`" for v in literal)
+            yield name, type_text, None if field.is_required() else field.get_default(call_default_factory=True)
+        return
+    shown = {"str": "string", "bool": "boolean", "int": "integer", "float": "number", "list": "JSON list"}
+    for f in dataclasses.fields(settings):
         meta = f.metadata
         kind = meta["kind"]
-        shown = {"str": "string", "bool": "boolean", "int": "integer", "float": "number", "list": "JSON list"}
         type_text = " | ".join(f"`{c}`" for c in meta["choices"]) if kind == "choice" else shown[kind]
         if "ge" in meta:
             type_text += f", ≥ {meta['ge']}"
         if "gt" in meta:
             type_text += f", > {meta['gt']}"
-        rows.append((f"`{PREFIX}{f.name.upper()}`", type_text, _default_text(f.default), SETTING_HELP.get(f.name, "")))
-    return _table(("Variable", "Type", "Default", "Meaning"), rows)
+        yield f.name, type_text, f.default
 
 
 def _default_text(value: object) -> str:
