@@ -28,9 +28,28 @@ from aetherflow.errors import (
     StepFailed,
     StepRetryable,
 )
+from aetherflow.extraction import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_TOTAL_MB,
+    ArchiveLimits,
+    ArchiveMember,
+    ArchiveRefused,
+    WriteBudget,
+    check_members,
+    safe_join,
+    tar_member,
+    zip_member,
+)
 
 __all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "DEFAULT_MAX_RATIO",
+    "DEFAULT_MAX_TOTAL_MB",
     "AetherFlowError",
+    "ArchiveLimits",
+    "ArchiveMember",
+    "ArchiveRefused",
     "CancelToken",
     "Connector",
     "ConnectorContext",
@@ -49,10 +68,17 @@ __all__ = [
     "StepFailed",
     "StepResult",
     "StepRetryable",
+    "WriteBudget",
     "attach_socket",
+    "check_members",
     "parent_death_preexec",
+    "process_group_alive",
     "register_connector",
     "register_step",
+    "safe_join",
+    "signal_process_group",
+    "tar_member",
+    "zip_member",
 ]
 
 
@@ -333,6 +359,24 @@ def parent_death_preexec() -> Callable[[], None] | None:
             os.kill(os.getpid(), sigkill)
 
     return setup
+
+
+def signal_process_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid``; False when no process of the group is left (or may be signalled).
+
+    Signal the group even after its leader exited: background processes the leader started stay members, and while
+    any of them lives the kernel does not hand the group's id to another process.
+    """
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a member (an exited member nobody reaped yet counts)."""
+    return signal_process_group(pgid, 0)
 
 
 # -- registration ------------------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ The tree::
     │   └── TemplateMissingKey
     ├── StepFailed                  a step failed permanently (not retried without retry_on)
     │   ├── StepRetryable           a step failed transiently (retried by the runner's policy)
-    │   └── ConnectorError          a connector failed; ``transient`` decides the retry
-    ├── LockBusy (RuntimeError)     exit 75: another live run holds the lock
+    │   ├── ConnectorError          a connector failed; ``transient`` decides the retry
+    │   └── OutputError             outputs that cannot be stored (permanent)
+    │       └── OutputTooLarge      over AETHERFLOW_STATE_MAX_OUTPUT_BYTES
+    ├── LockBusy (RuntimeError)     another live invocation holds the lock (a job fails; at run start: overlap)
     ├── LockLost (RuntimeError)     a held lock was taken over or force-released
     ├── StateError                  the state database is missing, newer or unusable
     └── Interrupted                 a stop was requested (SIGTERM/SIGINT)
@@ -145,10 +147,17 @@ class ConnectorError(StepFailed):
     """A connector failed; ``transient=True`` for refused/reset connections, timeouts, 5xx/429, SMTP 4xx."""
 
 
-class LockBusy(AetherFlowError, RuntimeError):
-    """A lock is held by another live run."""
+class OutputError(StepFailed):
+    """A step's or job's outputs cannot be stored (they contain themselves, or nest too deeply); permanent."""
 
-    exit_code = ExitCode.OVERLAP
+
+class OutputTooLarge(OutputError):
+    """An output document is larger than ``AETHERFLOW_STATE_MAX_OUTPUT_BYTES``; permanent."""
+
+
+class LockBusy(AetherFlowError, RuntimeError):
+    """A lock is held by another live invocation. Inside a run it fails the job (exit 1, a later retry may succeed);
+    only the refusal at run start, which changes no record, exits with the configured overlap code."""
 
     def __init__(self, key: str, owner: str, expires_at: float | None = None) -> None:
         super().__init__(f"Lock not acquired: {key} (held by {owner})")
@@ -188,6 +197,7 @@ class Interrupted(AetherFlowError):
 
 def error_text(error: BaseException) -> str:
     """``<ErrorClass>: <message>`` as the spec writes errors (KeyError without its quotes)."""
-    name = type(error).__name__
+    # A type may keep the name the contract records for it (a refusal that is a ValueError by contract).
+    name = getattr(type(error), "recorded_name", None) or type(error).__name__
     message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     return f"{name}: {message}" if message else name

@@ -79,7 +79,7 @@ __all__ = [
 DEFAULT_ARCHIVE_DRIVERS: Final = frozenset({"pyzipper", "zipfile"})
 PROCESS_STEP: Final = "external.process"
 LOCK_STEP: Final = "with_lock"
-_LOG_MODES: Final = frozenset({"inherit", "capture", "file", "discard"})
+_LOG_MODES: Final = frozenset({"inherit", "capture", "file", "discard", "passthrough"})
 _DECODE_MSG: Final = "Decode target must be a standalone template token like '{{TOKEN}}' (no prefix/suffix)."
 _MAX_INNER_DEPTH: Final = 8
 

@@ -72,13 +72,16 @@ class Settings:
     pushgateway_attempts: int = field(default=2, metadata={"kind": "int", "ge": 1})
     pushgateway_namespace_label: bool = field(default=True, metadata=_BOOL)
     pushgateway_run_info: bool = field(default=False, metadata=_BOOL)
-    overlap_exit_code: int = field(default=75, metadata={"kind": "int", "ge": 0})
     schedule_name: str | None = field(default=None, metadata=_STR)  # the CronJob's name (chart): schedule slots
     timezone: str | None = field(default=None, metadata=_STR)  # the schedule's IANA time zone (chart)
     scheduled_at: str | None = field(default=None, metadata=_STR)  # RFC 3339 slot; overrides the Job-name slot
     kubernetes_events: bool = field(default=False, metadata=_BOOL)  # Events on the Job (needs API access)
     termination_log: str = field(default="/dev/termination-log", metadata=_STR)
     grace_seconds: float = field(default=20.0, metadata={"kind": "float", "ge": 0})
+    #: exit code of a run refused without changing any record (flow lock held, or the run already live elsewhere)
+    overlap_exit_code: int = field(default=75, metadata={"kind": "int", "one_of": (0, 75)})
+    #: how long a second invocation of a live run waits for the holder (None: stale threshold plus one interval)
+    run_takeover_seconds: float | None = field(default=None, metadata={"kind": "float", "ge": 0})
     state_journal_mode: str = field(default="auto", metadata=_choice("auto", "wal", "delete"))
     state_strict_fs: bool = field(default=False, metadata=_BOOL)
     state_quick_check: bool = field(default=False, metadata=_BOOL)
@@ -186,6 +189,8 @@ def _coerce(name: str, value: Any) -> Any:
             raise bad(f"Input should be greater than {meta['gt']}")
         if "ge" in meta and not number >= meta["ge"]:
             raise bad(f"Input should be greater than or equal to {meta['ge']}")
+        if "one_of" in meta and number not in meta["one_of"]:
+            raise bad("Input should be " + " or ".join(str(v) for v in meta["one_of"]))
         return number
     return str(value)
 
@@ -197,6 +202,8 @@ def _json_list(key: str, value: str) -> list[Any]:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
         raise InputError(f"{key.upper()}: not valid JSON ({exc.msg})", loc=key.upper()) from None
+    except RecursionError:
+        raise InputError(f"{key.upper()}: JSON nested too deeply", loc=key.upper()) from None
     if not isinstance(parsed, list):
         raise InputError(f"{key.upper()}: expected a JSON list", loc=key.upper())
     return parsed
@@ -208,6 +215,8 @@ def _module_overrides(module: str, names: Mapping[str, str]) -> dict[str, Any]:
         overrides = importlib.import_module(module).SETTINGS
     except (ImportError, AttributeError) as exc:
         raise InputError(f"{var}: {module} must expose SETTINGS ({type(exc).__name__})", loc=var) from None
+    except Exception as exc:  # noqa: BLE001 (the user's module failed while importing: their input to fix)
+        raise InputError(f"{var}: importing {module} failed: {type(exc).__name__}: {exc}", loc=var) from None
     if not isinstance(overrides, Mapping):
         raise InputError(f"{var}: {module}.SETTINGS must be a dict", loc=var)
     out: dict[str, Any] = {}

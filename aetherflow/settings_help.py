@@ -48,7 +48,8 @@ SETTING_HELP: Final[dict[str, str]] = {
     "pushgateway_namespace_label": "Add `namespace` to the Pushgateway grouping key.",
     "pushgateway_run_info": "Also push `aetherflow_run_info` (one series per run id: high cardinality).",
     "overlap_exit_code": "Exit code when the run is refused because another live invocation holds its lock: 0 or 75.",
-    "run_takeover_seconds": "How long a second invocation of a live run waits for the holder to go stale.",
+    "run_takeover_seconds": "How long a second invocation of a live run waits for the holder to go stale "
+    "(default: the stale threshold plus one heartbeat interval, 40 s at the default TTL).",
     "schedule_name": "The CronJob's name (set by the chart); Jobs named `<name>-<digits>` get a schedule slot.",
     "timezone": "IANA time zone of the schedule; the default of `flow.timezone` for `run.date`.",
     "scheduled_at": "RFC 3339 schedule slot of this run; overrides the slot read from the Job name.",

@@ -7,6 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from aetherflow.private import private_dir
+
 DEFAULT_LAYOUT = {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
 
 
@@ -39,9 +41,10 @@ class JobWorkspace:
         return cls(work_root, root, root / names["artifacts"], root / names["scratch"], root / names["manifests"])
 
     def create(self) -> None:
-        """Create the job directory and its subdirectories (reused on resume)."""
+        """Create the job directory and its subdirectories, private (0700), reused on resume."""
+        private_dir(self.root, under=self.work_root)
         for path in (self.artifacts, self.scratch, self.manifests):
-            path.mkdir(parents=True, exist_ok=True)
+            private_dir(path, under=self.root)
         self.created = True
 
     def ensure(self) -> JobWorkspace:

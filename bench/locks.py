@@ -24,15 +24,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aetherflow.state.locks import LockManager
-from aetherflow.state.schema import SCHEMA_V1
+from aetherflow.state.migrations import create_v1, upgrade
 
 TARGET_RATIO = 1.5
 
 
 def _prepare(db: Path) -> None:
-    conn = sqlite3.connect(db)
-    conn.executescript(SCHEMA_V1)
+    conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    create_v1(conn)
+    upgrade(conn, 1)
+    conn.execute("COMMIT")
     conn.close()
 
 
@@ -64,7 +67,7 @@ def measure(synchronous: str, iterations: int, rounds: int, directory: Path | No
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         db = Path(tmp) / "bench.db"
         _prepare(db)
-        manager = LockManager(db, owner="bench-run", flow_id="bench", synchronous=synchronous)
+        manager = LockManager(db, run_id="bench-run", flow_id="bench", synchronous=synchronous)
         floor = sqlite3.connect(db, isolation_level=None, timeout=30)
         floor.execute(f"PRAGMA synchronous = {synchronous}")
         # live locks of other runs, as in a shared database: every acquire scans the table for expired rows

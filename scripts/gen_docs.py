@@ -80,6 +80,8 @@ def _setting_fields(settings: Any) -> Iterator[tuple[str, str, object]]:
             type_text += f", ≥ {meta['ge']}"
         if "gt" in meta:
             type_text += f", > {meta['gt']}"
+        if "one_of" in meta:
+            type_text += ": " + " or ".join(f"`{v}`" for v in meta["one_of"])
         yield f.name, type_text, f.default
 
 

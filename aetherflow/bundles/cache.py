@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from aetherflow.api import safe_join
+from aetherflow.private import private_dir
+
 __all__ = [
     "BlobStore",
     "BundlePaths",
@@ -206,8 +209,9 @@ class BundlePaths:
 
     def prepare(self) -> None:
         """Create the directories and remove what an interrupted sync left behind."""
-        for path in (self.root, self.versions, self.cache, self.fingerprints):
-            path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root, under=self.work_root)
+        for path in (self.versions, self.cache, self.fingerprints):
+            private_dir(path)
         for leftover in (self.staged, self.work, self.root / "active.tmp"):
             remove_tree(leftover)
         for tmp in self.cache.glob(".tmp-*"):
@@ -216,7 +220,7 @@ class BundlePaths:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the bundle's flock (concurrent syncs of one bundle run one after the other)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root, under=self.work_root)
         with open(self.root / ".lock", "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -330,7 +334,7 @@ class BlobStore:
 
     def place(self, record: FileRecord, root: Path) -> None:
         """Copy a blob to ``root/<record.path>`` (a copy: a step editing a bundle file never alters the cache)."""
-        target = root / record.path
+        target = safe_join(root, record.path)  # listed paths were checked; a damaged snapshot must not escape either
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with self.path(record.sha256).open("rb") as source, target.open("xb") as out:

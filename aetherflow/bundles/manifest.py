@@ -8,6 +8,7 @@ with the ``env`` root only when the sync builds them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -47,12 +48,18 @@ _SOURCE_KEYS: Final = (
     "url",
     "ref",
     "strict_fingerprint",
+    "sha256",
+    "max_mb",
 )
 _LAYOUT_KEYS: Final = ("flows_dir", "profiles_file", "plugins_dir")
 _RESOURCE_KEYS: Final = ("kind", "driver", "config", "options", "decode")
 _PATHS_KEYS: Final = ("plugins",)
 _NEEDS_RESOURCE: Final = ("sftp", "smb", "db", "rest", "s3")
 _NEEDS_BASE_PATH: Final = ("filesystem", "sftp", "smb")
+_DOWNLOADS: Final = ("archive", "rest")
+#: the default cap of one download (``bundle.source.max_mb``): a bundle is flows, profiles and plugins
+DEFAULT_MAX_MB: Final = 1024
+_SHA256: Final = re.compile(r"^[0-9a-fA-F]{64}$")
 
 DEFAULT_LIST_SQL: Final = "SELECT path, sha256, size, updated_at FROM assets WHERE bundle = :bundle"
 DEFAULT_FETCH_SQL: Final = "SELECT data FROM assets WHERE bundle = :bundle AND path = :path"
@@ -85,6 +92,8 @@ class SourceSpec:
     url: str | None = None
     ref: str = "HEAD"
     strict_fingerprint: bool = True
+    sha256: str | None = None  # archive: the archive file's sha256; rest: the bundle fingerprint
+    max_mb: float = DEFAULT_MAX_MB  # cap of one download (archive, rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +286,7 @@ class _Checker:
         if not isinstance(strict, bool):
             self.error((*at, "strict_fingerprint"), "bundle.source.strict_fingerprint must be true or false")
             strict = True
+        pin, max_mb = self.download_keys(src, kind, strict)
         resource = texts["resource"]
         if kind in _NEEDS_RESOURCE:
             if resource is None and "resource" not in src:
@@ -317,7 +327,29 @@ class _Checker:
             url=texts["url"],
             ref=texts["ref"] or "HEAD",
             strict_fingerprint=strict,
+            sha256=pin,
+            max_mb=max_mb,
         )
+
+    def download_keys(self, src: Mapping[Any, Any], kind: str, strict: bool) -> tuple[str | None, float]:
+        """``sha256`` (64 hex digits) and ``max_mb`` (a positive number), for the sources that download."""
+        at = ("bundle", "source")
+        for key in ("sha256", "max_mb"):
+            if key in src and kind not in _DOWNLOADS:
+                self.error((*at, key), f"bundle.source.{key} applies to archive and rest sources only (type is {kind})")
+        pin = src.get("sha256")
+        if pin is not None and not (isinstance(pin, str) and _SHA256.match(pin)):
+            self.error((*at, "sha256"), "bundle.source.sha256 must be 64 hexadecimal digits")
+            pin = None
+        if pin is not None and kind == "rest" and not strict:
+            self.error(
+                (*at, "sha256"), "bundle.source.sha256 pins a rest bundle's fingerprint: it needs strict_fingerprint"
+            )
+        max_mb = src.get("max_mb", DEFAULT_MAX_MB)
+        if isinstance(max_mb, bool) or not isinstance(max_mb, int | float) or not max_mb > 0:
+            self.error((*at, "max_mb"), f"bundle.source.max_mb must be a positive number of MiB; got {max_mb!r}")
+            max_mb = DEFAULT_MAX_MB
+        return (pin.lower() if isinstance(pin, str) else None), float(max_mb)
 
     def layout(self, value: Any) -> LayoutSpec | None:
         at = ("bundle", "layout")

@@ -5,53 +5,54 @@ docs/reference/plugins-and-bundles.md. Two shapes:
 * file sources (``filesystem``, ``sftp``, ``smb``, ``db``, ``rest``, ``s3``) list one ``Entry`` per file and fetch
   files one by one; remote ones go through the built-in connectors (``ConnectorInit`` from a manifest resource), so
   host-key checks, TLS, credentials and error classification are the connectors' own;
-* tree sources (``git``, ``archive``) list one entry whose signature stands for the whole tree (commit, archive
-  hash) and materialise the tree in a scratch directory.
+* tree sources (``git`` in ``git_source``, ``archive`` in ``archive_source``) list one entry whose signature stands
+  for the whole tree (commit, archive hash) and materialise the tree in a scratch directory.
+
+Listed paths go through the one path-safety check (``aetherflow.api.safe_join``) that ``unzip`` uses too.
 
 Heavy libraries are never imported here: the connectors import theirs on first use.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import re
 import shutil
 import stat
-import subprocess
-import tarfile
-import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from aetherflow.api import parent_death_preexec
-from aetherflow.bundles.cache import BlobStore, sha256_file
+from aetherflow.api import ArchiveRefused, safe_join
+from aetherflow.bundles.cache import sha256_file
+from aetherflow.bundles.manifest import DEFAULT_MAX_MB
 
 __all__ = [
     "Entry",
     "FileSource",
     "SourceError",
+    "SourceRefused",
     "TreeSource",
     "check_rel_path",
     "safe_url",
 ]
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[^:/]+:")
-#: bounds on what an archive may expand to: a bundle is flows, profiles and plugins, not a data set
-MAX_ARCHIVE_MEMBERS = 100_000
-MAX_ARCHIVE_BYTES = 1 << 30
-GIT_TIMEOUT_SECONDS = 300.0
 HTTP_TIMEOUT_SECONDS = 60.0
 
 
 class SourceError(Exception):
     """A source could not be listed or fetched (the message says which and why)."""
+
+
+class SourceRefused(SourceError):
+    """The source answered with something retrying cannot fix: a checksum that does not match the pin, a download
+    over the cap, a redirect from https to http, a git base_path that is a symbolic link."""
+
+    permanent: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +100,15 @@ class TreeSource(Protocol):
 
 
 def check_rel_path(raw: str) -> str:
-    """A listed path as a safe relative POSIX path; absolute paths and ``..`` are refused (remote listings)."""
+    """A listed path as a safe relative POSIX path; absolute paths, ``..`` and empty paths are refused."""
     text = str(raw).replace("\\", "/")
-    pure = PurePosixPath(text)
-    if not text or "\x00" in text or pure.is_absolute() or re.match(r"^[A-Za-z]:", text):
-        raise SourceError(f"unsafe path in the bundle listing: {raw!r} (absolute or empty)")
-    if ".." in pure.parts:
-        raise SourceError(f"unsafe path in the bundle listing: {raw!r} (parent traversal)")
-    parts = [p for p in pure.parts if p != "."]
-    if not parts:
+    try:
+        joined = safe_join(".", text)
+    except ArchiveRefused as exc:
+        raise SourceError(f"unsafe path in the bundle listing: {raw!r} ({exc.reason})") from None
+    if joined == Path("."):
         raise SourceError(f"unsafe path in the bundle listing: {raw!r} (empty)")
-    return "/".join(parts)
+    return joined.as_posix()
 
 
 def safe_url(url: str) -> str:
@@ -305,9 +304,18 @@ class RestSource:
     """``rest``: ``GET <list_path>?bundle=&<prefix_param>=`` lists ``{"files": [...]}``, ``GET <fetch_path>`` a file."""
 
     def __init__(
-        self, connector: Any, *, bundle: str, base_path: str, list_path: str, fetch_path: str, prefix_param: str
+        self,
+        connector: Any,
+        *,
+        bundle: str,
+        base_path: str,
+        list_path: str,
+        fetch_path: str,
+        prefix_param: str,
+        max_mb: float = DEFAULT_MAX_MB,
     ) -> None:
         self.connector = connector
+        self.max_mb = max_mb
         self.bundle = bundle
         self.base = base_path
         self.list_path = list_path
@@ -346,9 +354,22 @@ class RestSource:
         return entries
 
     def fetch(self, entry: Entry, dest: Path) -> None:
-        """Stream one file to ``dest``."""
+        """Stream one file to ``dest``; a file listed or served larger than ``max_mb`` is refused."""
+        limit = int(self.max_mb * (1 << 20))
+        if entry.size is not None and entry.size > limit:
+            raise self._too_large(entry, f"listed size {entry.size}")
         params = {"bundle": self.bundle, "path": entry.locator}
-        self.connector.request("GET", self.fetch_path, params=params, output=dest, max_body_bytes=0)
+        answer = self.connector.request("GET", self.fetch_path, params=params, output=dest, max_body_bytes=0)
+        received = _int(answer.get("bytes")) if isinstance(answer, Mapping) else None
+        if received is not None and received > limit:
+            dest.unlink(missing_ok=True)
+            raise self._too_large(entry, f"{received} bytes received")
+
+    def _too_large(self, entry: Entry, seen: str) -> SourceRefused:
+        return SourceRefused(
+            f"bundle file '{entry.rel_path}' from {self.fetch_path} is larger than bundle.source.max_mb "
+            f"{self.max_mb:g} ({seen})"
+        )
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -395,237 +416,6 @@ class S3Source:
     def close(self) -> None:
         """Drop the client."""
         self.connector.close()
-
-
-# -- git ---------------------------------------------------------------------------------------------------------------
-
-
-class GitSource:
-    """``git``: ``git ls-remote`` resolves the ref to a commit; a shallow fetch of that commit is the tree."""
-
-    def __init__(self, url: str, *, ref: str, subdir: str | None, manifest_dir: str) -> None:
-        if url.startswith("-") or ref.startswith("-"):
-            raise SourceError("git url and ref must not start with '-'")
-        self.url = _local_git_url(url, manifest_dir)
-        self.ref = ref
-        self.subdir = subdir or ""
-        self.commit: str | None = None
-
-    def list_entries(self) -> list[Entry]:
-        """One entry: the sub-directory and the commit (the fingerprint is commit + sub-directory)."""
-        self.commit = self._resolve()
-        return [Entry(rel_path=self.subdir or ".", signature=f"git:{self.commit}")]
-
-    def _resolve(self) -> str:
-        if _COMMIT.match(self.ref):
-            return self.ref
-        # "<ref>^{}" asks for the peeled line too: an annotated tag names a tag object, the commit is behind it
-        out = self._git(["ls-remote", self.url, self.ref, f"{self.ref}^{{}}"], what=f"list {self.ref}")
-        refs: dict[str, str] = {}
-        for line in out.splitlines():
-            sha, _, name = line.partition("\t")
-            if sha and name:
-                refs[name.strip()] = sha.strip()
-        for name in (
-            self.ref,
-            f"refs/heads/{self.ref}",
-            f"refs/tags/{self.ref}^{{}}",
-            f"refs/tags/{self.ref}",
-        ):
-            if name in refs:
-                return refs[name]
-        raise SourceError(f"git ref '{self.ref}' not found in {safe_url(self.url)}")
-
-    def materialize(self, workdir: Path) -> Path:
-        """Shallow-fetch the commit into ``workdir`` and check it out; return the sub-directory."""
-        commit = self.commit or self._resolve()
-        repo = workdir / "checkout"
-        repo.mkdir(parents=True, exist_ok=True)
-        self._git(["init", "-q", str(repo)], what="init")
-        fetch = ["-C", str(repo), "fetch", "-q", "--depth", "1", "--no-tags", self.url]
-        try:
-            self._git([*fetch, commit], what=f"fetch {commit}")
-        except SourceError:
-            # Servers that refuse fetching a commit by id still serve the ref; it must not have moved meanwhile.
-            self._git([*fetch, self.ref], what=f"fetch {self.ref}")
-            fetched = self._git(["-C", str(repo), "rev-parse", "FETCH_HEAD"], what="rev-parse").strip()
-            if fetched != commit:
-                raise SourceError(
-                    f"git ref '{self.ref}' moved during the sync ({commit} -> {fetched}); sync again"
-                ) from None
-        self._git(["-C", str(repo), "-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"], what="checkout")
-        root = repo / self.subdir if self.subdir else repo
-        if not root.is_dir():
-            raise SourceError(f"git sub-directory '{self.subdir}' not found at commit {commit}")
-        return root
-
-    def _git(self, args: list[str], *, what: str) -> str:
-        # Never wait for a person: no terminal prompt, no askpass helper, ssh in batch mode (unless configured).
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "LC_ALL": "C"}
-        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-        argv = ["git", "-c", "protocol.ext.allow=never", *args]
-        try:
-            done = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=GIT_TIMEOUT_SECONDS,
-                check=False,
-                preexec_fn=parent_death_preexec(),  # PR_SET_PDEATHSIG: a killed runner leaves no git behind
-            )
-        except FileNotFoundError:
-            raise SourceError("the git binary is not installed (needed by the git bundle source)") from None
-        except subprocess.TimeoutExpired:
-            raise SourceError(f"git {what} timed out after {GIT_TIMEOUT_SECONDS:g}s ({safe_url(self.url)})") from None
-        if done.returncode != 0:
-            detail = " ".join(done.stderr.strip().splitlines()[-2:]) or f"exit code {done.returncode}"
-            detail = detail.replace(self.url, safe_url(self.url))
-            raise SourceError(f"git {what} failed for {safe_url(self.url)}: {detail}")
-        return done.stdout
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def _local_git_url(url: str, manifest_dir: str) -> str:
-    if "://" in url or _SCP_LIKE.match(url) or os.path.isabs(url):
-        return url
-    return os.path.normpath(os.path.join(manifest_dir, url))
-
-
-# -- archive -----------------------------------------------------------------------------------------------------------
-
-
-class ArchiveSource:
-    """``archive``: a zip or tar file (local path or http(s) URL); its sha256 is the listing, unpacking the fetch."""
-
-    def __init__(self, location: str, *, is_url: bool, blobs: BlobStore, unzip: Callable[[Path, Path], None]) -> None:
-        self.location = location
-        self.is_url = is_url
-        self.blobs = blobs
-        self.unzip = unzip
-        self.archive: Path | None = None
-
-    def list_entries(self) -> list[Entry]:
-        """One entry: the archive's name and content hash."""
-        if self.is_url:
-            parts = urlsplit(self.location)
-            name = PurePosixPath(parts.path).name or "archive"
-            if parts.scheme == "file":
-                self.archive = Path(parts.path)
-            elif parts.scheme in ("http", "https"):
-                sha, _size = self._download()
-                self.archive = self.blobs.path(sha)
-                return [Entry(rel_path=name, sha256=sha)]
-            else:
-                raise SourceError(f"archive url must be http(s):// or file://, got {safe_url(self.location)}")
-        else:
-            self.archive = Path(self.location)
-            name = self.archive.name
-        if not self.archive.is_file():
-            raise SourceError(f"bundle archive not found: {self.archive}")
-        return [Entry(rel_path=name, sha256=sha256_file(self.archive)[0])]
-
-    def _download(self) -> tuple[str, int]:
-        import urllib.error
-        import urllib.request
-
-        shown = safe_url(self.location)
-        try:
-            with urllib.request.urlopen(self.location, timeout=HTTP_TIMEOUT_SECONDS) as response:
-                return self.blobs.add_stream(response)
-        except urllib.error.HTTPError as exc:
-            raise SourceError(f"archive download failed: HTTP {exc.code} for GET {shown}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise SourceError(f"archive download failed for GET {shown}: {reason}") from None
-
-    def materialize(self, workdir: Path) -> Path:
-        """Unpack into ``workdir/unpacked``; unsafe entries (absolute, ``..``, links, devices) refuse the archive."""
-        archive = self.archive
-        if archive is None:
-            self.list_entries()
-            archive = self.archive
-        assert archive is not None
-        dest = workdir / "unpacked"
-        dest.mkdir(parents=True, exist_ok=True)
-        if zipfile.is_zipfile(archive):
-            _check_zip(archive)
-            self.unzip(archive, dest)
-            _restore_zip_modes(archive, dest)
-        elif tarfile.is_tarfile(archive):
-            _extract_tar(archive, dest)
-        else:
-            raise SourceError(f"bundle archive {archive.name} is neither a zip nor a tar archive")
-        return dest
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def _unsafe_name(name: str) -> str | None:
-    text = name.replace("\\", "/")
-    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
-        return "absolute path"
-    if ".." in text.split("/"):
-        return "parent traversal"
-    return None
-
-
-def _check_zip(archive: Path) -> None:
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        _check_totals(archive, len(infos), sum(i.file_size for i in infos))
-        for info in infos:
-            reason = _unsafe_name(info.filename)
-            if reason is None and stat.S_ISLNK(info.external_attr >> 16):
-                reason = "symlink"
-            if reason:
-                raise SourceError(f"bundle archive {archive.name} refused: unsafe entry '{info.filename}' ({reason})")
-
-
-def _restore_zip_modes(archive: Path, dest: Path) -> None:
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            mode = info.external_attr >> 16
-            if not info.is_dir() and mode & 0o111:
-                with contextlib.suppress(OSError):
-                    os.chmod(dest / info.filename, 0o755)
-
-
-def _extract_tar(archive: Path, dest: Path) -> None:
-    with tarfile.open(archive, "r:*") as tf:
-        members = tf.getmembers()
-        _check_totals(archive, len(members), sum(m.size for m in members if m.isfile()))
-        for member in members:
-            reason = _unsafe_name(member.name)
-            if reason is None and (member.issym() or member.islnk()):
-                reason = "symlink" if member.issym() else "hard link"
-            elif reason is None and not (member.isfile() or member.isdir()):
-                reason = "special file"
-            if reason:
-                raise SourceError(f"bundle archive {archive.name} refused: unsafe entry '{member.name}' ({reason})")
-        for member in members:
-            target = dest / member.name
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tf.extractfile(member)
-            if source is None:
-                continue
-            with source, target.open("wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
-            os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
-
-
-def _check_totals(archive: Path, count: int, total: int) -> None:
-    if count > MAX_ARCHIVE_MEMBERS or total > MAX_ARCHIVE_BYTES:
-        raise SourceError(
-            f"bundle archive {archive.name} refused: {count} entries / {total} bytes unpacked exceed the limits "
-            f"({MAX_ARCHIVE_MEMBERS} entries, {MAX_ARCHIVE_BYTES} bytes)"
-        )
 
 
 def walk_tree(root: Path) -> Iterable[tuple[str, Path, bool]]:

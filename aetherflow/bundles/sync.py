@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aetherflow.api import ConnectorInit
+from aetherflow.api import ArchiveLimits, ConnectorInit
+from aetherflow.bundles.archive_source import ArchiveSource
 from aetherflow.bundles.cache import (
     BlobStore,
     BundlePaths,
@@ -24,14 +25,14 @@ from aetherflow.bundles.cache import (
     remove_tree,
     write_json_atomic,
 )
+from aetherflow.bundles.download import check_pin
+from aetherflow.bundles.git_source import GitSource
 from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest, load_manifest
 from aetherflow.bundles.sources import (
-    ArchiveSource,
     DbSource,
     Entry,
     FileSource,
     FilesystemSource,
-    GitSource,
     RestSource,
     S3Source,
     SftpSource,
@@ -43,6 +44,7 @@ from aetherflow.bundles.sources import (
 )
 from aetherflow.errors import AetherFlowError, ExitCode, Issue, error_text
 from aetherflow.events import EventBus
+from aetherflow.private import private_dir
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
 
@@ -196,7 +198,7 @@ def bundle_status(manifest_path: str, *, work_root: str | os.PathLike[str]) -> d
 
 def _record_error(paths: BundlePaths, text: str) -> None:
     try:
-        paths.root.mkdir(parents=True, exist_ok=True)
+        private_dir(paths.root, under=paths.work_root)
         write_json_atomic(paths.last_error, {"error": text, "at": iso_now()})
     except OSError:
         pass  # the cache itself may be what failed; the error is raised or logged anyway
@@ -299,6 +301,9 @@ class _Syncer:
                 if strict:
                     entries = [e if e.sha256 else self._hash(source, e, previous) for e in entries]
                 fingerprint = fingerprint_of((e.rel_path, e.fingerprint_signature(strict=strict)) for e in entries)
+                if isinstance(source, RestSource):
+                    what = f"the fingerprint of bundle '{self.manifest.bundle_id}'"
+                    check_pin(fingerprint, self.manifest.source.sha256, what)
                 if self._unchanged(fingerprint, previous_fp):
                     return fingerprint, False, self.fetched
                 records = [self._record(source, e, previous) for e in entries]
@@ -371,7 +376,7 @@ class _Syncer:
 
     def _stage(self, records: list[FileRecord]) -> None:
         staged = self.paths.staged
-        staged.mkdir(parents=True)
+        private_dir(staged)
         for record in records:
             self.blobs.place(record, staged)
         layout = self.manifest.layout
@@ -404,7 +409,14 @@ class _Syncer:
         if spec.type == "archive":
             location = spec.url or spec.base_path
             assert location is not None
-            return ArchiveSource(location, is_url=spec.url is not None, blobs=self.blobs, unzip=self._unzip)
+            return ArchiveSource(
+                location,
+                is_url=spec.url is not None,
+                blobs=self.blobs,
+                unzip=self._unzip,
+                sha256=spec.sha256,
+                max_mb=spec.max_mb,
+            )
         connector = self._connector()
         name = self.manifest.bundle_name
         if spec.type == "sftp" or (spec.type == "smb" and callable(getattr(connector, "list_files", None))):
@@ -421,6 +433,7 @@ class _Syncer:
                 list_path=spec.list_path,
                 fetch_path=spec.fetch_path,
                 prefix_param=spec.prefix_param,
+                max_mb=spec.max_mb,
             )
         return S3Source(connector, spec.base_path)
 
@@ -452,11 +465,11 @@ class _Syncer:
         """What the connectors of manifest resources see: the env snapshot, events, redaction."""
         return RunConnectorContext(self.env, self.emit, self.redactor)
 
-    def _unzip(self, archive: Path, dest: Path) -> None:
+    def _unzip(self, archive: Path, dest: Path, limits: ArchiveLimits) -> None:
         cls = self.registry.connector_class("archive:zipfile")
         connector = cls(ConnectorInit("bundle-archive", "archive", "zipfile", {}, {}, self._connector_context()))
         try:
-            connector.extract_zip(archive=archive, dest_dir=dest)  # type: ignore[attr-defined]
+            connector.extract_zip(archive=archive, dest_dir=dest, limits=limits)  # type: ignore[attr-defined]
         finally:
             connector.close()
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 
 from aetherflow import __version__
 from aetherflow.cli.helptext import complete_help
-from aetherflow.errors import AetherFlowError, ExitCode
+from aetherflow.errors import AetherFlowError, ExitCode, error_text
 
 #: modules that each expose ``register(subparsers)``; the order is the order of ``--help``
 COMMAND_MODULES = (
@@ -53,17 +55,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         from aetherflow.edge.entrypoint import RunRequest
         from aetherflow.edge.entrypoint import main as run_main
 
-        return run_main(RunRequest(container=True))
+        return _guarded(lambda: run_main(RunRequest(container=True)))
     parser = build_parser()
     args = parser.parse_args(argv)
+    return _guarded(lambda: int(args.handler(args)))
+
+
+def _guarded(handler: Callable[[], int]) -> int:
+    """Run a command: expected errors as their one line and exit code, anything else as one line and exit 1."""
     try:
-        code: int = args.handler(args)
+        code = handler()
+        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at interpreter exit
     except AetherFlowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return int(ExitCode.SIGINT)
+    except BrokenPipeError:
+        # the reader left (`runs list | head`): nothing more to say, and nothing left to flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.FAILED)
+    except Exception as exc:  # noqa: BLE001 (the last guard: one line for the user, the traceback only at DEBUG)
+        return _unexpected_error(exc)
     return code
+
+
+def _unexpected_error(exc: BaseException) -> int:
+    """Report an error nobody expected: one line on stderr, the traceback only with AETHERFLOW_LOG_LEVEL=DEBUG."""
+    print(f"error: internal error: {(error_text(exc).splitlines() or [''])[0]}", file=sys.stderr)
+    if os.environ.get("AETHERFLOW_LOG_LEVEL", "").strip().upper() == "DEBUG":
+        traceback.print_exception(exc, file=sys.stderr)
+    return int(ExitCode.FAILED)
 
 
 def run() -> None:

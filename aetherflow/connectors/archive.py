@@ -8,41 +8,38 @@ Both keep the upstream archive connector API, which the ``zip``/``unzip`` steps 
 * ``extract_zip(archive=, dest_dir=, password=None, overwrite=True, members=None)`` extracts regular files and
   directories into ``dest_dir``. Returns ``{dest_dir, files, password, driver}``.
 
-Both also take ``cancelled`` (checked between files). Extraction refuses unsafe entries itself (absolute names, ``..``
-components, symlinks) before writing anything, even though the ``unzip`` step checks first: the connector may be used
-directly. Library failures become ``ConnectorError`` (permanent: a corrupt archive or a wrong password does not get
-better on retry). pyzipper is imported inside methods.
+Both also take ``cancelled`` (checked between files); ``extract_zip`` takes ``limits`` too. Extraction refuses unsafe
+entries (absolute names, ``..`` components, symlinks) and archives over the limits itself before writing anything, and
+counts the bytes it writes, even though the ``unzip`` step checks first: the connector may be used directly. Library
+failures become ``ConnectorError`` (permanent: a corrupt archive or a wrong password does not get better on retry).
+pyzipper is imported inside methods.
 """
 
 from __future__ import annotations
 
 import abc
 import os
-import re
-import shutil
-import stat
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.api import (
+    ArchiveLimits,
+    ArchiveRefused,
+    CancelToken,
+    Connector,
+    ConnectorError,
+    ConnectorInit,
+    Interrupted,
+    WriteBudget,
+    check_members,
+    safe_join,
+    zip_member,
+)
 
 COPY_BUFFER = 1 << 20
 _COMPRESSION = {"deflated": zipfile.ZIP_DEFLATED, "stored": zipfile.ZIP_STORED}
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def unsafe_entry_reason(info: zipfile.ZipInfo) -> str | None:
-    """Why extracting this entry would be unsafe (``absolute path``, ``parent traversal``, ``symlink``), or None."""
-    name = info.filename.replace("\\", "/")
-    if name.startswith("/") or _DRIVE.match(name):
-        return "absolute path"
-    if ".." in name.split("/"):
-        return "parent traversal"
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "symlink"
-    return None
 
 
 def compression_method(name: str) -> int:
@@ -133,31 +130,25 @@ class _ZipConnector(Connector, abc.ABC):
         overwrite: bool = True,
         members: Sequence[str] | None = None,
         cancelled: CancelToken | None = None,
+        limits: ArchiveLimits | None = None,
     ) -> dict[str, Any]:
-        """Extract ``archive`` (or only ``members``) into ``dest_dir``; unsafe entries fail before any write."""
+        """Extract ``archive`` (or only ``members``) into ``dest_dir``; unsafe entries fail before any write.
+
+        ``limits`` (default: the ``unzip`` defaults) bound the entry count, the declared and the written size and the
+        compression ratio.
+        """
         source = Path(archive)
         dest = Path(dest_dir)
-        extracted: list[str] = []
+        limits = limits or ArchiveLimits()
         try:
             with self._reader(source, password) as zf:
                 infos = _select(zf.infolist(), members, source)
-                for info in infos:
-                    reason = unsafe_entry_reason(info)
-                    if reason:
-                        raise ValueError(f"unzip refused unsafe entry '{info.filename}' in {source}: {reason}")
+                check_members([zip_member(i) for i in infos], limits, free_space_of=dest)
+                targets = [(info, safe_join(dest, info.filename)) for info in infos]
                 dest.mkdir(parents=True, exist_ok=True)
-                for info in infos:
-                    _check_cancelled(cancelled, f"unzip {source}")
-                    target = dest / info.filename
-                    if info.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    if target.exists() and not overwrite:
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, COPY_BUFFER)
-                    extracted.append(info.filename)
+                extracted = self._write(zf, targets, overwrite, WriteBudget(limits), cancelled, source)
+        except ArchiveRefused as exc:
+            raise exc.about("unzip", source) from None
         except self._bad_zip_errors() as exc:
             raise ConnectorError(f"unzip cannot read {source}: corrupt or not a zip archive ({exc})") from exc
         except RuntimeError as exc:
@@ -170,6 +161,29 @@ class _ZipConnector(Connector, abc.ABC):
                 "(AES-encrypted entries need archive:pyzipper, extra 'zip')"
             ) from exc
         return {"dest_dir": str(dest), "files": extracted, "password": bool(password), "driver": self.driver}
+
+    @staticmethod
+    def _write(
+        zf: Any,
+        targets: list[tuple[zipfile.ZipInfo, Path]],
+        overwrite: bool,
+        budget: WriteBudget,
+        cancelled: CancelToken | None,
+        source: Path,
+    ) -> list[str]:
+        extracted: list[str] = []
+        for info, target in targets:
+            _check_cancelled(cancelled, f"unzip {source}")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if target.exists() and not overwrite:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                budget.copy(src, dst, entry=info.filename, declared=info.file_size)
+            extracted.append(info.filename)
+        return extracted
 
 
 def _select(infos: list[zipfile.ZipInfo], members: Sequence[str] | None, source: Path) -> list[zipfile.ZipInfo]:

@@ -61,7 +61,7 @@ def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
     """Run one flow once and return the exit code (never raises for expected failures)."""
     from aetherflow.edge import signals
     from aetherflow.runner.context import ProcessTracker
-    from aetherflow.runner.engine import StopToken
+    from aetherflow.runner.stop import StopToken
 
     environ = os.environ if environ is None else environ
     stop = StopToken()
@@ -79,12 +79,22 @@ def main(request: RunRequest, environ: Mapping[str, str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         _write_termination(termination_log, _termination_invalid(str(exc), None))
         return int(ExitCode.INVALID)
+    except Exception as exc:  # noqa: BLE001 (before logging and redaction exist: still one line and a message)
+        from aetherflow.redaction import Redactor
+
+        return _fault(exc, Redactor(), termination_log)
 
 
 def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
+    from aetherflow.edge.podinfo import check_run_id
     from aetherflow.edge.schedule import schedule_of
 
     settings = load_settings(environ)
+    # checked here, before anything is created, and named after where it came from (an empty flag is no default)
+    if request.run_id is not None:
+        check_run_id(request.run_id, "--run-id")
+    elif settings.run_id is not None:
+        check_run_id(settings.run_id, "AETHERFLOW_RUN_ID")
     schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at)  # a bad slot is invalid input
     return settings.with_overrides(
         run_id=request.run_id,
@@ -98,7 +108,6 @@ def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
 
 
 def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], stop: Any, tracker: Any) -> int:
-    from aetherflow.events import EventBus
     from aetherflow.observability.logs import configure
     from aetherflow.redaction import Redactor
 
@@ -108,6 +117,19 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
         level=settings.log_level,
         redactor=redactor,
     )
+    try:
+        return _run_flow(request, settings, environ, stop, tracker, redactor)
+    except (_Invalid, InputError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (the last guard of a run: one line and a termination message)
+        return _fault(exc, redactor, settings.termination_log)
+
+
+def _run_flow(
+    request: RunRequest, settings: Settings, environ: Mapping[str, str], stop: Any, tracker: Any, redactor: Redactor
+) -> int:
+    from aetherflow.events import EventBus
+
     events = EventBus(mask=redactor.mask_obj)
     if settings.strict_templates is not None and settings.strict_templates.strip().lower() in ("false", "0", "no"):
         events.emit(
@@ -295,6 +317,7 @@ def _execute(
     stop: Any,
     tracker: Any,
 ) -> int:
+    from aetherflow.errors import StateError
     from aetherflow.runner.engine import Runner, RunOptions
     from aetherflow.state.locks import LockManager
 
@@ -311,7 +334,7 @@ def _execute(
             _report_invalid(str(exc), flow_id)
     locks = LockManager(
         store.path,
-        owner=run_id,
+        run_id=run_id,
         flow_id=flow_id,
         pod_name=settings.pod_name,
         busy_timeout_ms=settings.state_busy_timeout_ms,
@@ -336,6 +359,8 @@ def _execute(
         pod_name=settings.pod_name,
         namespace=settings.namespace,
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
+        overlap_exit_code=settings.overlap_exit_code,
+        run_takeover_seconds=settings.run_takeover_seconds,
     )
     runner = Runner(
         plan,
@@ -368,7 +393,10 @@ def _execute(
     finally:
         locks.close()
     if settings.state_retention_days is not None and outcome.overlap is None:
-        store.prune(settings.state_retention_days)
+        try:
+            store.prune(settings.state_retention_days)
+        except StateError as exc:  # the run is recorded: a failed clean-up must not change its result
+            events.emit("state_prune_failed", level="WARNING", error=inputs.redactor.mask(str(exc)))
     report(outcome)
     return int(outcome.exit_code)
 
@@ -383,11 +411,27 @@ def _metrics(settings: Settings, plan: Plan, events: EventBus, run_id: str) -> A
     return pusher
 
 
+def _fault(exc: Exception, redactor: Redactor, termination_log: str) -> int:
+    """An error no stage handled: one line on stderr, the termination message, the traceback only at DEBUG."""
+    import traceback
+
+    from aetherflow.edge.summary import termination_fault
+
+    known = isinstance(exc, AetherFlowError)
+    text = (redactor.mask(str(exc) if known else f"internal error: {error_text(exc)}").splitlines() or [""])[0]
+    code = int(exc.exit_code) if isinstance(exc, AetherFlowError) else int(ExitCode.FAILED)
+    print(f"error: {text}", file=sys.stderr)
+    log.debug("unhandled error\n%s", redactor.mask("".join(traceback.format_exception(exc))))
+    _write_termination(termination_log, termination_fault(text, code))
+    return code
+
+
 def _termination_for(outcome: RunOutcome, redactor: Redactor) -> dict[str, Any]:
     from aetherflow.edge.summary import termination_from_summary, termination_overlap
 
     if outcome.overlap is not None:
-        return termination_overlap(outcome.run_id, outcome.flow_id, redactor.mask(error_text(outcome.overlap)))
+        error = redactor.mask(error_text(outcome.overlap))
+        return termination_overlap(outcome.run_id, outcome.flow_id, error, int(outcome.exit_code))
     doc = dict(outcome.summary)
     doc["status"], doc["exit_code"] = outcome.status, int(outcome.exit_code)
     return termination_from_summary(redactor.mask_obj(doc))

@@ -51,13 +51,20 @@ def termination_invalid(first_error: str, flow_id: str | None) -> dict[str, Any]
     return doc
 
 
-def termination_overlap(run_id: str, flow_id: str, error: str) -> dict[str, Any]:
-    """The message of a run refused by the flow lock (exit 75); ``error`` is the LockBusy text."""
+def termination_fault(error: str, exit_code: int) -> dict[str, Any]:
+    """The message of an invocation that an unexpected fault ended before a run summary existed."""
+    status = "INVALID" if exit_code == ExitCode.INVALID else "FAILED"
+    return {"status": status, "exit_code": int(exit_code), "error": error}
+
+
+def termination_overlap(run_id: str, flow_id: str, error: str, exit_code: int = ExitCode.OVERLAP) -> dict[str, Any]:
+    """The message of a run refused without a record (flow lock, or the run live elsewhere); ``error`` is the
+    LockBusy text, ``exit_code`` the configured overlap code (0 or 75)."""
     return {
         "run_id": run_id,
         "flow_id": flow_id,
         "status": "OVERLAP",
-        "exit_code": int(ExitCode.OVERLAP),
+        "exit_code": int(exit_code),
         "error": error,
     }
 

@@ -36,6 +36,10 @@ class MetricsHook:
             metrics = importlib.import_module(module).METRICS
         except (ImportError, AttributeError):
             raise InputError(f"{module} must expose METRICS", loc="AETHERFLOW_METRICS_MODULE") from None
+        except Exception as exc:  # noqa: BLE001 (the user's module failed while importing: their input to fix)
+            raise InputError(
+                f"{module} failed to import: {type(exc).__name__}: {exc}", loc="AETHERFLOW_METRICS_MODULE"
+            ) from None
         return cls(metrics)
 
     def on_event(self, event: str, fields: Mapping[str, Any]) -> None:

@@ -149,9 +149,11 @@ class AttemptRunner:
                 if now - requested >= self.grace_seconds:
                     raise Interrupted("step did not return within the grace period")
             if timeout is not None and timed_out_at is None and now - started >= timeout:
-                timed_out_at = now
                 ctx.cancelled.set()
                 self.tracker.terminate_all()
+                # The bounded wait for the step to return starts once its children were stopped (that takes up
+                # to their grace), so a step that returns right after is not taken for one that never stops.
+                timed_out_at = time.monotonic()
             if timed_out_at is not None and time.monotonic() - timed_out_at >= TIMEOUT_RETURN_WAIT_SECONDS:
                 raise _timeout_error(f"step timed out after {float(timeout or 0)}s and did not stop", abandoned=True)
         if timed_out_at is not None:

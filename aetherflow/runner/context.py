@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import Connector, StepResult
+from aetherflow.api import Connector, StepResult, process_group_alive, signal_process_group
 from aetherflow.errors import error_text
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("aetherflow")
 
 EmitFn = Callable[..., None]
+
+_GROUP_POLL_SECONDS = 0.05  # how often a termination looks whether a stopped group is empty
 
 
 class ProcessTracker:
@@ -50,7 +52,10 @@ class ProcessTracker:
                 self._procs.pop(proc.pid, None)
 
     def terminate_all(self, budget_seconds: float | None = None) -> None:
-        """SIGTERM every tracked group, then SIGKILL those still alive after their grace (capped by the budget)."""
+        """SIGTERM every tracked group, then SIGKILL those still alive after their grace (capped by the budget).
+
+        A group whose leader already exited is stopped too: its background members may still run.
+        """
         with self._lock:
             procs = list(self._procs.values())
         if not procs:
@@ -60,11 +65,12 @@ class ProcessTracker:
             _signal_group(proc, signal.SIGTERM)
         for proc, grace in procs:
             limit = grace if budget_seconds is None else min(grace, budget_seconds)
-            remaining = max(0.0, limit - (time.monotonic() - start))
-            try:
-                proc.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
+            deadline = start + limit
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            while time.monotonic() < deadline and process_group_alive(proc.pid):
+                time.sleep(_GROUP_POLL_SECONDS)
+            _signal_group(proc, signal.SIGKILL)
 
     def kill_all(self) -> None:
         """SIGKILL every tracked group at once (second signal)."""
@@ -75,13 +81,9 @@ class ProcessTracker:
 
 
 def _signal_group(proc: subprocess.Popen[Any], sig: int) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
+    if not signal_process_group(proc.pid, sig) and proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
+            proc.send_signal(sig)  # not a group leader after all (started without a new session)
 
 
 class ConnectorPool:

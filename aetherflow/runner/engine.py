@@ -19,11 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import Status, StepResult
 from aetherflow.conditions import WhenEvaluationError
-from aetherflow.errors import ExitCode, Interrupted, LockBusy, LockLost, TemplateError, error_text
+from aetherflow.errors import (
+    ExitCode,
+    Interrupted,
+    LockBusy,
+    LockLost,
+    OutputError,
+    StateError,
+    TemplateError,
+    error_text,
+)
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
+from aetherflow.runner.admission import admit_run
 from aetherflow.runner.attempts import AttemptRunner
 from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext, validate_inputs
+from aetherflow.runner.outputs import OutputDocuments
+from aetherflow.runner.stop import StopToken
 from aetherflow.spec.resources import register_input_secrets
 from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
@@ -39,34 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("aetherflow")
 
 _MAX_ERROR_BYTES = 8192
-
-
-class StopToken:
-    """A stop request shared by the edge (signal handlers) and the runner."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signum: int | None = None
-        self.requested_at: float | None = None
-        self._callbacks: list[Callable[[], None]] = []
-
-    def request(self, signum: int) -> None:
-        """First signal: start nothing new; the running step's children get SIGTERM."""
-        if self.event.is_set():
-            return
-        self.signum = signum
-        self.requested_at = time.monotonic()
-        self.event.set()
-        for callback in list(self._callbacks):
-            callback()
-
-    def on_request(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from the signal handler's thread) when a stop is requested."""
-        self._callbacks.append(callback)
-
-    def is_set(self) -> bool:
-        """True once a stop was requested."""
-        return self.event.is_set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +73,8 @@ class RunOptions:
     pod_name: str | None = None
     namespace: str | None = None
     bundle_fingerprint: str | None = None
+    overlap_exit_code: int = ExitCode.OVERLAP
+    run_takeover_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -114,7 +100,6 @@ class JobOutcome:
     skip_reason: str | None = None
     skip_trigger: str | None = None
     error: str | None = None
-    lock_busy: bool = False
     blocked_by_failure: bool = False
     steps: list[StepOutcome] = field(default_factory=list)
     interrupted: bool = False
@@ -185,6 +170,7 @@ class Runner:
             cache_disabled=options.connector_cache_disabled,
         )
         self.attempts = AttemptRunner(self.stop, self.tracker, events.emit, options.grace_seconds)
+        self.docs = OutputDocuments(redactor, options.max_output_bytes)
         self.run_id = options.run_id
         self.run_attempt = 0
         self.results: dict[str, JobOutcome] = {}
@@ -203,15 +189,23 @@ class Runner:
     def run(self) -> RunOutcome:
         """Run (or resume) the run; never raises for a step or job failure."""
         self.events.bind(flow_id=self.flow_id, run_id=self.run_id)
-        flow_lock = f"flow:{self.flow_id}" if self.opt.locks_scope == "flow" else None
-        if flow_lock is not None:
+        held: list[str] = []
+        if self.locks is not None:
             try:
-                self._acquire(flow_lock)
+                held = admit_run(
+                    self.locks,
+                    flow_id=self.flow_id,
+                    run_id=self.run_id,
+                    scope=self.opt.locks_scope,
+                    ttl_seconds=self.opt.locks_ttl_seconds,
+                    takeover_seconds=self.opt.run_takeover_seconds,
+                    stop=self.stop.event,
+                )
             except LockBusy as busy:
                 self.events.emit(
                     "run_overlap", level="ERROR", key=busy.key, owner=busy.owner, expires_at=busy.expires_at
                 )
-                return RunOutcome(self.flow_id, self.run_id, "OVERLAP", ExitCode.OVERLAP, overlap=busy)
+                return RunOutcome(self.flow_id, self.run_id, "OVERLAP", self.opt.overlap_exit_code, overlap=busy)
         try:
             done = self._already_complete()
             if done is not None:
@@ -219,8 +213,8 @@ class Runner:
             return self._run_attempt()
         finally:
             self._finished.set()
-            if flow_lock is not None:
-                self._release(flow_lock)
+            for key in reversed(held):
+                self._release(key)
 
     def _already_complete(self) -> RunOutcome | None:
         previous = self.store.get_run(self.flow_id, self.run_id)
@@ -303,14 +297,16 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 (an internal error must still end with a FAILED record)
             internal = exc
             self._fail_running(error_text(exc))
-            log.error(
-                "internal error\n%s",
-                self.redactor.mask("".join(traceback.format_exception(exc))),
-            )
+            log.error("internal error: %s", self._redact_error(error_text(exc)))
+            log.debug("internal error\n%s", self.redactor.mask("".join(traceback.format_exception(exc))))
         finally:
             self.connectors.close_all()
         status, code, error = self._final_status(internal)
-        self.store.finish_run(self.flow_id, self.run_id, status, code, error)
+        try:
+            self.store.finish_run(self.flow_id, self.run_id, status, code, error)
+        except StateError as exc:  # a full or failing volume: the summary and the exit code still tell
+            status, code, error = Status.FAILED, ExitCode.FAILED, self._redact_error(error_text(exc))
+            log.error("run result not recorded: %s", error)
         summary = self._summary(status, code, current.attempt)
         self.events.emit("run_summary", **{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
         return RunOutcome(self.flow_id, self.run_id, status, code, current.attempt, summary)
@@ -396,7 +392,7 @@ class Runner:
             try:
                 self._acquire(job_lock)
             except LockBusy as busy:
-                self._end_job_without_steps(job, Status.FAILED, error=error_text(busy), lock_busy=True)
+                self._end_job_without_steps(job, Status.FAILED, error=error_text(busy))
                 return
         try:
             self._run_job(job)
@@ -412,13 +408,12 @@ class Runner:
         error: str | None = None,
         skip_reason: str | None = None,
         skip_trigger: str | None = None,
-        lock_busy: bool = False,
     ) -> None:
         error = self._redact_error(error)
         self.store.set_job(
             self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
         )
-        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error, lock_busy=lock_busy)
+        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error)
         level = "ERROR" if status == Status.FAILED else "INFO"
         self.events.emit(
             "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error
@@ -452,6 +447,12 @@ class Runner:
                 elif self.lock_lost is not None:
                     outcome.error = error_text(LockLost(self.lock_lost))
             final = Status.INTERRUPTED if outcome.interrupted or self.stop.is_set() else Status.FAILED
+        try:
+            outputs_json = self.docs.encode(outcome.outputs, f"outputs of job {job.id}")
+        except OutputError as exc:
+            outputs_json = "{}"  # a job that cannot keep its outputs fails: nothing is restored without them
+            if final in FINAL:
+                final, outcome.error = Status.FAILED, self._redact_error(error_text(exc))
         outcome.status = final
         outcome.duration_ms = round((time.monotonic() - started) * 1000)
         self.store.set_job(
@@ -462,7 +463,7 @@ class Runner:
             skip_reason=outcome.skip_reason,
             skip_trigger=outcome.skip_trigger,
             error=outcome.error,
-            outputs_json=self._encode(outcome.outputs, where=f"job {job.id}")[0] or "{}",
+            outputs_json=outputs_json,
         )
         self._cleanup(workspace, final)
         self.events.emit(
@@ -517,7 +518,7 @@ class Runner:
     ) -> str | None:
         """Run one step (or restore it); returns the skip reason when the job must short-circuit."""
         stored = self._stored_steps.get((job.id, step.id))
-        if stored is not None and stored.status in FINAL and not stored.truncated and stored.outputs is not None:
+        if stored is not None and stored.status in FINAL and stored.outputs is not None:
             steps_view[step.id] = stored.outputs
             outcome.steps.append(StepOutcome(step.id, step.type, stored.status, stored.attempts))
             self.events.emit("step_restored", job_id=job.id, step_id=step.id, step_type=step.type, status=stored.status)
@@ -581,8 +582,15 @@ class Runner:
                 raise
             error = exc
         finally:
-            self._active_ctx, self._running = None, None
+            self._active_ctx = None  # ``_running`` stays until the step's end is recorded
         duration_ms = round((time.monotonic() - started) * 1000)
+        output, stored_json = {}, None
+        if result is not None:
+            output = {**result.output, **({"reason": result.reason} if result.reason is not None else {})}
+            try:
+                stored_json = self.docs.encode(output, f"outputs of step {job.id}/{step.id}")
+            except OutputError as exc:
+                result, error = None, exc
         if error is not None or result is None:
             interrupted = isinstance(error, Interrupted) or (
                 self.stop.is_set() and not getattr(error, "step_timeout", False)
@@ -592,6 +600,7 @@ class Runner:
             self.store.step_end(
                 self.flow_id, self.run_id, job.id, step.id, step.type, status, attempts=attempt_no, error=text
             )
+            self._running = None
             outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms, text))
             self.events.emit(
                 "step_end",
@@ -604,7 +613,7 @@ class Runner:
                 attempts=attempt_no,
                 error=text,
             )
-            if status == Status.FAILED and error is not None and not isinstance(error, Interrupted):
+            if status == Status.FAILED and error is not None and not isinstance(error, Interrupted | OutputError):
                 log.error(
                     "step %s/%s failed\n%s",
                     job.id,
@@ -612,14 +621,9 @@ class Runner:
                     self.redactor.mask("".join(traceback.format_exception(error))),
                 )
             outcome.error = text
-            outcome.lock_busy = isinstance(error, LockBusy)
             outcome.interrupted = interrupted
             raise _JobFailed()
-        output = dict(result.output)
-        if result.reason is not None:
-            output.setdefault("reason", result.reason)
         status = Status.SKIPPED if result.status == Status.SKIPPED else Status.SUCCESS
-        stored_json, truncated = self._encode(output, where=f"step {job.id}/{step.id}")
         self.store.step_end(
             self.flow_id,
             self.run_id,
@@ -629,8 +633,8 @@ class Runner:
             status,
             attempts=attempt_no,
             outputs_json=stored_json,
-            truncated=truncated,
         )
+        self._running = None
         steps_view[step.id] = output
         outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms))
         self.events.emit(
@@ -666,16 +670,16 @@ class Runner:
             return
         data = self._step_ctx_data(job, steps_view, outcome)
         data["result"] = output
+        document = f"promoted outputs of step {job.id}/{step.id}"
         try:
-            promoted = render(dict(step.outputs), data, STEP_ROOTS)
-        except TemplateError as exc:
+            promoted = self.docs.snapshot(render(dict(step.outputs), data, STEP_ROOTS), document)
+            encoded = self.docs.encode(promoted, document) if store else None
+        except (TemplateError, OutputError) as exc:
             outcome.error = self._redact_error(error_text(exc))
             raise _JobFailed() from None
         outcome.outputs.update(promoted)
-        if store:
-            encoded, _ = self._encode(promoted, where=f"outputs of {job.id}/{step.id}")
-            if encoded is not None:
-                self.store.set_promoted(self.flow_id, self.run_id, job.id, step.id, encoded)
+        if encoded is not None:
+            self.store.set_promoted(self.flow_id, self.run_id, job.id, step.id, encoded)
 
     def _fail_step_without_running(
         self, job: JobSpec, step: StepSpec, attempts: int, exc: BaseException, outcome: JobOutcome
@@ -729,16 +733,18 @@ class Runner:
     def _fail_running(self, text: str) -> None:
         """Best effort after an internal error: the step and job in flight become FAILED."""
         error = self._redact_error(text)
+        running = [outcome for outcome in self.results.values() if outcome.status == Status.RUNNING]
+        for outcome in running:  # the summary tells even when the store cannot (a full volume)
+            outcome.status, outcome.error = Status.FAILED, error
         with contextlib.suppress(Exception):
             if self._running is not None:
                 job_id, step_id, step_type, attempt = self._running
                 self.store.step_end(
                     self.flow_id, self.run_id, job_id, step_id, step_type, Status.FAILED, attempts=attempt, error=error
                 )
-            for outcome in self.results.values():
-                if outcome.status == Status.RUNNING:
-                    outcome.status, outcome.error = Status.FAILED, error
-                    self.store.set_job(self.flow_id, self.run_id, outcome.job_id, Status.FAILED, error=error)
+        with contextlib.suppress(Exception):
+            for outcome in running:
+                self.store.set_job(self.flow_id, self.run_id, outcome.job_id, Status.FAILED, error=error)
 
     # -- locks ---------------------------------------------------------------------------------------------------
     def _acquire(self, key: str, wait_seconds: float = 0.0) -> None:
@@ -840,8 +846,6 @@ class Runner:
         outcomes = [o for o in self.results.values() if self.opt.flow_job is None or o.job_id == self.opt.flow_job]
         failed = [o for o in outcomes if o.status in (Status.FAILED, Status.INTERRUPTED)]
         if failed:
-            if all(o.lock_busy for o in failed):
-                return Status.FAILED, ExitCode.OVERLAP, failed[0].error
             return Status.FAILED, ExitCode.FAILED, failed[0].error
         blocked = [o for o in outcomes if o.status == Status.BLOCKED and o.blocked_by_failure]
         if blocked:
@@ -913,7 +917,7 @@ class Runner:
             self.results[job.id] = outcome
         return self._summary("SUCCESS", ExitCode.OK, attempt)
 
-    # -- encoding ------------------------------------------------------------------------------------------------
+    # -- errors --------------------------------------------------------------------------------------------------
     def _redact_error(self, text: str | None) -> str | None:
         if text is None:
             return None
@@ -922,16 +926,3 @@ class Runner:
         if len(raw) > _MAX_ERROR_BYTES:
             masked = raw[:_MAX_ERROR_BYTES].decode("utf-8", "ignore")
         return masked
-
-    def _encode(self, value: Any, *, where: str) -> tuple[str | None, bool]:
-        text = encode_json(self.redactor.mask_obj(value))
-        if len(text.encode("utf-8")) > self.opt.max_output_bytes:
-            self.events.emit(
-                "state_output_too_large",
-                level="WARNING",
-                where=where,
-                bytes=len(text.encode()),
-                limit=self.opt.max_output_bytes,
-            )
-            return None, True
-        return text, False

@@ -210,6 +210,8 @@ def _parse_json(text: str, spec: EnvFileSpec) -> dict[str, str]:
         raise InputError(
             f"Env file {spec.path} is not valid JSON: {exc.msg} (line {exc.lineno})", loc=_loc(spec.source)
         ) from None
+    except RecursionError:
+        raise InputError(f"Env file {spec.path} is not valid JSON: nested too deeply", loc=_loc(spec.source)) from None
     if not isinstance(data, dict):
         raise InputError(f"Env file {spec.path} must hold a JSON object at the top level", loc=_loc(spec.source))
     values: dict[str, str] = {}

@@ -537,6 +537,8 @@ def manifest_json_schema() -> dict[str, Any]:
             "url": string,
             "ref": string,
             "strict_fingerprint": {"type": "boolean"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "max_mb": {"type": "number", "exclusiveMinimum": 0, "default": 1024},
         },
     }
     resource = _json_schema(_with_definitions(_resource()))

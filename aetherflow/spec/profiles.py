@@ -90,6 +90,9 @@ def _from_json(text: str, warnings: list[Issue]) -> Profiles:
             f"{PREFIX}{JSON_VAR} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})",
         )
         return Profiles(configured=True, errors=(issue,), warnings=tuple(warnings), source=JSON_VAR)
+    except RecursionError:
+        issue = Issue("profile:invalid", JSON_VAR, f"{PREFIX}{JSON_VAR} is not valid JSON: nested too deeply")
+        return Profiles(configured=True, errors=(issue,), warnings=tuple(warnings), source=JSON_VAR)
     return _check(YamlDocument(data=data), JSON_VAR, warnings)
 
 

@@ -1,90 +1,45 @@
-"""TTL locks in the state database: owned by a run id, re-entrant, heartbeat-renewed, taken over after expiry.
+"""TTL locks held by one invocation of a run, renewed by a heartbeat, taken over when stale or when the holder died.
 
-Used by the runner for ``locks.scope: flow|job`` and by ``with_lock`` steps (through ``LockManager``), and by the
-``locks`` commands (``list_locks``, ``release_lock``). Semantics: docs/concepts/locks.md.
+Used by the runner (the implicit run lock, ``locks.scope: flow|job``) and by ``with_lock`` steps through
+``LockManager``, and by the ``locks`` commands (``list_locks``, ``release_lock``). The rules of who may take a lock
+from whom live in ``lock_backend``; the store behind them is a ``LockBackend`` (SQLite: ``sqlite_locks``).
 
-Every lock operation is one short ``BEGIN IMMEDIATE`` transaction on a connection kept open for the manager's life;
-one daemon thread per manager, with its own connection, renews the held keys every ``ttl / 3`` seconds and parks on
-a condition while nothing is due. A renewal that touches no row means the lock was force-released or taken over:
-the key joins ``lost`` and the runner stops starting steps.
+One daemon thread per manager, on its own connection, renews the held keys every ``min(ttl / 3, 10)`` seconds and
+parks on a condition while nothing is due. A renewal that touches no row means the lock was force-released or taken
+over: the key joins ``lost`` and the runner stops starting steps.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
-import sqlite3
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aetherflow.errors import LockBusy, StateError
+from aetherflow.state.host import HostIdentity, current_host
+from aetherflow.state.lock_backend import (
+    Busy,
+    Claim,
+    LockBackend,
+    LockHeldByOther,
+    LockNotFound,
+    LockRow,
+    heartbeat_interval,
+    new_owner,
+    run_lock_key,
+)
+from aetherflow.state.sqlite_locks import SqliteLockBackend
+
+__all__ = ["LockHeldByOther", "LockManager", "LockNotFound", "LockRow", "list_locks", "release_lock"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-#: retries after SQLite's own busy timeout ran out (docs/reference/state.md)
-BUSY_RETRIES = 3
-BUSY_RETRY_DELAY = (0.5, 2.0)
-
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-
-_DELETE_EXPIRED = "DELETE FROM locks WHERE expires_at <= ? RETURNING key, owner"
-_UPSERT = (
-    "INSERT INTO locks (key, owner, expires_at, flow_id, pod_name, acquired_at, heartbeat_at, ttl_seconds)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, heartbeat_at = excluded.heartbeat_at,"
-    " ttl_seconds = excluded.ttl_seconds, pod_name = coalesce(excluded.pod_name, locks.pod_name)"
-    " WHERE locks.owner = excluded.owner"
-)
-_HOLDER = "SELECT owner, expires_at FROM locks WHERE key = ?"
-_DELETE_OWNED = "DELETE FROM locks WHERE key = ? AND owner = ?"
-_RENEW = "UPDATE locks SET expires_at = ?, heartbeat_at = ? WHERE key = ? AND owner = ?"
-_SELECT_ROW = (
-    "SELECT key, owner, expires_at, flow_id, pod_name, acquired_at, heartbeat_at, ttl_seconds FROM locks WHERE key = ?"
-)
-_SELECT_ALL = (
-    "SELECT key, owner, expires_at, flow_id, pod_name, acquired_at, heartbeat_at, ttl_seconds FROM locks ORDER BY key"
-)
-_DELETE_KEY = "DELETE FROM locks WHERE key = ?"
-
-
-class LockNotFound(StateError):
-    """``locks release`` named a key that has no row (exit 1)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"Lock not found: {key}")
-        self.key = key
-
-
-class LockHeldByOther(StateError):
-    """``locks release --owner`` named an owner that does not hold the lock (exit 1); the row is kept."""
-
-    def __init__(self, key: str, owner: str) -> None:
-        super().__init__(f"Lock {key} is held by {owner}")
-        self.key, self.owner = key, owner
-
-
-@dataclass(frozen=True, slots=True)
-class LockRow:
-    """One row of the ``locks`` table; times are Unix seconds; ``expired`` is relative to when it was read."""
-
-    key: str
-    owner: str
-    expires_at: float
-    flow_id: str | None
-    pod_name: str | None
-    acquired_at: float | None
-    heartbeat_at: float | None
-    ttl_seconds: int | None
-    expired: bool
 
 
 @dataclass(slots=True)
@@ -95,75 +50,8 @@ class _Hold:
     next_renewal: float  # time.monotonic() of the next heartbeat; inf once lost
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return (code & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    text = str(exc)
-    return "locked" in text or "busy" in text
-
-
-def _connect(db_path: Path, busy_timeout_ms: int, synchronous: str | None) -> sqlite3.Connection:
-    if not db_path.is_file():
-        raise StateError(f"State database not found: {db_path}")
-    # mode=rw: never create the file; the store creates and migrates it.
-    uri = f"{db_path.absolute().as_uri()}?mode=rw"
-    try:
-        conn = sqlite3.connect(
-            uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as exc:
-        raise StateError(f"Cannot open state database {db_path}: {exc}") from exc
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        if synchronous is None:
-            # The store's rule (docs/reference/state.md): NORMAL is durable enough in WAL, DELETE mode needs FULL.
-            (journal,) = conn.execute("PRAGMA journal_mode").fetchone()
-            synchronous = "NORMAL" if str(journal).lower() == "wal" else "FULL"
-        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise StateError(f"Invalid SQLite synchronous setting {synchronous!r} (use NORMAL, FULL or EXTRA)")
-        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _transaction(conn: sqlite3.Connection, db_path: Path, what: str, body: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``body`` inside ``BEGIN IMMEDIATE … COMMIT``; busy beyond the timeout is retried, then a StateError."""
-    attempt = 0
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = body(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
-            return result
-        except sqlite3.Error as exc:
-            if _is_busy(exc) and attempt < BUSY_RETRIES:
-                attempt += 1
-                time.sleep(random.uniform(*BUSY_RETRY_DELAY))
-                continue
-            if _is_busy(exc):
-                raise StateError(
-                    f"State database {db_path} stayed locked by another process while {what} "
-                    f"(busy timeout and {BUSY_RETRIES} retries exhausted); check for a stuck process using it"
-                ) from exc
-            if "no such table" in str(exc):
-                raise StateError(
-                    f"State database {db_path} has no locks table while {what}: "
-                    "not an aetherflow state database, or never initialised (run `aetherflow state init`)"
-                ) from exc
-            raise StateError(f"State database {db_path} failed while {what}: {exc}") from exc
-
-
 class LockManager:
-    """The locks of one run (owner = run id) on one state database, with a heartbeat thread renewing them.
+    """The locks of one invocation of a run (owner ``<run_id>#<token>``), with a heartbeat thread renewing them.
 
     Thread-safe. Holds are counted per key in this process: the row is deleted when the count returns to 0.
     """
@@ -172,24 +60,26 @@ class LockManager:
         self,
         db_path: Path,
         *,
-        owner: str,
+        run_id: str,
         flow_id: str | None = None,
         pod_name: str | None = None,
         busy_timeout_ms: int = 30000,
         on_event: Callable[..., None] | None = None,
         clock: Callable[[], float] = time.time,
         synchronous: str | None = None,
+        host: HostIdentity | None = None,
     ) -> None:
-        """Open a connection to an existing state database; ``synchronous=None`` follows the store (NORMAL in WAL)."""
+        """Open the state database's lock store; ``synchronous=None`` follows the store (NORMAL in WAL)."""
         self.db_path = Path(db_path)
-        self.owner = owner
+        self.run_id = run_id
+        self.owner = new_owner(run_id)
         self.flow_id = flow_id
         self.pod_name = pod_name
-        self._busy_timeout_ms = busy_timeout_ms
-        self._synchronous = synchronous
+        self.host = host if host is not None else current_host()
         self._on_event = on_event
-        self._clock = clock
-        self._conn = _connect(self.db_path, busy_timeout_ms, synchronous)
+        self._backend: LockBackend = SqliteLockBackend(
+            self.db_path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous, clock=clock
+        )
         # _op serialises the main connection and hold counting; _cond guards the state shared with the heartbeat.
         self._op = threading.Lock()
         self._cond = threading.Condition(threading.Lock())
@@ -197,15 +87,16 @@ class LockManager:
         self._lost: set[str] = set()
         self._generation = 0
         self._closed = False
+        self._run_key: str | None = None  # set once this invocation holds its run lock: it then inherits
         self._thread: threading.Thread | None = None
         self._wake_at = math.inf  # when the parked heartbeat will wake; -inf while it is working
-        self._idle_interval = math.inf  # how long the heartbeat parks with nothing held (the last ttl / 3)
+        self._idle_interval = math.inf  # how long the heartbeat parks with nothing held (the last interval)
 
     # -- public API -------------------------------------------------------------------------------------------
 
     @property
     def lost(self) -> frozenset[str]:
-        """Keys whose renewal found no row (force-released or taken over after expiry)."""
+        """Keys whose renewal found no row (force-released or taken over)."""
         with self._cond:
             return frozenset(self._lost)
 
@@ -238,13 +129,33 @@ class LockManager:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stop is not None and stop.is_set()):
-                raise LockBusy(key, busy[0], busy[1])
+                raise LockBusy(key, busy.owner, busy.expires_at)
             pause = min(max(poll_seconds, 0.01), remaining)
             if stop is not None:
                 if stop.wait(pause):
-                    raise LockBusy(key, busy[0], busy[1])
+                    raise LockBusy(key, busy.owner, busy.expires_at)
             else:
                 time.sleep(pause)
+
+    def acquire_run(
+        self,
+        ttl_seconds: int,
+        *,
+        wait_seconds: float,
+        poll_seconds: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> str:
+        """Take this run's own lock, waiting up to ``wait_seconds`` for a live holder to end or go stale; its key.
+
+        From then on this invocation inherits every lock an earlier invocation of the same run left behind.
+        """
+        if self.flow_id is None:
+            raise ValueError("the run lock needs the flow id")
+        key = run_lock_key(self.flow_id, self.run_id)
+        self.acquire(key, ttl_seconds, wait_seconds=wait_seconds, poll_seconds=poll_seconds, stop=stop)
+        with self._cond:
+            self._run_key = key
+        return key
 
     def release(self, key: str) -> None:
         """Drop one hold of ``key``; at zero, delete the row if this owner still has it. Unheld keys are ignored."""
@@ -257,7 +168,9 @@ class LockManager:
                     hold.count -= 1
                     return
                 del self._holds[key]
-            deleted = self._delete_owned(key)
+                if key == self._run_key:
+                    self._run_key = None
+            deleted = self._backend.release(key, self.owner)
         if deleted:
             self._emit("lock_released", key=key, ttl_seconds=hold.ttl_seconds)
 
@@ -292,13 +205,15 @@ class LockManager:
             with self._cond:
                 remaining = dict(self._holds)
                 self._holds.clear()
+                self._run_key = None
             released: list[tuple[str, int]] = []
             try:
-                for key, hold in remaining.items():
-                    if self._delete_owned(key):
+                # The run lock goes last: while it is held nobody else of this run may inherit the others.
+                for key, hold in sorted(remaining.items(), key=lambda item: item[0].startswith("run:")):
+                    if self._backend.release(key, self.owner):
                         released.append((key, hold.ttl_seconds))
             finally:
-                self._conn.close()
+                self._backend.close()
         for key, ttl in released:
             self._emit("lock_released", key=key, ttl_seconds=ttl)
 
@@ -310,8 +225,8 @@ class LockManager:
 
     # -- acquisition ------------------------------------------------------------------------------------------
 
-    def _acquire_once(self, key: str, ttl_seconds: int) -> tuple[str, float] | None:
-        """One attempt: None when acquired, else (holder, expires_at)."""
+    def _acquire_once(self, key: str, ttl_seconds: int) -> Busy | None:
+        """One attempt: None when acquired, else who holds it."""
         with self._op:
             with self._cond:
                 if self._closed:
@@ -322,41 +237,34 @@ class LockManager:
                     hold.count += 1
                     hold.ttl_seconds = max(hold.ttl_seconds, ttl_seconds)
                     return None
-            now = self._clock()
-            owner = self.owner
-            conn = self._conn
-
-            def body(c: sqlite3.Connection) -> tuple[str | None, tuple[str, float] | None]:
-                previous = None
-                for expired_key, expired_owner in c.execute(_DELETE_EXPIRED, (now,)).fetchall():
-                    if expired_key == key and expired_owner != owner:
-                        previous = expired_owner
-                cur = c.execute(
-                    _UPSERT, (key, owner, now + ttl_seconds, self.flow_id, self.pod_name, now, now, ttl_seconds)
-                )
-                if cur.rowcount == 1:
-                    return previous, None
-                row = c.execute(_HOLDER, (key,)).fetchone()
-                return previous, (str(row[0]), float(row[1]))
-
-            previous, busy = _transaction(conn, self.db_path, f"acquiring lock {key}", body)
-            if busy is None:
-                self._register(key, ttl_seconds)
-        if busy is not None:
-            return busy
-        if previous is not None:
-            self._emit("lock_takeover", key=key, previous_owner=previous)
+                inherits = self._run_key is not None and self._run_key not in self._lost
+            claim = Claim(
+                owner=self.owner,
+                ttl_seconds=ttl_seconds,
+                flow_id=self.flow_id,
+                pod_name=self.pod_name,
+                host=self.host,
+                pid=os.getpid(),
+                inherit_run_id=self.run_id if inherits else None,
+            )
+            result = self._backend.acquire(key, claim)
+            if isinstance(result, Busy):
+                return result
+            self._register(key, ttl_seconds)
+        if result.previous_owner is not None:
+            self._emit("lock_takeover", key=key, previous_owner=result.previous_owner, reason=result.reason)
         self._emit("lock_acquired", key=key, ttl_seconds=ttl_seconds)
         return None
 
     def _register(self, key: str, ttl_seconds: int) -> None:
+        interval = heartbeat_interval(ttl_seconds)
         with self._cond:
             self._generation += 1
             existing = self._holds.get(key)
             count = existing.count + 1 if existing is not None else 1
-            due = time.monotonic() + ttl_seconds / 3
+            due = time.monotonic() + interval
             self._holds[key] = _Hold(count, ttl_seconds, self._generation, due)
-            self._idle_interval = ttl_seconds / 3
+            self._idle_interval = interval
             self._lost.discard(key)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -366,41 +274,39 @@ class LockManager:
             elif due < self._wake_at:
                 self._cond.notify()
 
-    def _delete_owned(self, key: str) -> bool:
-        owner = self.owner
-
-        def body(c: sqlite3.Connection) -> bool:
-            return c.execute(_DELETE_OWNED, (key, owner)).rowcount == 1
-
-        return _transaction(self._conn, self.db_path, f"releasing lock {key}", body)
-
     # -- heartbeat --------------------------------------------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
-        conn: sqlite3.Connection | None = None
+        session: LockBackend | None = None
+        session_timeout = math.inf
         try:
             while True:
                 due = self._wait_for_due()
                 if due is None:
                     return
+                # A renewal must give up on a busy store well within one interval, then try again soon.
+                timeout = min(heartbeat_interval(ttl) for _, _, ttl in due) / 2
                 try:
-                    if conn is None:
-                        conn = _connect(self.db_path, self._busy_timeout_ms, self._synchronous)
-                    self._renew(conn, due)
+                    if session is None or timeout < session_timeout:
+                        if session is not None:
+                            session.close()
+                            session = None
+                        session, session_timeout = self._backend.heartbeat_session(timeout), timeout
+                    self._renew(session, due)
                 except StateError:
-                    # Not a lost lock (no answer is not "no row"): try again soon, well before the TTL runs out.
+                    # Not a lost lock (no answer is not "no row"): try again soon, well before it turns stale.
                     log.warning("lock renewal failed for %s; retrying in 1 s", self.db_path, exc_info=True)
                     self._postpone(due, 1.0)
         finally:
-            if conn is not None:
-                conn.close()
+            if session is not None:
+                session.close()
 
     def _postpone(self, due: list[tuple[str, int, int]], seconds: float) -> None:
         with self._cond:
             for key, gen, ttl in due:
                 hold = self._holds.get(key)
                 if hold is not None and hold.generation == gen:
-                    hold.next_renewal = time.monotonic() + min(seconds, ttl / 3)
+                    hold.next_renewal = time.monotonic() + min(seconds, heartbeat_interval(ttl))
 
     def _wait_for_due(self) -> list[tuple[str, int, int]] | None:
         """Park until a held key is due for renewal; the (key, generation, ttl) of those due, or None once closed."""
@@ -411,28 +317,22 @@ class LockManager:
                 if due:
                     self._wake_at = -math.inf
                     return due
-                # With nothing held, keep waking every ttl / 3 instead of parking for good: a later acquire then
+                # With nothing held, keep waking every interval instead of parking for good: a later acquire then
                 # finds the heartbeat due to wake before its key needs renewal and does not have to notify it.
                 self._wake_at = min((h.next_renewal for h in self._holds.values()), default=now + self._idle_interval)
                 self._cond.wait(None if self._wake_at == math.inf else self._wake_at - now)
             return None
 
-    def _renew(self, conn: sqlite3.Connection, due: list[tuple[str, int, int]]) -> None:
-        owner = self.owner
-        now = self._clock()
-
-        def body(c: sqlite3.Connection) -> list[tuple[str, int, bool]]:
-            return [(key, gen, c.execute(_RENEW, (now + ttl, now, key, owner)).rowcount == 1) for key, gen, ttl in due]
-
-        results = _transaction(conn, self.db_path, "renewing locks", body)
+    def _renew(self, session: LockBackend, due: list[tuple[str, int, int]]) -> None:
+        touched = session.renew(self.owner, [(key, ttl) for key, _, ttl in due])
         newly_lost: list[str] = []
         with self._cond:
-            for key, gen, touched in results:
+            for (key, gen, _), ok in zip(due, touched, strict=True):
                 hold = self._holds.get(key)
                 if hold is None or hold.generation != gen:
                     continue  # released (or re-acquired) while the renewal ran: its result says nothing
-                if touched:
-                    hold.next_renewal = time.monotonic() + hold.ttl_seconds / 3
+                if ok:
+                    hold.next_renewal = time.monotonic() + heartbeat_interval(hold.ttl_seconds)
                 else:
                     hold.next_renewal = math.inf
                     self._lost.add(key)
@@ -451,42 +351,14 @@ class LockManager:
             log.warning("lock event observer failed on %s", name, exc_info=True)
 
 
-def _open_existing(db_path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    return _connect(Path(db_path), busy_timeout_ms, None)
-
-
-def _row(values: tuple[Any, ...], now: float) -> LockRow:
-    key, owner, expires_at, flow_id, pod_name, acquired_at, heartbeat_at, ttl_seconds = values
-    return LockRow(
-        key=key,
-        owner=owner,
-        expires_at=float(expires_at),
-        flow_id=flow_id,
-        pod_name=pod_name,
-        acquired_at=None if acquired_at is None else float(acquired_at),
-        heartbeat_at=None if heartbeat_at is None else float(heartbeat_at),
-        ttl_seconds=None if ttl_seconds is None else int(ttl_seconds),
-        expired=float(expires_at) <= now,
-    )
-
-
 def list_locks(db_path: Path, now: float | None = None, *, busy_timeout_ms: int = 30000) -> list[LockRow]:
     """Every lock row ordered by key, ``expired`` judged at ``now`` (default: the wall clock). Never creates the DB."""
-    current = time.time() if now is None else now
-    conn = _open_existing(db_path, busy_timeout_ms)
+    clock = time.time if now is None else (lambda: now)
+    backend = SqliteLockBackend(Path(db_path), busy_timeout_ms=busy_timeout_ms, clock=clock)
     try:
-        try:
-            rows = conn.execute(_SELECT_ALL).fetchall()
-        except sqlite3.Error as exc:
-            if _is_busy(exc):
-                raise StateError(f"State database {db_path} is locked by another process; retry later") from exc
-            raise StateError(
-                f"State database {db_path} cannot be read as a lock table ({exc}): "
-                "not an aetherflow state database, or never initialised"
-            ) from exc
+        return backend.list_rows()
     finally:
-        conn.close()
-    return [_row(tuple(r), current) for r in rows]
+        backend.close()
 
 
 def release_lock(
@@ -498,26 +370,16 @@ def release_lock(
     now: float | None = None,
     busy_timeout_ms: int = 30000,
 ) -> LockRow:
-    """Delete the row of ``key`` if ``owner`` holds it (or whatever the owner with ``force``); the deleted row.
+    """Delete the row of ``key`` if run ``owner`` holds it (its owner's run-id part), or whatever the owner with
+    ``force``; the deleted row.
 
     Raises ``LockNotFound`` for an unknown key and ``LockHeldByOther`` when ``owner`` does not match (row kept).
     """
     if not force and owner is None:
         raise ValueError("release_lock needs owner=<run id> or force=True")
-    current = time.time() if now is None else now
-    conn = _open_existing(db_path, busy_timeout_ms)
-
-    def body(c: sqlite3.Connection) -> LockRow:
-        found = c.execute(_SELECT_ROW, (key,)).fetchone()
-        if found is None:
-            raise LockNotFound(key)
-        row = _row(tuple(found), current)
-        if not force and row.owner != owner:
-            raise LockHeldByOther(key, row.owner)
-        c.execute(_DELETE_KEY, (key,))
-        return row
-
+    clock = time.time if now is None else (lambda: now)
+    backend = SqliteLockBackend(Path(db_path), busy_timeout_ms=busy_timeout_ms, clock=clock)
     try:
-        return _transaction(conn, Path(db_path), f"releasing lock {key}", body)
+        return backend.release_any(key, run_id=owner, force=force)
     finally:
-        conn.close()
+        backend.close()

@@ -1,7 +1,9 @@
-"""The state schema (version 1) as SQL, shared by the store's migrations and the lock manager."""
+"""The state schema: the current version, and version 1 as SQL (frozen: later versions are migrations on top)."""
 
-SCHEMA_VERSION = 1
+#: the version this code writes; ``migrations.MIGRATIONS`` ends at it
+SCHEMA_VERSION = 2
 
+#: version 1 exactly as released; never edit it (upgrades from old files are tested against it)
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 

@@ -6,6 +6,7 @@ emits the matching event. Called by the runner and the state/runs commands.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sqlite3
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aetherflow.errors import StateError, StateInputError
-from aetherflow.state.schema import SCHEMA_V1, SCHEMA_VERSION
+from aetherflow.private import private_database
+from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.store import JobRecord, RunRecord, StepRecord, now_ts
 
 _BUSY_RETRIES = 3
@@ -47,6 +49,13 @@ def database_path(path: str | Path, flow_id: str | None) -> Path:
             raise StateInputError(f"State path {text} is a directory; pass --flow-id")
         return p / f"{flow_id}.db"
     return p
+
+
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """One line for a database that cannot be opened: not SQLite at all is the user's to fix (exit 2)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StateError(f"State database {path} cannot be opened: {exc}")
+    return StateInputError(f"State database {path} is not an SQLite database ({exc}); check --state")
 
 
 class SqliteStore:
@@ -85,6 +94,7 @@ class SqliteStore:
             mode, warn = choose_journal_mode(fstype, network, journal_mode, strict_fs, str(path))
             if warn and on_warning is not None:
                 on_warning("state_network_fs", path=str(path), fstype=fstype, journal_mode=mode)
+        private_database(path)  # it holds step outputs (HTTP bodies, headers, cookies): 0600, also when it exists
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -104,6 +114,9 @@ class SqliteStore:
                 store._migrate()
             else:
                 store._check_version()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _open_error(path, exc) from None
         except BaseException:
             conn.close()
             raise
@@ -125,14 +138,18 @@ class SqliteStore:
         return version
 
     def _migrate(self) -> None:
-        version = self._check_version()
-        if version == SCHEMA_VERSION:
+        from aetherflow.state.migrations import create_v1, upgrade
+
+        if self._check_version() == SCHEMA_VERSION:
             return
         with self._tx() as c:
-            self._rename_legacy_tables(c)
-            c.executescript_in_tx(SCHEMA_V1)
-            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_ts(),))
+            # Read again under the write lock: another process may have migrated the file in the meantime.
+            version = self._check_version()
+            if version == 0:
+                self._rename_legacy_tables(c)
+                create_v1(c)
+                c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now_ts(),))
+            upgrade(c, max(version, 1))
 
     @staticmethod
     def _rename_legacy_tables(c: _Tx) -> None:
@@ -157,10 +174,20 @@ class SqliteStore:
                 time.sleep(random.uniform(0.5, 2.0))
         try:
             yield _Tx(self._conn)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            # a full or failing volume: one line naming the database, and the connection stays usable
+            raise StateError(f"State database {self.path} not written: {exc}") from exc
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # after a failed COMMIT (a full disk) SQLite may have rolled back already; a second ROLLBACK then fails
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     # -- runs ----------------------------------------------------------------------------------------------------
     def get_run(self, flow_id: str, run_id: str) -> RunRecord | None:
@@ -343,7 +370,7 @@ class SqliteStore:
         """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
         rows = self._conn.execute(
             "SELECT job_id, step_id, step_type, status, attempts, created_at, started_at, ended_at, error,"
-            " outputs_json, promoted_json, outputs_truncated FROM step_runs WHERE flow_id = ? AND run_id = ?"
+            " outputs_json, promoted_json FROM step_runs WHERE flow_id = ? AND run_id = ?"
             " ORDER BY created_at, job_id, step_id",
             (flow_id, run_id),
         ).fetchall()
@@ -360,7 +387,6 @@ class SqliteStore:
                 error=r[8],
                 outputs=json.loads(r[9]) if r[9] is not None else None,
                 promoted=json.loads(r[10]) if r[10] is not None else None,
-                truncated=bool(r[11]),
             )
             for r in rows
         }
@@ -409,7 +435,6 @@ class SqliteStore:
         error: str | None = None,
         outputs_json: str | None = None,
         promoted_json: str | None = None,
-        truncated: bool = False,
         attempt_row: bool = True,
     ) -> None:
         """A step's final status of this attempt (also for records written without running: attempts unchanged)."""
@@ -417,12 +442,12 @@ class SqliteStore:
         with self._tx() as c:
             c.execute(
                 "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
-                " ended_at, updated_at, error, outputs_json, promoted_json, outputs_truncated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ended_at, updated_at, error, outputs_json, promoted_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = excluded.status,"
                 " attempts = excluded.attempts, ended_at = excluded.ended_at, updated_at = excluded.updated_at,"
                 " error = excluded.error, outputs_json = excluded.outputs_json,"
-                " promoted_json = excluded.promoted_json, outputs_truncated = excluded.outputs_truncated",
+                " promoted_json = excluded.promoted_json",
                 (
                     flow_id,
                     run_id,
@@ -437,13 +462,13 @@ class SqliteStore:
                     error,
                     outputs_json,
                     promoted_json,
-                    int(truncated),
                 ),
             )
             if attempt_row:
                 c.execute(
+                    # only the attempt in flight: one that already failed keeps its own error
                     "UPDATE step_attempts SET status = ?, ended_at = ?, error = ? WHERE flow_id = ? AND run_id = ?"
-                    " AND job_id = ? AND step_id = ? AND attempt = ?",
+                    " AND job_id = ? AND step_id = ? AND attempt = ? AND status = 'RUNNING'",
                     (status, ts, error, flow_id, run_id, job_id, step_id, attempts),
                 )
 
@@ -459,7 +484,8 @@ class SqliteStore:
     # -- retention -----------------------------------------------------------------------------------------------
     def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
         """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
-        cutoff_epoch = time.time() - older_than_days * 86400
+        # an age beyond the epoch (1e12 days, inf) keeps everything instead of overflowing the time functions
+        cutoff_epoch = max(time.time() - older_than_days * 86400, 0.0)
         cutoff = now_ts(cutoff_epoch)
         cond = "status != 'RUNNING' AND COALESCE(ended_at, started_at) < ?"
         args: list[Any] = [cutoff]
@@ -502,9 +528,3 @@ class _Tx:
 
     def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, args)
-
-    def executescript_in_tx(self, script: str) -> None:
-        # executescript() would COMMIT first; run the statements one by one inside the open transaction.
-        for statement in script.split(";"):
-            if statement.strip():
-                self._conn.execute(statement)

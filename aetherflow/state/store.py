@@ -6,6 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from aetherflow.state.encoding import encode_json
+
+__all__ = ["FINAL", "JobRecord", "RunRecord", "StepRecord", "encode_json", "now_ts"]
+
 #: statuses that end a job or step for good within a run id
 FINAL = frozenset({"SUCCESS", "SKIPPED"})
 
@@ -71,33 +75,3 @@ class StepRecord:
     error: str | None = None
     outputs: dict[str, Any] | None = None
     promoted: dict[str, Any] | None = None
-    truncated: bool = False
-
-
-def _json_default(value: Any) -> Any:
-    import base64
-    import dataclasses
-    import datetime
-    import decimal
-    import pathlib
-
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, pathlib.PurePath):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset):
-        return list(value)
-    return str(value)
-
-
-def encode_json(value: Any) -> str:
-    """Outputs as stored: dates as ISO text, Decimal as numbers, bytes as base64, anything else ``str()``."""
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=_json_default)

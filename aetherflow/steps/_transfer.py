@@ -20,7 +20,15 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aetherflow.api import CancelToken, Interrupted, StepContext, StepFailed, StepResult
+from aetherflow.api import (
+    ArchiveRefused,
+    CancelToken,
+    Interrupted,
+    StepContext,
+    StepFailed,
+    StepResult,
+    safe_join,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -137,12 +145,13 @@ class Parallelism(BaseModel):
 
 
 def safe_destination(dest_dir: Path, rel_path: str) -> Path:
-    """``dest_dir/rel_path``, refusing any ``rel_path`` that would leave ``dest_dir``."""
-    rel = rel_path.replace("\\", "/")
-    if not rel or rel.startswith("/") or os.path.isabs(rel):
-        raise input_error(f"dest path escapes dest_dir: {rel_path}")
-    target = Path(os.path.normpath(dest_dir / rel))
-    if target == dest_dir or dest_dir not in target.parents:
+    """``dest_dir/rel_path``, refusing any ``rel_path`` that would leave (or be) ``dest_dir`` (the one path-safety
+    check every extraction uses)."""
+    try:
+        target = safe_join(dest_dir, rel_path)
+    except ArchiveRefused:
+        raise input_error(f"dest path escapes dest_dir: {rel_path}") from None
+    if target == Path(os.path.normpath(dest_dir)):
         raise input_error(f"dest path escapes dest_dir: {rel_path}")
     return target
 

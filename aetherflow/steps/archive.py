@@ -6,27 +6,34 @@ enterprise mode a declared resource is required). Connectors follow the upstream
 (``create_zip``/``extract_zip``, see ``aetherflow.connectors.archive``), so plugin connectors work too.
 
 ``unzip`` checks every entry it will extract before extracting anything (absolute names, ``..`` components, symlink
-entries are refused), extracts into a staging directory next to the destination and only then moves the files into
-place, so a failed archive leaves nothing half-extracted.
+entries, and the size, entry-count and compression-ratio limits), extracts into a staging directory inside the
+destination and only then moves the files into place, so a failed archive leaves nothing half-extracted; a staging
+directory a killed attempt left is removed when the step runs again.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import importlib
 import importlib.util
 import inspect
 import os
 import re
 import shutil
-import stat
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from aetherflow.api import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_TOTAL_MB,
+    ArchiveLimits,
+    ArchiveRefused,
     ConnectorInit,
     Inputs,
     Interrupted,
@@ -34,6 +41,9 @@ from aetherflow.api import (
     StepContext,
     StepFailed,
     StepResult,
+    check_members,
+    safe_join,
+    zip_member,
 )
 
 DEFAULT_RESOURCE = "archive_default"
@@ -42,7 +52,6 @@ DEFAULT_RESOURCE = "archive_default"
 _BUILTIN_MODULE = "aetherflow.connectors.archive"
 _BUILTIN_CLASSES = {"zipfile": "ZipfileConnector", "pyzipper": "PyzipperConnector"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class ZipInputs(Inputs):
@@ -71,6 +80,9 @@ class UnzipInputs(Inputs):
     members: list[str] | None = None
     resource: str | None = None
     connector: str | None = None
+    max_total_mb: float = Field(default=DEFAULT_MAX_TOTAL_MB, gt=0)
+    max_entries: int = Field(default=DEFAULT_MAX_ENTRIES, gt=0)
+    max_ratio: float = Field(default=DEFAULT_MAX_RATIO, gt=0)
 
 
 def _archive_connector(ctx: StepContext, requested: str | None, password: str | None, step: str) -> tuple[Any, str]:
@@ -94,14 +106,20 @@ def _archive_connector(ctx: StepContext, requested: str | None, password: str | 
     return cls(init), driver
 
 
+#: keyword arguments a plugin connector of the upstream API may not accept; passed only when it does
+_OPTIONAL_KWARGS = ("cancelled", "limits")
+
+
 def _call(method: Any, ctx: StepContext, **kwargs: Any) -> Mapping[str, Any]:
-    """Call a connector method, handing over the stop token when it accepts one."""
+    """Call a connector method, handing over the stop token (and the archive limits) when it accepts them."""
     try:
-        accepts_cancel = "cancelled" in inspect.signature(method).parameters
+        accepted = set(inspect.signature(method).parameters)
     except (TypeError, ValueError):
-        accepts_cancel = False
-    if accepts_cancel:
-        kwargs["cancelled"] = ctx.cancelled
+        accepted = set()
+    kwargs["cancelled"] = ctx.cancelled
+    for name in _OPTIONAL_KWARGS:
+        if name not in accepted:
+            kwargs.pop(name, None)
     result = method(**kwargs)
     return result if isinstance(result, Mapping) else {}
 
@@ -194,19 +212,11 @@ class Zip(Step[ZipInputs]):
 
 
 # -- unzip ----------------------------------------------------------------------------------------------------------
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename.replace("\\", "/")
-    if name.startswith("/") or _DRIVE.match(name):
-        return "absolute path"
-    if ".." in name.split("/"):
-        return "parent traversal"
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "symlink"
-    return None
+STAGING_PREFIX = ".unzip-staging-"
 
 
-def check_archive(archive: Path, members: Sequence[str] | None) -> None:
-    """Refuse the archive if any entry to extract is unsafe; a corrupt archive is an error naming it."""
+def check_archive(archive: Path, members: Sequence[str] | None, limits: ArchiveLimits, dest: Path) -> None:
+    """Refuse the archive if an entry to extract is unsafe or it breaks a limit; a corrupt archive is an error."""
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -219,19 +229,39 @@ def check_archive(archive: Path, members: Sequence[str] | None) -> None:
             raise ValueError(f"unzip members not found in {archive}: {missing}")
         wanted = set(members)
         infos = [info for info in infos if info.filename in wanted]
-    for info in infos:
-        reason = _unsafe_reason(info)
-        if reason:
-            raise ValueError(f"unzip refused unsafe entry '{info.filename}' in {archive}: {reason}")
+    try:
+        check_members([zip_member(info) for info in infos], limits, free_space_of=dest)
+        for info in infos:
+            safe_join(dest, info.filename)
+    except ArchiveRefused as exc:
+        raise exc.about("unzip", archive) from None
 
 
 def _target_dir(dest: Path, src_dir: Path, archive: Path, private: bool) -> Path:
-    """Where one archive extracts: mirrors its place under ``src_dir``; outside it, a folder named after it."""
+    """Where one archive extracts: mirrors its place under ``src_dir``; outside it, a folder named after it.
+
+    The folder name comes from the archive's name, so it goes through the path-safety check: ``...zip`` would
+    otherwise name ``..`` and extract beside ``dest_dir``.
+    """
     stem = archive.name[:-4] if archive.name.lower().endswith(".zip") else archive.name
     if src_dir in archive.parents:
-        rel = archive.relative_to(src_dir)
-        return dest / rel.parent / stem if private else dest / rel.parent
-    return dest / stem
+        rel = archive.relative_to(src_dir).parent
+        name = (rel / stem).as_posix() if private else rel.as_posix()
+    else:
+        name = stem
+    try:
+        return safe_join(dest, name)
+    except ArchiveRefused as exc:
+        raise ArchiveRefused(
+            exc.reason, message=f"unzip refused {archive}: its folder '{name}' resolves outside dest_dir {dest}"
+        ) from None
+
+
+def _staging_dir(dest: Path, archive: Path, target: Path) -> Path:
+    """The staging directory of one archive: inside ``dest_dir``, named after what it extracts, so a rerun finds
+    (and removes) what a killed attempt left."""
+    key = hashlib.sha256(f"{archive}\0{target}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return dest / f"{STAGING_PREFIX}{key}"
 
 
 def _move_into_place(staging: Path, target: Path, overwrite: bool) -> list[str]:
@@ -258,7 +288,8 @@ def _move_into_place(staging: Path, target: Path, overwrite: bool) -> list[str]:
 
 
 class Unzip(Step[UnzipInputs]):
-    """Extract zip archives safely: unsafe entries are refused before anything is written."""
+    """Extract zip archives safely: unsafe entries and archives over the limits are refused before anything is
+    written."""
 
     inputs_model = UnzipInputs
     resource_kind = "archive"
@@ -268,6 +299,7 @@ class Unzip(Step[UnzipInputs]):
         dest = ctx.resolve_path(inputs.dest_dir)
         src_dir = ctx.resolve_path(inputs.src_dir) if inputs.src_dir else ctx.artifacts_dir
         archives = [inputs.archives] if isinstance(inputs.archives, str) else inputs.archives
+        limits = ArchiveLimits(inputs.max_total_mb, inputs.max_entries, inputs.max_ratio)
         dest.mkdir(parents=True, exist_ok=True)
         unzipped: list[dict[str, Any]] = []
         for item in archives:
@@ -276,10 +308,12 @@ class Unzip(Step[UnzipInputs]):
             if not archive.is_file():
                 ctx.emit("unzip_archive_missing", level="WARNING", archive=str(archive))
                 continue
-            check_archive(archive, inputs.members)
             target = _target_dir(dest, src_dir, archive, inputs.private_zip_folder)
+            staging = _staging_dir(dest, archive, target)
+            shutil.rmtree(staging, ignore_errors=True)  # what a killed attempt left
+            check_archive(archive, inputs.members, limits, dest)
             target.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.unzip-", dir=target.parent))
+            staging.mkdir()
             try:
                 result = _call(
                     connector.extract_zip,
@@ -289,6 +323,7 @@ class Unzip(Step[UnzipInputs]):
                     password=inputs.password,
                     overwrite=True,
                     members=inputs.members,
+                    limits=limits,
                 )
                 placed = _move_into_place(staging, target, inputs.overwrite)
             finally:

@@ -66,7 +66,8 @@ class WithLockInputs(Inputs):
 
 
 class WithLock(Step[WithLockInputs]):
-    """Hold ``lock_key`` (owned by the run, re-entrant) while the inner step runs; its result is this step's."""
+    """Hold ``lock_key`` (owned by this invocation of the run, nesting within it) while the inner step runs; its
+    result is this step's. Busy past ``wait_seconds`` raises LockBusy, which fails the job (exit 1)."""
 
     inputs_model = WithLockInputs
 

@@ -3,7 +3,8 @@
 ``typed/``: a step and a connector written against ``aetherflow.api``. ``legacy/``: a step and connectors written
 against the aetherflow-core 0.0.14 API (``aetherflow.core.api``), unchanged. ``broken/``: a file that fails to
 import. ``smb/``: an upstream-shaped SMB connector over a local directory. ``dist.py`` builds an
-installed-distribution stand-in (``*.dist-info`` with ``entry_points.txt``).
+installed-distribution stand-in (``*.dist-info`` with ``entry_points.txt``). ``values/``: a step whose outputs
+are hard to store (Decimal, NaN, cycles, bulk).
 """
 
 from pathlib import Path
@@ -13,3 +14,4 @@ TYPED_DIR = HERE / "typed"
 LEGACY_DIR = HERE / "legacy"
 BROKEN_DIR = HERE / "broken"
 SMB_DIR = HERE / "smb"
+VALUES_DIR = HERE / "values"

@@ -7,11 +7,8 @@ import io
 import json
 import os
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator, Mapping
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -134,26 +131,6 @@ def test_a_file_that_is_no_archive_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(BundleSyncFailed, match="neither a zip nor a tar archive"):
         _sync(manifest, tmp_path / "work")
-
-
-@pytest.fixture
-def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A static HTTP server on 127.0.0.1 serving ``tmp_path/www``."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_an_archive_url_is_downloaded(tmp_path: Path, file_server: tuple[str, Path]) -> None:

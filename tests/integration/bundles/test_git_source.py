@@ -107,3 +107,21 @@ def test_a_link_leaving_the_repository_refuses_the_tree(tmp_path: Path, repo: Pa
 
     with pytest.raises(BundleSyncFailed, match=r"symbolic link pointing outside it: secret\.txt"):
         sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
+
+
+@pytest.mark.parametrize("base_path", ["linked", "via/bundle"])
+def test_a_base_path_that_is_or_crosses_a_symbolic_link_is_refused(tmp_path: Path, repo: Path, base_path: str) -> None:
+    outside = write_tree(tmp_path / "outside", {**bundle_files(), "secret.txt": b"host secret\n"})
+    (repo / "linked").symlink_to(outside)
+    (repo / "via").symlink_to(outside.parent)
+    (tmp_path / "bundle").symlink_to(outside)  # so that via/bundle resolves to the outside tree as well
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "links")
+    manifest = write_manifest(tmp_path / "m.yaml", {"type": "git", "url": str(repo), "base_path": base_path})
+
+    with pytest.raises(BundleSyncFailed) as caught:
+        sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
+
+    assert f"git base_path '{base_path}' is a symbolic link at commit" in str(caught.value)
+    assert getattr(caught.value.__cause__, "permanent", False)
+    assert not list((tmp_path / "work").rglob("secret.txt"))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aetherflow.bundles import BundleManifestInvalid, load_manifest
 from aetherflow.errors import ExitCode, InputError
-from tests.integration.bundles.helpers import write_text
+from tests.integration.bundles.helpers import write_manifest, write_text
 from tests.support.cli import aetherflow
 
 VALID = """\
@@ -143,3 +144,36 @@ def test_bundle_sync_prints_every_manifest_error_and_exits_2(tmp_path: Path) -> 
         f"- bundle.extra: bundle:invalid - Unknown bundle keys: bundle.extra [{path}:8]",
         f"- bundle.entry_flow: bundle:invalid - bundle.entry_flow is required [{path}:1]",
     ]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"type": "archive", "base_path": "b.zip", "sha256": "abc"}, "bundle.source.sha256 must be 64 hexadecimal"),
+        ({"type": "archive", "base_path": "b.zip", "sha256": "g" * 64}, "bundle.source.sha256 must be 64 hexadecimal"),
+        ({"type": "archive", "base_path": "b.zip", "max_mb": 0}, "bundle.source.max_mb must be a positive number"),
+        ({"type": "archive", "base_path": "b.zip", "max_mb": "1e9"}, "bundle.source.max_mb must be a positive number"),
+        ({"type": "archive", "base_path": "b.zip", "max_mb": True}, "bundle.source.max_mb must be a positive number"),
+        ({"type": "filesystem", "base_path": "b", "sha256": "a" * 64}, "applies to archive and rest sources only"),
+        ({"type": "git", "url": "r", "max_mb": 5}, "applies to archive and rest sources only"),
+    ],
+)
+def test_a_bad_download_pin_or_cap_is_a_manifest_error(tmp_path: Path, source: dict[str, Any], message: str) -> None:
+    manifest = write_manifest(tmp_path / "m.yaml", source)
+
+    with pytest.raises(BundleManifestInvalid, match=message):
+        load_manifest(str(manifest))
+
+
+def test_download_pin_and_cap_are_read_with_defaults(tmp_path: Path) -> None:
+    plain = load_manifest(str(write_manifest(tmp_path / "a.yaml", {"type": "archive", "base_path": "b.zip"})))
+    pinned = load_manifest(
+        str(
+            write_manifest(
+                tmp_path / "b.yaml", {"type": "archive", "url": "https://h/b.zip", "sha256": "A" * 64, "max_mb": 5}
+            )
+        )
+    )
+
+    assert (plain.source.sha256, plain.source.max_mb) == (None, 1024)
+    assert (pinned.source.sha256, pinned.source.max_mb) == ("a" * 64, 5)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow.bundles import BundleSyncFailed, sync_bundle
+from aetherflow.bundles import ActiveBundle, BundleSyncFailed, sync_bundle
 from tests.integration.bundles.assets import AssetService
 from tests.integration.bundles.helpers import bundle_files, content_fingerprint, tree_of, write_manifest
 from tests.support.cli import clean_env, cli_argv
@@ -118,3 +118,77 @@ def test_a_sync_killed_mid_way_leaves_the_previous_active_bundle_intact(
     assert recovered.fingerprint == content_fingerprint(new)
     assert tree_of(root / "active") == new
     assert not list((root / "cache").glob(".tmp-*"))
+
+
+def _capped_manifest(tmp_path: Path, service: AssetService, **source: object) -> Path:
+    return write_manifest(
+        tmp_path / "m.yaml",
+        {"type": "rest", "resource": "assets", "bundle": "b1", **source},
+        resources={"assets": {"kind": "rest", "driver": "http", "config": {"base_url": service.url}}},
+    )
+
+
+def _sync_capped(tmp_path: Path, service: AssetService, **source: object) -> ActiveBundle:
+    manifest = _capped_manifest(tmp_path, service, **source)
+    return sync_bundle(str(manifest), work_root=tmp_path / "w", allow_stale=False)
+
+
+def test_a_file_listed_larger_than_max_mb_is_refused_before_it_is_fetched(
+    tmp_path: Path, asset_service: AssetService
+) -> None:
+    asset_service.bundles["b1"] = {**bundle_files(), "plugins/big.bin": b"x" * 20_000}
+
+    with pytest.raises(BundleSyncFailed) as caught:
+        sync_bundle(
+            str(_capped_manifest(tmp_path, asset_service, max_mb=0.01)), work_root=tmp_path / "w", allow_stale=False
+        )
+
+    assert "bundle file 'plugins/big.bin' from /fetch is larger than bundle.source.max_mb 0.01" in str(caught.value)
+    assert getattr(caught.value.__cause__, "permanent", False)
+    assert "plugins/big.bin" not in asset_service.fetched
+
+
+def test_a_file_served_larger_than_max_mb_is_refused_and_not_kept(
+    tmp_path: Path, asset_service: AssetService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset_service.bundles["b1"] = {**bundle_files(), "plugins/big.bin": b"x" * 20_000}
+    listed = asset_service.listing
+    unsized = lambda bundle, prefix: {  # noqa: E731
+        "files": [{k: v for k, v in f.items() if k != "size"} for f in listed(bundle, prefix)["files"]]
+    }
+    monkeypatch.setattr(asset_service, "listing", unsized)
+
+    with pytest.raises(BundleSyncFailed, match=r"\(20000 bytes received\)"):
+        sync_bundle(
+            str(_capped_manifest(tmp_path, asset_service, max_mb=0.01)), work_root=tmp_path / "w", allow_stale=False
+        )
+
+    assert not [p for p in (tmp_path / "w").rglob("*") if p.is_file() and p.stat().st_size == 20_000]
+
+
+def test_a_rest_bundle_pinned_to_its_fingerprint_is_synced(tmp_path: Path, asset_service: AssetService) -> None:
+    asset_service.bundles["b1"] = bundle_files()
+    pin = content_fingerprint(bundle_files())
+
+    active = sync_bundle(
+        str(_capped_manifest(tmp_path, asset_service, sha256=pin)), work_root=tmp_path / "w", allow_stale=False
+    )
+
+    assert active.fingerprint == pin
+
+
+def test_a_rest_bundle_whose_fingerprint_differs_from_the_pin_fails_for_good(
+    tmp_path: Path, asset_service: AssetService
+) -> None:
+    pin = content_fingerprint(bundle_files())
+    asset_service.bundles["b1"] = {**bundle_files(), "plugins/extra.py": b"import os\n"}
+
+    with pytest.raises(BundleSyncFailed) as caught:
+        sync_bundle(
+            str(_capped_manifest(tmp_path, asset_service, sha256=pin)), work_root=tmp_path / "w", allow_stale=False
+        )
+
+    assert f"the fingerprint of bundle 'demo' does not match bundle.source.sha256 (pinned {pin}" in str(caught.value)
+    assert getattr(caught.value.__cause__, "permanent", False)
+    assert asset_service.fetched == []  # refused from the listing, before any download
+    assert not (tmp_path / "w" / "bundles" / "demo" / "active").exists()

@@ -154,6 +154,12 @@ def test_overlap_message_has_the_spec_keys_in_order() -> None:
     assert (doc["status"], doc["exit_code"]) == ("OVERLAP", 75)
 
 
+def test_the_overlap_message_carries_the_configured_overlap_code() -> None:
+    doc = termination_overlap("r1", "sales", "LockBusy: Lock not acquired: run:sales:r1 (held by r1#0badf00d)", 0)
+
+    assert (doc["status"], doc["exit_code"]) == ("OVERLAP", 0)
+
+
 def test_a_short_message_is_one_json_line_unchanged() -> None:
     doc = termination_from_summary(summary(failed_jobs(2)))
 

@@ -286,6 +286,20 @@ def test_external_process_unknown_log_mode_and_missing_log_file(tmp_path: Path) 
     ]
 
 
+def test_external_process_every_log_mode_of_the_step_passes_static_validation(tmp_path: Path) -> None:
+    from aetherflow.steps.process import LOG_MODES
+
+    for mode in LOG_MODES:
+        steps = (
+            "    steps:\n      - id: p\n        type: external.process\n        inputs:\n"
+            "          command: [/bin/true]\n"
+            f"          log: {{stdout: {mode}, stderr: passthrough, file_path: out.log}}"
+        )
+        report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
+
+        assert report.errors == [], mode
+
+
 def test_external_process_atomic_dir_needs_both_dirs(tmp_path: Path) -> None:
     steps = (
         "    steps:\n      - id: p\n        type: external.process\n        inputs:\n          command: [/bin/true]\n"

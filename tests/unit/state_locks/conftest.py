@@ -1,4 +1,4 @@
-"""Fixtures of the lock tests: a fresh state database (schema v1, WAL) per test."""
+"""Fixtures of the lock tests: a fresh state database (current schema, WAL) per test."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def say(line: str) -> None:
 
 
 def race(db: Path, owner: str, key: str, side_file: Path, go_file: Path, seconds: float) -> int:
-    manager = LockManager(db, owner=owner)
+    manager = LockManager(db, run_id=owner)
     say("ready")
     while not go_file.exists():
         time.sleep(0.005)
@@ -66,7 +66,7 @@ def expires_at(db: Path, key: str) -> float:
 
 
 def hold(db: Path, owner: str, key: str, ttl: int, seconds: float, watch: bool) -> int:
-    manager = LockManager(db, owner=owner)
+    manager = LockManager(db, run_id=owner)
     manager.acquire(key, ttl)
     say(f"acquired {expires_at(db, key)}")
     deadline = math.inf if seconds < 0 else time.monotonic() + seconds

@@ -14,14 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aetherflow.state.schema import SCHEMA_V1
+from aetherflow.state.migrations import create_v1, upgrade
 
 
 def make_state_db(path: Path, journal_mode: str = "wal") -> Path:
-    """Create a state database the way the store does (schema v1) without going through the store."""
-    conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA_V1)
+    """Create a state database at the current schema version without going through the store (no volume check)."""
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA journal_mode = {journal_mode}")
+    conn.execute("BEGIN IMMEDIATE")
+    create_v1(conn)
+    upgrade(conn, 1)
+    conn.execute("COMMIT")
     conn.close()
     return path
 

@@ -1,9 +1,12 @@
-"""LockManager semantics in one process (spec state-and-locks.md §6.1): acquire, busy, re-entry, takeover, nesting,
-release by owner only, heartbeat renewal, lost-lock detection, waiting, events."""
+"""LockManager semantics in one process: acquire, busy, invocation owners, takeover (expired, stale, holder gone,
+inherited by the run lock), nesting, release by owner only, heartbeat renewal, lost-lock detection, waiting, events."""
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from aetherflow.errors import ExitCode, LockBusy, StateError
+from aetherflow.state.host import HostIdentity, current_host
+from aetherflow.state.lock_backend import heartbeat_interval, run_id_of, run_takeover_seconds, stale_after
 from aetherflow.state.locks import LockHeldByOther, LockManager, LockNotFound, list_locks, release_lock
 from tests.unit.state_locks.support import Events, FakeClock, insert_lock, lock_rows, make_state_db, wait_until
 
@@ -29,7 +34,7 @@ def manager(
     managers: list[LockManager], db: Path, owner: str, clock: FakeClock | None = None, **kwargs: object
 ) -> LockManager:
     extra = {"clock": clock} if clock is not None else {}
-    made = LockManager(db, owner=owner, **extra, **kwargs)  # type: ignore[arg-type]
+    made = LockManager(db, run_id=owner, **extra, **kwargs)  # type: ignore[arg-type]
     managers.append(made)
     return made
 
@@ -49,23 +54,30 @@ def test_acquire_writes_a_row_owned_by_the_run_with_ttl_times_flow_and_pod(
 
     run.acquire("flow:nightly", 600)
 
+    host = current_host()
     assert lock_rows(lock_db)["flow:nightly"] == {
         "key": "flow:nightly",
-        "owner": "run-1",
+        "owner": run.owner,
         "expires_at": 1600.0,
         "flow_id": "nightly",
         "pod_name": "nightly-abc",
         "acquired_at": 1000.0,
         "heartbeat_at": 1000.0,
         "ttl_seconds": 600,
+        "host_boot_id": host.boot_id,
+        "host_pid_ns": host.pid_ns,
+        "host_name": host.hostname,
+        "pid": os.getpid(),
     }
+    assert re.fullmatch(r"run-1#[0-9a-f]{8}", run.owner)
 
 
 def test_a_lock_held_by_another_run_is_busy_at_once_naming_the_holder(
     lock_db: Path, managers: list[LockManager]
 ) -> None:
     clock = FakeClock(1000.0)
-    manager(managers, lock_db, "run-1", clock).acquire("flow:f", 600)
+    holder = manager(managers, lock_db, "run-1", clock)
+    holder.acquire("flow:f", 600)
     other = manager(managers, lock_db, "run-2", clock)
 
     started = time.monotonic()
@@ -73,9 +85,9 @@ def test_a_lock_held_by_another_run_is_busy_at_once_naming_the_holder(
         other.acquire("flow:f", 600)
 
     assert time.monotonic() - started < 1.0
-    assert str(caught.value) == "Lock not acquired: flow:f (held by run-1)"
-    assert (caught.value.key, caught.value.owner, caught.value.expires_at) == ("flow:f", "run-1", 1600.0)
-    assert caught.value.exit_code == ExitCode.OVERLAP
+    assert str(caught.value) == f"Lock not acquired: flow:f (held by {holder.owner})"
+    assert (caught.value.key, caught.value.owner, caught.value.expires_at) == ("flow:f", holder.owner, 1600.0)
+    assert caught.value.exit_code == ExitCode.FAILED  # busy inside a run fails the job; a retry may succeed
     assert isinstance(caught.value, RuntimeError)
 
 
@@ -83,7 +95,7 @@ def test_a_busy_attempt_leaves_the_holders_row_untouched(lock_db: Path, managers
     clock = FakeClock(1000.0)
     manager(managers, lock_db, "run-1", clock, pod_name="p1").acquire("flow:f", 600)
     before = lock_rows(lock_db)
-    clock.now = 1100.0
+    clock.now = 1020.0  # within the stale threshold (30 s at this TTL)
 
     with pytest.raises(LockBusy):
         manager(managers, lock_db, "run-2", clock, pod_name="p2").acquire("flow:f", 60)
@@ -91,20 +103,136 @@ def test_a_busy_attempt_leaves_the_holders_row_untouched(lock_db: Path, managers
     assert lock_rows(lock_db) == before
 
 
-def test_the_same_run_retakes_its_own_lock_at_once_and_refreshes_expiry(
+def test_a_second_invocation_of_the_same_run_is_busy_while_the_first_is_live(
     lock_db: Path, managers: list[LockManager]
 ) -> None:
     clock = FakeClock(1000.0)
-    manager(managers, lock_db, "run-1", clock).acquire("flow:f", 600)
-    clock.now = 1300.0
-    resumed = manager(managers, lock_db, "run-1", clock, pod_name="pod-retry")
+    first = manager(managers, lock_db, "run-1", clock)
+    first.acquire("flow:f", 600)
+    clock.now = 1005.0
+    second = manager(managers, lock_db, "run-1", clock, pod_name="pod-retry")
 
-    resumed.acquire("flow:f", 600)
+    with pytest.raises(LockBusy) as caught:
+        second.acquire("flow:f", 600)
 
     row = lock_rows(lock_db)["flow:f"]
-    assert (row["owner"], row["expires_at"], row["heartbeat_at"]) == ("run-1", 1900.0, 1300.0)
-    assert row["acquired_at"] == 1000.0
-    assert row["pod_name"] == "pod-retry"
+    assert caught.value.owner == first.owner != second.owner
+    assert (row["owner"], row["heartbeat_at"]) == (first.owner, 1000.0)
+
+
+def test_the_heartbeat_interval_is_a_third_of_the_ttl_but_at_most_ten_seconds() -> None:
+    assert [heartbeat_interval(t) for t in (3, 30, 600)] == [1.0, 10.0, 10.0]
+    assert [stale_after(t) for t in (3, 600)] == [3.0, 30.0]
+    assert run_takeover_seconds(600) == 40.0  # stale threshold plus one interval
+
+
+@pytest.mark.parametrize(("silent_for", "taken"), [(29.9, False), (30.1, True)])
+def test_a_lock_without_a_heartbeat_for_three_intervals_is_stale_and_taken_over(
+    lock_db: Path, managers: list[LockManager], silent_for: float, taken: bool
+) -> None:
+    insert_lock(lock_db, "flow:f", "run-1#0badf00d", 5000.0, heartbeat_at=1000.0 - silent_for, ttl_seconds=600)
+    events = Events()
+    run = manager(managers, lock_db, "run-2", FakeClock(1000.0), on_event=events)
+
+    if taken:
+        run.acquire("flow:f", 600)
+    else:
+        with pytest.raises(LockBusy, match=r"held by run-1#0badf00d"):
+            run.acquire("flow:f", 600)
+
+    assert (lock_rows(lock_db)["flow:f"]["owner"] == run.owner) is taken
+    expected = [{"key": "flow:f", "previous_owner": "run-1#0badf00d", "reason": "stale"}] if taken else []
+    assert events.named("lock_takeover") == expected
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def host_columns(host: HostIdentity, pid: int) -> dict[str, object]:
+    return {"host_boot_id": host.boot_id, "host_pid_ns": host.pid_ns, "host_name": host.hostname, "pid": pid}
+
+
+def test_a_lock_whose_holder_on_this_host_is_gone_is_taken_over_at_once(
+    lock_db: Path, managers: list[LockManager]
+) -> None:
+    insert_lock(
+        lock_db, "flow:f", "run-1#0badf00d", 5000.0, heartbeat_at=1000.0, **host_columns(current_host(), dead_pid())
+    )
+    events = Events()
+
+    manager(managers, lock_db, "run-2", FakeClock(1000.0), on_event=events).acquire("flow:f", 600)
+
+    assert events.named("lock_takeover") == [
+        {"key": "flow:f", "previous_owner": "run-1#0badf00d", "reason": "holder_gone"}
+    ]
+
+
+@pytest.mark.parametrize("part", ["boot_id", "pid_ns", "hostname"])
+def test_a_dead_pid_recorded_on_another_host_is_not_judged_here(
+    lock_db: Path, managers: list[LockManager], part: str
+) -> None:
+    here = current_host()
+    elsewhere = HostIdentity(
+        **{**{"boot_id": here.boot_id, "pid_ns": here.pid_ns, "hostname": here.hostname}, part: "x"}
+    )
+    insert_lock(lock_db, "flow:f", "run-1#0badf00d", 5000.0, heartbeat_at=1000.0, **host_columns(elsewhere, dead_pid()))
+
+    with pytest.raises(LockBusy):
+        manager(managers, lock_db, "run-2", FakeClock(1000.0)).acquire("flow:f", 600)
+
+
+def test_a_live_holder_on_this_host_keeps_its_lock(lock_db: Path, managers: list[LockManager]) -> None:
+    insert_lock(lock_db, "flow:f", "run-1#0badf00d", 5000.0, heartbeat_at=1000.0, **host_columns(current_host(), 1))
+
+    with pytest.raises(LockBusy):
+        manager(managers, lock_db, "run-2", FakeClock(1000.0)).acquire("flow:f", 600)
+
+
+def test_the_holder_of_the_run_lock_inherits_the_locks_of_its_runs_earlier_invocations(
+    lock_db: Path, managers: list[LockManager]
+) -> None:
+    # A crashed invocation on another node: live rows, nothing says it is gone until they turn stale.
+    for key in ("flow:f", "job:f:a"):
+        insert_lock(lock_db, key, "run-1#0badf00d", 5000.0, heartbeat_at=1000.0, ttl_seconds=600)
+    insert_lock(lock_db, "job:f:b", "run-9#0badf00d", 5000.0, heartbeat_at=1000.0, ttl_seconds=600)
+    events = Events()
+    resumed = manager(managers, lock_db, "run-1", FakeClock(1000.0), flow_id="f", on_event=events)
+
+    with pytest.raises(LockBusy):
+        resumed.acquire("flow:f", 600)  # not before it holds its run lock
+    key = resumed.acquire_run(600, wait_seconds=0)
+    resumed.acquire("flow:f", 600)
+    resumed.acquire("job:f:a", 600)
+    with pytest.raises(LockBusy):
+        resumed.acquire("job:f:b", 600)  # another run's lock is never inherited
+
+    rows = lock_rows(lock_db)
+    assert key == "run:f:run-1"
+    assert {k: rows[k]["owner"] for k in rows} == {
+        "run:f:run-1": resumed.owner,
+        "flow:f": resumed.owner,
+        "job:f:a": resumed.owner,
+        "job:f:b": "run-9#0badf00d",
+    }
+    assert [e["reason"] for e in events.named("lock_takeover")] == ["inherited", "inherited"]
+
+
+def test_the_run_lock_of_a_live_invocation_refuses_a_second_one_after_the_wait(
+    lock_db: Path, managers: list[LockManager]
+) -> None:
+    first = manager(managers, lock_db, "run-1", flow_id="f")
+    first.acquire_run(600, wait_seconds=0)
+    second = manager(managers, lock_db, "run-1", flow_id="f")
+
+    started = time.monotonic()
+    with pytest.raises(LockBusy) as caught:
+        second.acquire_run(600, wait_seconds=0.3, poll_seconds=0.05)
+
+    assert 0.25 <= time.monotonic() - started < 3.0
+    assert (caught.value.key, caught.value.owner) == ("run:f:run-1", first.owner)
 
 
 def test_an_expired_lock_of_another_run_is_taken_over_with_an_event(lock_db: Path, managers: list[LockManager]) -> None:
@@ -114,8 +242,8 @@ def test_an_expired_lock_of_another_run_is_taken_over_with_an_event(lock_db: Pat
 
     run.acquire("flow:f", 600)
 
-    assert lock_rows(lock_db)["flow:f"]["owner"] == "run-2"
-    assert events.named("lock_takeover") == [{"key": "flow:f", "previous_owner": "dead-run"}]
+    assert run_id_of(lock_rows(lock_db)["flow:f"]["owner"]) == "run-2"
+    assert events.named("lock_takeover") == [{"key": "flow:f", "previous_owner": "dead-run", "reason": "expired"}]
     assert events.named("lock_acquired") == [{"key": "flow:f", "ttl_seconds": 600}]
 
 
@@ -124,7 +252,7 @@ def test_a_lock_expiring_exactly_now_counts_as_expired(lock_db: Path, managers: 
 
     manager(managers, lock_db, "run-2", FakeClock(1000.0)).acquire("flow:f", 600)
 
-    assert lock_rows(lock_db)["flow:f"]["owner"] == "run-2"
+    assert run_id_of(lock_rows(lock_db)["flow:f"]["owner"]) == "run-2"
 
 
 def test_acquire_deletes_every_expired_row_but_keeps_live_ones(lock_db: Path, managers: list[LockManager]) -> None:
@@ -228,7 +356,7 @@ def test_a_failing_event_observer_does_not_break_locking(lock_db: Path, managers
 
 
 def test_close_releases_every_held_lock_and_stops_the_heartbeat(lock_db: Path) -> None:
-    run = LockManager(lock_db, owner="run-1")
+    run = LockManager(lock_db, run_id="run-1")
     run.acquire("flow:f", 600)
     run.acquire("flow:f", 600)
     run.acquire("job:f:a", 600)
@@ -243,7 +371,7 @@ def test_close_releases_every_held_lock_and_stops_the_heartbeat(lock_db: Path) -
 
 
 def test_a_closed_manager_refuses_to_acquire(lock_db: Path) -> None:
-    run = LockManager(lock_db, owner="run-1")
+    run = LockManager(lock_db, run_id="run-1")
     run.close()
 
     with pytest.raises(StateError, match="closed"):
@@ -314,7 +442,7 @@ def test_waiting_acquires_once_the_holder_releases(lock_db: Path, managers: list
 
     waiter.acquire("export", 60, wait_seconds=5, poll_seconds=0.05)
 
-    assert lock_rows(lock_db)["export"]["owner"] == "run-2"
+    assert lock_rows(lock_db)["export"]["owner"] == waiter.owner
 
 
 def test_waiting_gives_up_busy_after_wait_seconds(lock_db: Path, managers: list[LockManager]) -> None:
@@ -322,7 +450,7 @@ def test_waiting_gives_up_busy_after_wait_seconds(lock_db: Path, managers: list[
     waiter = manager(managers, lock_db, "run-2")
 
     started = time.monotonic()
-    with pytest.raises(LockBusy, match=r"held by run-1"):
+    with pytest.raises(LockBusy, match=r"held by run-1#"):
         waiter.acquire("export", 60, wait_seconds=0.5, poll_seconds=0.1)
 
     assert 0.45 <= time.monotonic() - started < 3.0
@@ -348,7 +476,7 @@ def test_a_missing_database_is_an_error_and_is_not_created(tmp_path: Path) -> No
     db = tmp_path / "absent.db"
 
     with pytest.raises(StateError, match=r"State database not found: .*absent\.db"):
-        LockManager(db, owner="run-1")
+        LockManager(db, run_id="run-1")
 
     assert not db.exists()
 
@@ -356,7 +484,7 @@ def test_a_missing_database_is_an_error_and_is_not_created(tmp_path: Path) -> No
 def test_a_database_without_a_locks_table_is_a_state_error(tmp_path: Path) -> None:
     db = tmp_path / "other.db"
     sqlite3.connect(db).close()
-    run = LockManager(db, owner="run-1")
+    run = LockManager(db, run_id="run-1")
 
     try:
         with pytest.raises(StateError, match="has no locks table"):
@@ -370,7 +498,7 @@ def test_delete_journal_databases_work_with_full_synchronous(tmp_path: Path, man
     run = manager(managers, db, "run-1")
 
     with run.hold("k", 60):
-        synchronous = run._conn.execute("PRAGMA synchronous").fetchone()[0]
+        synchronous = run._backend._conn.execute("PRAGMA synchronous").fetchone()[0]  # type: ignore[attr-defined]
 
     assert synchronous == 2  # FULL
     assert lock_rows(db) == {}
@@ -414,6 +542,18 @@ def test_release_with_the_matching_owner_deletes_and_returns_the_row(lock_db: Pa
 
     assert (row.key, row.owner) == ("k", "run-1")
     assert lock_rows(lock_db) == {}
+
+
+def test_release_by_run_id_matches_the_run_id_part_of_an_invocation_owner(lock_db: Path) -> None:
+    insert_lock(lock_db, "k", "run-1#0badf00d", expires_at=2000.0)
+    insert_lock(lock_db, "j", "run-10#0badf00d", expires_at=2000.0)
+
+    row = release_lock(lock_db, "k", owner="run-1")
+    with pytest.raises(LockHeldByOther):
+        release_lock(lock_db, "j", owner="run-1")  # a prefix of the run id is not the run id
+
+    assert row.owner == "run-1#0badf00d"
+    assert sorted(lock_rows(lock_db)) == ["j"]
 
 
 def test_release_with_another_owner_is_refused_and_keeps_the_row(lock_db: Path) -> None:

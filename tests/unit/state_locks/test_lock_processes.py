@@ -1,10 +1,11 @@
-"""Lock reliability across real processes sharing one state database (spec state-and-locks.md §6):
-mutual exclusion under a race, takeover only after a killed holder's TTL, heartbeat keeping a long hold,
-re-entry by the same run after a crash, force release noticed by the holder."""
+"""Lock reliability across real processes sharing one state database: mutual exclusion under a race, a killed
+holder taken over at once on its own host and only once stale from another host, heartbeat keeping a long hold,
+force release noticed by the holder."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow.errors import LockBusy
+from aetherflow.state.lock_backend import run_id_of
 from aetherflow.state.locks import LockManager
 from tests.unit.state_locks.support import REPO_ROOT, Events, Worker, lock_rows
 
@@ -54,16 +56,18 @@ def test_racing_processes_never_hold_the_same_lock_at_once(
     assert lock_rows(lock_db) == {}
 
 
-def test_a_killed_holders_lock_is_taken_over_after_its_ttl_and_not_before(
+def test_a_killed_holder_recorded_on_another_host_is_taken_over_once_stale_and_not_before(
     lock_db: Path, spawn: Callable[..., Worker]
 ) -> None:
     holder = spawn("hold", lock_db, "dead-run", "flow:f", 3, -1)
     holder.expect("acquired")
-    time.sleep(1.3)  # let the heartbeat renew at least once: the TTL counts from the last heartbeat
+    time.sleep(1.3)  # let the heartbeat renew at least once: staleness counts from the last heartbeat
+    with sqlite3.connect(lock_db) as conn:  # as if it ran in a pod on another node: its pid means nothing here
+        conn.execute("UPDATE locks SET host_boot_id = 'another-node'")
     holder.kill()
     dead = lock_rows(lock_db)["flow:f"]
     events = Events()
-    successor = LockManager(lock_db, owner="next-run", on_event=events)
+    successor = LockManager(lock_db, run_id="next-run", on_event=events)
     busy_attempts = 0
 
     try:
@@ -72,7 +76,7 @@ def test_a_killed_holders_lock_is_taken_over_after_its_ttl_and_not_before(
                 successor.acquire("flow:f", 600)
                 break
             except LockBusy as busy:
-                assert busy.owner == "dead-run"
+                assert run_id_of(busy.owner) == "dead-run"
                 busy_attempts += 1
                 assert time.time() < dead["expires_at"] + 5, "never taken over"
                 time.sleep(0.05)
@@ -83,16 +87,19 @@ def test_a_killed_holders_lock_is_taken_over_after_its_ttl_and_not_before(
     assert dead["heartbeat_at"] > dead["acquired_at"]  # it was renewed while alive
     assert dead["expires_at"] == pytest.approx(dead["heartbeat_at"] + 3)
     assert busy_attempts > 0  # right after the kill the lock was still busy
-    assert taken["owner"] == "next-run"
-    assert dead["expires_at"] <= taken["acquired_at"] < dead["expires_at"] + 1.5
-    assert events.named("lock_takeover") == [{"key": "flow:f", "previous_owner": "dead-run"}]
+    assert taken["owner"] == successor.owner
+    # At this TTL three heartbeat intervals are the TTL itself: stale and expired at the same moment.
+    assert dead["heartbeat_at"] + 3 <= taken["acquired_at"] < dead["heartbeat_at"] + 3 + 1.5
+    assert [(e["key"], run_id_of(e["previous_owner"])) for e in events.named("lock_takeover")] == [
+        ("flow:f", "dead-run")
+    ]
 
 
 def test_the_heartbeat_keeps_a_lock_held_longer_than_its_ttl(lock_db: Path, spawn: Callable[..., Worker]) -> None:
     holder = spawn("hold", lock_db, "long-run", "flow:f", 2, 6.0)
     holder.expect("acquired")
     held_since = time.monotonic()
-    other = LockManager(lock_db, owner="other-run")
+    other = LockManager(lock_db, run_id="other-run")
     refused = 0
 
     try:
@@ -110,30 +117,33 @@ def test_the_heartbeat_keeps_a_lock_held_longer_than_its_ttl(lock_db: Path, spaw
         other.close()
 
     assert refused >= 10
-    assert renewed["owner"] == "long-run"
+    assert run_id_of(renewed["owner"]) == "long-run"
     assert renewed["heartbeat_at"] - renewed["acquired_at"] >= 3.0
-    assert after["owner"] == "other-run"
+    assert run_id_of(after["owner"]) == "other-run"
 
 
-def test_the_same_run_retakes_its_lock_at_once_after_its_process_died(
-    lock_db: Path, spawn: Callable[..., Worker]
-) -> None:
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(lock_db: Path, spawn: Callable[..., Worker]) -> None:
     crashed = spawn("hold", lock_db, "run-7", "flow:f", 600, -1)
     crashed.expect("acquired")
+    live = spawn("hold", lock_db, "run-8", "flow:g", 600, -1)
+    live.expect("acquired")
     crashed.kill()
-    retried_pod = LockManager(lock_db, owner="run-7", pod_name="pod-2")
-    stranger = LockManager(lock_db, owner="run-8")
+    events = Events()
+    retried_pod = LockManager(lock_db, run_id="run-7", pod_name="pod-2", on_event=events)
 
     try:
+        started = time.monotonic()
         retried_pod.acquire("flow:f", 600)
-        with pytest.raises(LockBusy, match="held by run-7"):
-            stranger.acquire("flow:f", 600)
+        took = time.monotonic() - started
+        with pytest.raises(LockBusy, match="held by run-8#"):
+            retried_pod.acquire("flow:g", 600)  # its holder is alive: no takeover, however old the row
         row = lock_rows(lock_db)["flow:f"]
     finally:
         retried_pod.close()
-        stranger.close()
 
-    assert (row["owner"], row["pod_name"]) == ("run-7", "pod-2")
+    assert took < 1.0
+    assert (row["owner"], row["pod_name"]) == (retried_pod.owner, "pod-2")
+    assert [e["reason"] for e in events.named("lock_takeover")] == ["holder_gone"]
 
 
 def aetherflow(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -160,10 +170,11 @@ def test_only_force_release_takes_a_live_lock_and_its_holder_notices_the_loss(
     holder.expect("lost", timeout=10)
     noticed_after = time.monotonic() - noticed_at
 
-    assert (wrong_owner.returncode, wrong_owner.stderr.strip()) == (1, "error: Lock flow:f is held by run-1")
-    assert kept["flow:f"]["owner"] == "run-1"
+    holder_owner = kept["flow:f"]["owner"]
+    assert run_id_of(holder_owner) == "run-1"
+    assert (wrong_owner.returncode, wrong_owner.stderr.strip()) == (1, f"error: Lock flow:f is held by {holder_owner}")
     assert forced.returncode == 0
-    assert forced.stdout == "Released flow:f (owner run-1)\n"
+    assert forced.stdout == f"Released flow:f (owner {holder_owner})\n"
     assert "lock_force_released" in forced.stderr
     assert noticed_after < 3.0  # within one heartbeat interval (ttl / 3 = 1 s) plus load
     holder.expect("released")

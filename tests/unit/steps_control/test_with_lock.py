@@ -13,28 +13,26 @@ import pytest
 
 from aetherflow.api import LockBusy, Status
 from aetherflow.state.locks import LockManager
-from aetherflow.state.schema import SCHEMA_V1
+from aetherflow.state.sqlite import SqliteStore
 from tests.support.context import RecordedEvents, make_step_context, run_step
 
 
 @pytest.fixture
 def state_db(tmp_path: Path) -> Path:
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(SCHEMA_V1)
-    conn.close()
+    SqliteStore.open(path).close()
     return path
 
 
 @pytest.fixture
 def locks(state_db: Path) -> Iterator[LockManager]:
-    with LockManager(state_db, owner="run1", flow_id="flow") as manager:
+    with LockManager(state_db, run_id="run1", flow_id="flow") as manager:
         yield manager
 
 
 @pytest.fixture
 def other_run(state_db: Path) -> Iterator[LockManager]:
-    with LockManager(state_db, owner="other-run", flow_id="flow") as manager:
+    with LockManager(state_db, run_id="other-run", flow_id="flow") as manager:
         yield manager
 
 
@@ -81,8 +79,8 @@ def test_an_explicit_inner_step_id_is_used(ctx_and_events: tuple[Any, RecordedEv
         run_step(ctx, "with_lock", {"lock_key": "k", "step": {"type": "check_items", "id": "gate", "inputs": None}})
 
 
-def test_the_lock_row_is_owned_by_the_run_while_the_inner_step_runs_and_gone_after(
-    ctx_and_events: tuple[Any, RecordedEvents], state_db: Path
+def test_the_lock_row_is_owned_by_the_invocation_while_the_inner_step_runs_and_gone_after(
+    ctx_and_events: tuple[Any, RecordedEvents], state_db: Path, locks: LockManager
 ) -> None:
     ctx, _ = ctx_and_events
     probe = (
@@ -94,7 +92,8 @@ def test_the_lock_row_is_owned_by_the_run_while_the_inner_step_runs_and_gone_aft
         "inputs": {"command": [sys.executable, "-c", probe, str(state_db)], "log": {"stdout": "capture"}},
     }
     result = run_step(ctx, "with_lock", {"lock_key": "nightly", "step": inner})
-    assert result.output["stdout"] == "run1\n"
+    assert result.output["stdout"] == f"{locks.owner}\n"
+    assert locks.owner.startswith("run1#")
     assert lock_rows(state_db) == []
 
 
@@ -123,19 +122,31 @@ def test_a_lock_held_by_another_run_fails_with_lock_busy(
 ) -> None:
     ctx, _ = ctx_and_events
     other_run.acquire("k", 600)
-    with pytest.raises(LockBusy, match=r"^Lock not acquired: k \(held by other-run\)$") as info:
+    with pytest.raises(LockBusy, match=r"^Lock not acquired: k \(held by other-run#[0-9a-f]{8}\)$") as info:
         run_step(ctx, "with_lock", {"lock_key": "k", "step": {"type": "check_items", "inputs": {"items": "a"}}})
     assert isinstance(info.value, RuntimeError)
-    assert lock_rows(state_db) == [("k", "other-run")]
+    assert lock_rows(state_db) == [("k", other_run.owner)]
 
 
-def test_the_lock_is_reentrant_for_the_same_run(ctx_and_events: tuple[Any, RecordedEvents], locks: LockManager) -> None:
+def test_the_lock_nests_within_the_same_invocation(
+    ctx_and_events: tuple[Any, RecordedEvents], locks: LockManager
+) -> None:
     ctx, _ = ctx_and_events
     inner = {"type": "check_items", "inputs": {"items": "a"}}
     with locks.hold("k", 600):
         result = run_step(ctx, "with_lock", {"lock_key": "k", "step": inner})
         assert result.status == Status.SUCCESS
         assert locks.held == frozenset({"k"})
+
+
+def test_another_invocation_of_the_same_run_does_not_share_the_lock(
+    ctx_and_events: tuple[Any, RecordedEvents], state_db: Path
+) -> None:
+    ctx, _ = ctx_and_events
+    with LockManager(state_db, run_id="run1", flow_id="flow") as earlier_invocation:
+        earlier_invocation.acquire("k", 600)
+        with pytest.raises(LockBusy, match=r"held by run1#"):
+            run_step(ctx, "with_lock", {"lock_key": "k", "step": {"type": "check_items", "inputs": {"items": "a"}}})
 
 
 def test_wait_seconds_waits_for_a_busy_lock_to_be_released(

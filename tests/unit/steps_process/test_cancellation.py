@@ -72,6 +72,10 @@ def test_the_child_is_registered_so_the_runner_can_terminate_its_group(proc_step
 
     def runner_stops_the_step() -> None:
         wait_for_pid_file(pid_file)
+        # The child can write its pid before the step thread has registered it: wait for the registration.
+        deadline = time.monotonic() + 5
+        while not tracker._procs and time.monotonic() < deadline:
+            time.sleep(0.01)
         tracker.terminate_all(budget_seconds=2)  # what the runner does on a step timeout or a stop request
 
     stopper = threading.Thread(target=runner_stops_the_step)

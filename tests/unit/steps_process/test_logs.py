@@ -105,12 +105,66 @@ def test_discard_drops_the_output_and_reports_no_text(
     assert "gone" not in captured.out + captured.err
 
 
-def test_inherit_writes_to_the_runners_own_stdout_and_stderr(
+def test_inherit_logs_each_line_as_an_event_and_writes_nothing_to_the_runners_streams(
     proc_step: ProcessHarness, capfd: pytest.CaptureFixture[str]
 ) -> None:
     code = "import sys; print('child out'); print('child err', file=sys.stderr)"
     result = proc_step.run(command=py(code))
     captured = capfd.readouterr()
+    assert "child" not in captured.out + captured.err
+    assert result.output == {"exit_code": 0, "attempts": 1}  # the lines are not kept in the outputs
+    assert [(e["level"], e["message"]) for e in proc_step.events.named("external_process_stdout")] == [
+        ("INFO", "child out")
+    ]
+    assert [(e["level"], e["message"]) for e in proc_step.events.named("external_process_stderr")] == [
+        ("WARNING", "child err")
+    ]
+
+
+def test_inherit_masks_a_known_secret_in_the_childs_lines(proc_step: ProcessHarness) -> None:
+    proc_step.redactor.add("s3cr3t-value")
+    code = "import sys; print('token=s3cr3t-value'); print('again s3cr3t-value!', file=sys.stderr)"
+    proc_step.run(command=py(code))
+    lines = proc_step.events.named("external_process_stdout") + proc_step.events.named("external_process_stderr")
+    assert [e["message"] for e in lines] == ["token=***", "again ***!"]
+
+
+def test_a_failure_in_inherit_mode_carries_no_stderr_text(proc_step: ProcessHarness) -> None:
+    code = "import sys; print('why', file=sys.stderr); sys.exit(5)"
+    with pytest.raises(RuntimeError) as info:
+        proc_step.run(command=py(code))
+    assert str(info.value) == f"external.process failed with exit code 5\n{py(code)}"
+    assert [e["message"] for e in proc_step.events.named("external_process_stderr")] == ["why"]
+
+
+def test_passthrough_hands_the_child_the_runners_own_stdout_and_stderr(
+    proc_step: ProcessHarness, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code = "import sys; print('child out'); print('child err', file=sys.stderr)"
+    result = proc_step.run(command=py(code), log={"stdout": "passthrough", "stderr": "Passthrough"})
+    captured = capfd.readouterr()
     assert (captured.out, captured.err) == ("child out\n", "child err\n")
     assert result.output == {"exit_code": 0, "attempts": 1}
     assert proc_step.events.named("external_process_stdout") == []
+
+
+def test_a_line_longer_than_the_limit_is_logged_in_pieces_that_never_split_a_character(
+    proc_step: ProcessHarness,
+) -> None:
+    # 'é' is two bytes; an odd prefix puts a character across every 64 KiB boundary.
+    code = "import sys; sys.stdout.write('x' + 'é' * 100_000 + '\\nend\\n')"
+    result = proc_step.run(command=py(code), log={"stdout": "capture", "max_capture_kb": 1024})
+    messages = [e["message"] for e in proc_step.events.named("external_process_stdout")]
+    assert len(messages) == 5  # 200001 bytes in four pieces, then 'end'
+    assert all(len(m.encode()) <= 64 * 1024 for m in messages)
+    assert "".join(messages[:-1]) == "x" + "é" * 100_000
+    assert "\ufffd" not in "".join(messages)
+    assert messages[-1] == "end"
+    assert result.output["stdout"] == "x" + "é" * 100_000 + "\nend\n"
+
+
+def test_binary_output_with_nul_bytes_and_invalid_utf8_is_logged_as_replaced_text(proc_step: ProcessHarness) -> None:
+    code = "import sys; sys.stdout.buffer.write(b'a\\x00b\\xff\\xfe\\x1b[31mc\\r\\n\\x80')"
+    proc_step.run(command=py(code))
+    messages = [e["message"] for e in proc_step.events.named("external_process_stdout")]
+    assert messages == ["a\x00b\ufffd\ufffd\x1b[31mc", "\ufffd"]

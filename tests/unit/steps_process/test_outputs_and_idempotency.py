@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow.api import Status
-from aetherflow.steps.process import _exchange, _replace_by_two_renames
+from aetherflow.steps.process_publish import _exchange, _replace_by_two_renames
 from tests.unit.steps_process.helpers import ProcessHarness, py
 
 TOUCH = "import pathlib, sys; [pathlib.Path(p).write_text('x') for p in sys.argv[1:]]"

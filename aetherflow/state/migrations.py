@@ -1,0 +1,63 @@
+"""The state schema's ordered migrations: a new database is created at version 1, then every step up is applied.
+
+Each migration is a function of an open write transaction (the caller holds the database's write lock, so two
+processes opening one file at once cannot both migrate it) and is applied exactly once, in version order. A new
+version adds one entry at the end of ``MIGRATIONS``; nothing here is ever edited once released, and the version 1 DDL
+stays frozen in ``schema.SCHEMA_V1`` so the path from the oldest file is always the one that is tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aetherflow.state.schema import SCHEMA_V1
+
+
+class Executor(Protocol):
+    """What a migration needs: ``execute`` inside the open transaction."""
+
+    def execute(self, sql: str, args: Any = ..., /) -> Any:
+        """Run one statement."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """The step from ``version - 1`` to ``version``."""
+
+    version: int
+    purpose: str
+    apply: Callable[[Executor], None]
+
+
+def _v2_lock_holders(tx: Executor) -> None:
+    # Lock owners became invocations on hosts: the row records where its holder runs, so an invocation on the same
+    # host can see at once that the holder's process is gone. Existing rows keep NULLs (no fast takeover for them).
+    for column in ("host_boot_id TEXT", "host_pid_ns TEXT", "host_name TEXT", "pid INTEGER"):
+        tx.execute(f"ALTER TABLE locks ADD COLUMN {column}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "lock rows record the holder's host identity and pid", _v2_lock_holders),
+)
+
+
+def create_v1(tx: Executor) -> None:
+    """The version 1 tables (``IF NOT EXISTS``: a partly created file is completed)."""
+    # executescript() would COMMIT first; run the statements one by one inside the open transaction.
+    for statement in SCHEMA_V1.split(";"):
+        if statement.strip():
+            tx.execute(statement)
+
+
+def upgrade(tx: Executor, from_version: int) -> list[int]:
+    """Apply every migration above ``from_version`` in order and record the new version; the versions applied."""
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version > from_version:
+            migration.apply(tx)
+            applied.append(migration.version)
+    if applied:
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(applied[-1]),))
+    return applied
