@@ -1,4 +1,4 @@
-# AetherFlow job image: one flow per pod, configured by env vars and mounted files (spec/container.md).
+# AetherFlow job image: one flow per pod, configured by env vars and mounted files (docs/kubernetes.md).
 #
 #   docker build --build-arg VERSION="$(python3 -c 'import aetherflow; print(aetherflow.__version__)')" -t aetherflow .
 #
@@ -76,7 +76,7 @@ LABEL org.opencontainers.image.title="aetherflow" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# tini: PID 1 that reaps orphans and forwards signals to the runner; git: bundle sources (spec/container.md §1).
+# tini: PID 1 that reaps orphans and forwards signals to the runner; git: bundle sources (docs/kubernetes.md).
 # Versions come from the base's Debian release; pinning them would break the build at every point release.
 # hadolint ignore=DL3008
 RUN apt-get update \

@@ -12,7 +12,7 @@ WORK ?= .work
 RUN_ID ?= example-1
 FLOW ?= examples/flows/depends_when.yaml
 
-.PHONY: help install run fmt lint type importlint check test test-unit test-integration test-slow bench chart image image-test e2e clean
+.PHONY: help install run fmt lint type importlint check test test-unit test-integration test-slow bench chart docs image image-test e2e clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -66,6 +66,9 @@ bench: $(STAMP) ## benchmarks: ratios against floors measured in the same run
 
 chart: $(STAMP) ## helm lint/template + schema validation, offline
 	$(BIN)/pytest -q tests/unit/chart
+
+docs: $(STAMP) ## rewrite the generated sections of docs/ (steps, settings, exit and error codes, CLI)
+	$(BIN)/python scripts/gen_docs.py
 
 image: ## build the container image with podman (no Docker daemon needed)
 	bash scripts/image_test.sh --build-only

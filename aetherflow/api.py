@@ -344,7 +344,8 @@ def parent_death_preexec() -> Callable[[], None] | None:
 
     Call it in the thread that starts (and waits for) the child, right before ``subprocess.Popen``/``run``: the
     kernel ties the signal to that thread. A child whose parent died before the signal was armed kills itself.
-    Plugin steps that start processes pass it too (plugins-and-bundles.md §2.1), with ``start_new_session=True``.
+    Plugin steps that start processes pass it too, with ``start_new_session=True``
+    (docs/reference/plugins-and-bundles.md).
     """
     if not sys.platform.startswith("linux"):
         return None

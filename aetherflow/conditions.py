@@ -1,4 +1,4 @@
-"""The ``when:`` language of a job (spec execution.md §4): parsed at plan time, evaluated at run time, never ``eval``.
+"""The ``when:`` language of a job (docs/reference/when.md): parsed at plan time, evaluated at run time, never ``eval``.
 
 The text is parsed with :mod:`ast` (mode ``"eval"``); a breadth-first walk then accepts exactly the grammar (and/or/not,
 chained comparisons, literals, ``jobs.<id>...`` references, parentheses) and compiles it into small closures. Plan
@@ -177,7 +177,7 @@ def _is_number(node: ast.AST) -> bool:
 
 
 def _check(tree: ast.Expression) -> None:
-    """Raise WhenError for the first node, breadth-first, outside the grammar (spec execution.md §4.2)."""
+    """Raise WhenError for the first node, breadth-first, outside the grammar (docs/reference/when.md)."""
     queue: deque[tuple[ast.AST, ast.AST | None, int]] = deque([(tree, None, 0)])
     while queue:
         node, parent, depth = queue.popleft()

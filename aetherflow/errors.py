@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes of every aetherflow command (spec cli.md §2)."""
+    """Process exit codes of every aetherflow command (docs/reference/exit-codes.md)."""
 
     OK = 0
     FAILED = 1

@@ -1,7 +1,7 @@
 """Run events: one bus that logs each event and fans it out to observers (metrics, the metrics hook).
 
 The runner calls ``emit`` right after the state write of the same transition. Every event is a stable name plus the
-fields of spec observability.md §2; ``flow_id`` and ``run_id`` are added to every event once known.
+fields of docs/reference/observability.md; ``flow_id`` and ``run_id`` are added to every event once known.
 """
 
 from __future__ import annotations

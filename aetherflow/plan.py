@@ -1,4 +1,4 @@
-"""Validate a flow file and turn it into an immutable ``Plan`` (spec flow-yaml.md §4, templating.md §7).
+"""Validate a flow file and turn it into an immutable ``Plan`` (docs/reference/flow-yaml.md).
 
 One pipeline serves ``validate``, ``doctor`` and the start of ``run``; the phases run in the spec's order and each
 problem becomes an ``Issue`` (code, loc, msg, line, file):
@@ -75,7 +75,7 @@ __all__ = [
     "validate_flow",
 ]
 
-#: archive drivers allowed in enterprise mode without a bundle manifest (plugins-and-bundles.md §3/§4 default)
+#: archive drivers allowed in enterprise mode without a bundle manifest (docs/reference/plugins-and-bundles.md default)
 DEFAULT_ARCHIVE_DRIVERS: Final = frozenset({"pyzipper", "zipfile"})
 PROCESS_STEP: Final = "external.process"
 LOCK_STEP: Final = "with_lock"
@@ -164,7 +164,7 @@ class Report:
         return not self.errors
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``validate --json`` document (spec cli.md §4)."""
+        """The ``validate --json`` document (docs/reference/cli.md)."""
         return {
             "ok": self.ok,
             "errors": [issue.as_dict() for issue in self.errors],
@@ -233,7 +233,7 @@ def build_plan(
 
 
 def execution_order(ids: list[str], depends_on: Mapping[str, Collection[str]]) -> list[str]:
-    """Kahn's algorithm; among ready jobs the one declared first goes first (spec execution.md §2).
+    """Kahn's algorithm; among ready jobs the one declared first goes first (docs/concepts/flows-jobs-steps.md).
 
     Jobs caught in a cycle (rejected by validation) are appended in declaration order so nothing is lost.
     """
@@ -545,7 +545,7 @@ class _Checker:
                 if step_type == LOCK_STEP:
                     rule12.extend(self._inner_issues(inputs, f"{loc}.inputs", (*path, "inputs"), 0))
                 if info is not None and info.takes_resource:
-                    # zip/unzip also take the resource as ``connector`` (steps.md §8)
+                    # zip/unzip also take the resource as ``connector`` (docs/reference/steps/archive.md)
                     keys = ("resource",) if "resource" in inputs else ("connector",)
                     for key in keys:
                         name = inputs.get(key)
@@ -915,7 +915,7 @@ class _Checker:
 
 
 def _one_line(issue: Issue) -> Issue:
-    """Records are one line (flow-yaml.md §5): a key or value with a line break in it is shown with ``\\n``."""
+    """Records are one line (docs/reference/error-codes.md): a line break in a key or value is shown as ``\\n``."""
     text = issue.loc + issue.msg
     if "\n" not in text and "\r" not in text:
         return issue
@@ -1034,7 +1034,8 @@ def _model_info(model: Any) -> _StepInfo:
         if sub is not None:
             for key in accepted:
                 nested[key] = _model_info(sub)
-    # unknown keys are rejected for every step (steps.md §1) unless its model explicitly accepts extra keys
+    # unknown keys are rejected for every step unless its model explicitly accepts extra keys
+    # (docs/reference/steps/README.md)
     config = getattr(model, "model_config", {})
     keys = None if config.get("extra") == "allow" else frozenset(names)
     return _StepInfo(keys, tuple(required), nested, None, False)
@@ -1108,7 +1109,7 @@ def _extra_keys(
 def _process_issues(
     inputs: Mapping[Any, Any], loc: str, path: tuple[Any, ...]
 ) -> Iterator[tuple[str, str, str, tuple[Any, ...]]]:
-    """Static checks of ``external.process`` inputs (spec steps.md §3); templates are never type-checked."""
+    """Static checks of ``external.process`` inputs (docs/reference/steps/process.md); templates are not checked."""
     if "command" not in inputs or inputs["command"] is None:
         yield (
             "semantic:external_process_missing_command",
@@ -1175,7 +1176,7 @@ def _leaves(value: Any, path: tuple[Any, ...], loc: str) -> Iterator[tuple[tuple
 
 
 def _env_missing(env: Mapping[str, str], path: str) -> bool:
-    """Whether ``env.<...>`` would be missing (templating.md §4): absent, empty, or deeper than a string."""
+    """Whether ``env.<...>`` would be missing (docs/reference/templating.md): absent, empty, or deeper than a string."""
     segments = path.split(".")
     if len(segments) == 1:
         return False
@@ -1232,7 +1233,7 @@ def build_resources(
     *,
     decode: Callable[[str], str] | None = None,
 ) -> dict[str, ResolvedResource]:
-    """Merge profiles, render config/options with the env root, decode, and register secrets (spec §1 steps 1-4).
+    """Merge profiles, render config/options with the env root, decode, and register secrets.
 
     ``resources`` holds the flow's resource models (attributes kind, driver, profile, config, options, decode);
     ``profiles`` maps profile names to models with config/options/decode. Raises TemplateError or InputError.

@@ -1,6 +1,6 @@
 """Plugin discovery: entry points and plugin folders, loaded once per process into a ``Registry``.
 
-Spec plugins-and-bundles.md §1 and §3. Three sources, in this order:
+docs/reference/plugins-and-bundles.md. Three sources, in this order:
 
 1. entry points of group ``aetherflow.plugins``: the object is called (or its ``register()`` is), and whatever it
    registers with ``aetherflow.api.register_step``/``register_connector`` (or the compatibility decorators of

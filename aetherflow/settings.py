@@ -19,7 +19,7 @@ from aetherflow.errors import InputError
 
 PREFIX = "AETHERFLOW_"
 
-#: container-only defaults (spec container.md §2)
+#: container-only defaults (docs/kubernetes.md)
 CONTAINER_FLOW_FILE = "/etc/aetherflow/flows/flow.yaml"
 CONTAINER_PROFILES_FILE = "/etc/aetherflow/profiles/profiles.yaml"
 CONTAINER_STATE_DIR = "/var/lib/aetherflow/state"
@@ -37,7 +37,7 @@ _LIST: dict[str, Any] = {"kind": "list"}
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The process settings (spec cli.md §13). Precedence: CLI flag > setting > flow YAML > default."""
+    """The process settings (docs/reference/settings.md). Precedence: CLI flag > setting > flow YAML > default."""
 
     flow_file: str | None = field(default=None, metadata=_STR)
     flow_job: str | None = field(default=None, metadata=_STR)

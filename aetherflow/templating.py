@@ -1,4 +1,6 @@
-"""The single strict template parser: ``{{PATH}}`` and ``{{PATH:DEFAULT}}``, nothing else (spec templating.md).
+"""The single strict template parser: ``{{PATH}}`` and ``{{PATH:DEFAULT}}``, nothing else.
+
+See docs/reference/templating.md.
 
 Validation (``aetherflow.plan``) and the runner both call :func:`parse` / :func:`render` from here, so a string that
 validates is exactly a string that renders. Parsing is memoised because the runner renders the same step inputs on
@@ -129,7 +131,7 @@ def _excerpt(source: str, limit: int = 80) -> str:
 
 
 def _resolve(ctx: Mapping[str, Any], lookup: _Lookup) -> Any:
-    """Walk mappings one segment per level; absent, non-mapping or ``""`` is missing (spec templating.md §4)."""
+    """Walk mappings one segment per level; absent, non-mapping or ``""`` is missing (docs/reference/templating.md)."""
     segments, default, path = lookup
     cur: Any = ctx
     for seg in segments:
@@ -158,7 +160,7 @@ def _valid_path(path: str) -> bool:
 
 
 def _tokenise(text: str) -> Template:
-    """Apply the forbidden-syntax rule and the tokenising steps of spec templating.md §2 (roots not checked)."""
+    """Apply the forbidden-syntax rule and the tokenising steps of docs/reference/templating.md (roots not checked)."""
     found = _FORBIDDEN_RE.search(text)
     if found is not None:
         raise TemplateSyntaxError(f"forbidden sequence {found.group()!r} at offset {found.start()}")
@@ -210,7 +212,7 @@ def _parse(text: str, allowed_roots: frozenset[str] | None) -> Template:
 def parse(text: str, allowed_roots: frozenset[str] | None = None) -> Template:
     """Parse ``text`` strictly; ``allowed_roots=None`` skips the root check.
 
-    Raises TemplateSyntaxError for any problem of spec templating.md §2/§3. When the syntax is fine and only a root
+    Raises TemplateSyntaxError for any problem of docs/reference/templating.md. When the syntax is fine and only a root
     is not allowed, the error's ``root`` names the first such root (validation reports it as ``template:unknown_root``).
     """
     return _parse(text, allowed_roots)
@@ -242,7 +244,7 @@ def render(value: Any, ctx: Mapping[str, Any], allowed_roots: frozenset[str]) ->
 
 
 def iter_strings(value: Any, loc: str) -> Iterator[tuple[str, str]]:
-    """Yield ``(loc, string)`` for every string leaf, locs written like ``a.b[0].c`` (spec flow-yaml.md §5)."""
+    """Yield ``(loc, string)`` for every string leaf, locs written like ``a.b[0].c`` (docs/reference/error-codes.md)."""
     if isinstance(value, str):
         yield loc, value
     elif isinstance(value, Mapping):

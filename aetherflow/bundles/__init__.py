@@ -1,6 +1,6 @@
 """Bundles: a manifest names a source of flows, profiles, plugins and env files; a sync fetches it into a
-fingerprinted cache under ``<work_root>/bundles/<id>/`` and activates it atomically (spec plugins-and-bundles.md
-§4, §5).
+fingerprinted cache under ``<work_root>/bundles/<id>/`` and activates it atomically
+(docs/reference/plugins-and-bundles.md).
 
 ``sync_bundle`` returns the ``ActiveBundle`` a run rewires itself to (flow, profiles, plugin folders, env files,
 mode, runner env keys, fingerprint); ``bundle_status`` reads the cache without fetching.

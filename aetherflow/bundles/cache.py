@@ -1,6 +1,6 @@
 """The bundle cache under ``<work_root>/bundles/<bundle id>/``: fingerprints, content-addressed blobs, activation.
 
-Spec plugins-and-bundles.md §5::
+docs/reference/plugins-and-bundles.md::
 
     active -> versions/<fp>      symbolic link to the activated bundle (swapped atomically with os.replace)
     versions/<fp>/               activated trees (the current one and the previous one are kept)
@@ -55,7 +55,7 @@ def iso_now() -> str:
 
 
 def fingerprint_of(pairs: Iterable[tuple[str, str]]) -> str:
-    """sha256 hex of the compact UTF-8 JSON of ``[rel_path, signature]`` pairs sorted by path (spec §5)."""
+    """sha256 hex of the compact UTF-8 JSON of ``[rel_path, signature]`` pairs sorted by path."""
     ordered = sorted(([p, s] for p, s in pairs), key=lambda pair: pair[0])
     text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,6 +1,6 @@
 """Bundle manifest v1: read once, every problem collected as a ``bundle:invalid`` record naming the file and line.
 
-Spec plugins-and-bundles.md §4. Unknown keys at any level are errors (``Unknown <section> keys: <dotted keys>``).
+docs/reference/plugins-and-bundles.md. Unknown keys at any level are errors (``Unknown <section> keys: <dotted keys>``).
 Manifest resources are bootstrap connectors for the source: no ``profile`` (profiles live in the bundle), templated
 with the ``env`` root only when the sync builds them.
 """

@@ -1,6 +1,6 @@
 """Bundle sources: list the files of a bundle (with what the fingerprint needs) and fetch them.
 
-Spec plugins-and-bundles.md §4. Two shapes:
+docs/reference/plugins-and-bundles.md. Two shapes:
 
 * file sources (``filesystem``, ``sftp``, ``smb``, ``db``, ``rest``, ``s3``) list one ``Entry`` per file and fetch
   files one by one; remote ones go through the built-in connectors (``ConnectorInit`` from a manifest resource), so
@@ -275,7 +275,7 @@ class DbSource:
         for row in rows:
             path = row[path_at]
             if path is None or str(path) == "":
-                continue  # entries with no path are ignored (spec §4)
+                continue  # entries with no path are ignored (docs/reference/plugins-and-bundles.md)
             entries.append(
                 Entry(
                     rel_path=str(path),

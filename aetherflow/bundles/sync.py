@@ -1,8 +1,8 @@
 """``sync_bundle`` and ``bundle_status``: list the source, fingerprint, build ``staged/``, activate atomically.
 
-Spec plugins-and-bundles.md §5. One sync at a time per bundle (flock). A failed sync writes ``last_error.json`` and
-either raises ``BundleSyncFailed`` or, with ``allow_stale`` and an active bundle, logs ``bundle_stale`` and returns
-the active bundle marked stale.
+See docs/reference/plugins-and-bundles.md. One sync at a time per bundle (flock). A failed sync writes
+``last_error.json`` and either raises ``BundleSyncFailed`` or, with ``allow_stale`` and an active bundle, logs
+``bundle_stale`` and returns the active bundle marked stale.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class BundleSourceRefused(Permanent, BundleSyncFailed):
 
 @dataclass(frozen=True)
 class ActiveBundle:
-    """The bundle a run uses, and what it rewires (spec §3, §5)."""
+    """The bundle a run uses, and what it rewires (docs/reference/plugins-and-bundles.md)."""
 
     manifest_path: str
     bundle_id: str
@@ -116,7 +116,7 @@ class ActiveBundle:
         }
 
     def sync_document(self) -> dict[str, Any]:
-        """``bundle sync --json`` (spec cli.md §7), keys in order."""
+        """``bundle sync --json`` (docs/reference/cli.md), keys in order."""
         return {
             "bundle_manifest": self.manifest_path,
             "local_root": str(self.local_root),
@@ -189,7 +189,7 @@ def sync_bundle(
 
 
 def bundle_status(manifest_path: str, *, work_root: str | os.PathLike[str]) -> dict[str, Any]:
-    """``bundle status --json`` (spec cli.md §7): where the bundle lives and what is active; never fetches."""
+    """``bundle status --json`` (docs/reference/cli.md): where the bundle lives and what is active; never fetches."""
     manifest = load_manifest(manifest_path)
     paths = BundlePaths.for_bundle(work_root, manifest.bundle_id)
     has_active = paths.has_active()

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from aetherflow import __version__
+from aetherflow.cli.helptext import complete_help
 from aetherflow.errors import AetherFlowError, ExitCode, error_text
 
 #: modules that each expose ``register(subparsers)``; the order is the order of ``--help``
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command family not built yet
         module.register(sub)
+    complete_help(parser)
     return parser
 
 

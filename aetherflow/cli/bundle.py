@@ -1,4 +1,4 @@
-"""``aetherflow bundle sync`` and ``aetherflow bundle status`` (spec cli.md §7, plugins-and-bundles.md §5).
+"""``aetherflow bundle sync`` and ``aetherflow bundle status`` (docs/reference/cli.md).
 
 The manifest comes from ``--bundle-manifest`` or ``AETHERFLOW_BUNDLE_MANIFEST``; the cache root from ``--work-root``,
 ``AETHERFLOW_WORK_ROOT``, else ``/tmp/work``. Exit codes: 0; 2 for an invalid manifest; 1 when the sync failed and

@@ -46,7 +46,7 @@ class StateTarget:
 
 
 def resolve_state(args: argparse.Namespace) -> StateTarget:
-    """``--state`` > ``AETHERFLOW_STATE_PATH`` > the discovered flow's ``flow.state.path`` (cli.md §1)."""
+    """``--state`` > ``AETHERFLOW_STATE_PATH`` > the discovered flow's ``flow.state.path`` (docs/reference/cli.md)."""
     from aetherflow.state.sqlite import database_path
 
     flow_id: str | None = getattr(args, "flow_id", None)

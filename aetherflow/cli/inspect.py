@@ -1,4 +1,4 @@
-"""``aetherflow doctor`` and ``aetherflow explain`` (spec cli.md §5, §6): look at a flow and its environment.
+"""``aetherflow doctor`` and ``aetherflow explain`` (docs/reference/cli.md): look at a flow and its environment.
 
 Both build what a run would build before it executes anything (settings, the secrets hook, the env snapshot, the
 validation pipeline of ``aetherflow.plan``) and neither connects anywhere: ``doctor`` turns the findings into a list
@@ -183,7 +183,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _decode_without_hook(plan: Plan) -> list[Issue]:
-    """The run-start input error of spec resources-and-profiles.md §1 step 3, found ahead of time."""
+    """The run-start input error of docs/reference/resources-and-profiles.md step 3, found ahead of time."""
     from aetherflow.errors import Issue
     from aetherflow.spec.resources import decode_paths, merge_resource
 
@@ -204,7 +204,7 @@ def _decode_without_hook(plan: Plan) -> list[Issue]:
 
 
 def _state_checks(settings: Settings, plan: Plan | None) -> tuple[list[Issue], list[Issue]]:
-    """Writable state directory and its filesystem (spec state-and-locks.md §2 steps 1-3), creating nothing."""
+    """Writable state directory and its filesystem (docs/reference/state.md steps 1-3), creating nothing."""
     from aetherflow.errors import Issue, StateInputError
     from aetherflow.state.sqlite import database_path
     from aetherflow.state.volume import check_writable, choose_journal_mode, detect_filesystem
@@ -371,7 +371,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _print_invalid(report: Report, *, as_json: bool, mask: Any) -> None:
-    """The ``validate`` layout (cli.md §4) for a flow that does not validate."""
+    """The ``validate`` layout (docs/reference/cli.md) for a flow that does not validate."""
     if as_json:
         print(_dumps(loggable(report.as_dict(), mask)))
         return
@@ -382,7 +382,7 @@ def _print_invalid(report: Report, *, as_json: bool, mask: Any) -> None:
 
 
 def _lock_key(scope: str, flow_id: str, job_id: str) -> str | None:
-    """The implicit lock of a job under the effective scope (spec state-and-locks.md §6)."""
+    """The implicit lock of a job under the effective scope (docs/concepts/locks.md)."""
     if scope == "flow":
         return f"flow:{flow_id}"
     if scope == "job":

@@ -1,6 +1,6 @@
-"""``aetherflow locks list`` and ``aetherflow locks release`` (spec cli.md §9).
+"""``aetherflow locks list`` and ``aetherflow locks release`` (docs/reference/cli.md).
 
-Both read an existing state database (never create it), found as cli.md §1 says: ``--state``, else
+Both read an existing state database (never create it), found as docs/reference/cli.md says: ``--state``, else
 ``AETHERFLOW_STATE_PATH``, else the discovered flow file's ``flow.state.path``.
 """
 
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_database_flags(parser: argparse.ArgumentParser) -> None:
-    # the flags of cli.common.add_state_args, with --flow-yaml and --state as the alternatives cli.md §9 writes
+    # the flags of cli.common.add_state_args, with --flow-yaml and --state as the alternatives (docs/reference/cli.md)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--flow-yaml", metavar="PATH", help="flow file whose flow.state.path names the database")
     source.add_argument("--state", metavar="PATH", help="state database (a directory means <dir>/<flow_id>.db)")
@@ -85,7 +85,7 @@ def release_command(args: argparse.Namespace) -> int:
 
 
 def resolve_database(args: argparse.Namespace) -> Path:
-    """The existing database file (cli.md §1 order); a missing one is an error, never created."""
+    """The existing database file (found as docs/reference/cli.md says); a missing one is an error."""
     from aetherflow.cli.common import resolve_state
     from aetherflow.errors import StateError
 

@@ -1,7 +1,7 @@
-"""``aetherflow validate`` and ``aetherflow schema`` (spec cli.md §4, §11).
+"""``aetherflow validate`` and ``aetherflow schema`` (docs/reference/cli.md).
 
-``validate`` runs the same validation as the start of ``run`` (flow-yaml.md §4) with the env snapshot a run would
-use, executes nothing and creates no state. ``schema`` prints the JSON Schema generated from the same definitions.
+``validate`` runs the same validation as the start of ``run`` (docs/reference/flow-yaml.md) with the env snapshot a run
+would use, executes nothing and creates no state. ``schema`` prints the JSON Schema generated from the same definitions.
 Heavy modules are imported inside the handlers: ``aetherflow --help`` pays for none of them.
 """
 
@@ -110,6 +110,7 @@ def _schema(args: argparse.Namespace) -> int:
         document = flow_json_schema(Registry.builtin())
     elif args.kind == "profiles":
         document = profiles_json_schema()
+        _describe_definitions(document)
     else:
         document = manifest_json_schema()
     text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -136,14 +137,53 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
     """The flow JSON Schema with an ``if type == X then inputs`` branch per loadable step type and a
     ``config``/``options`` key list per connector that declares its keys.
 
-    Step or connector modules that cannot be imported are left out (the schema is advisory).
+    Every property carries a description; ``type`` offers the registered step types (any other string stays valid,
+    so a plugin loaded elsewhere is not flagged). Step or connector modules that cannot be imported are left out
+    (the schema is advisory).
     """
+    from aetherflow.spec.field_help import FIELD_HELP
     from aetherflow.spec.model import flow_json_schema_base
 
     document = flow_json_schema_base()
     defs: dict[str, Any] = document["$defs"]
+    _describe(document, FIELD_HELP["<root>"])
+    _describe_definitions(document)
     defs["Template"] = dict(_TEMPLATE_DEF)
-    step_branches: list[dict[str, Any]] = []
+    step_branches = _step_branches(registry, defs)
+    if step_branches:
+        defs["Step"]["allOf"] = step_branches
+    step_type = defs["Step"]["properties"]["type"]
+    known = {"enum": registry.step_names(), "description": "A built-in or plugin step type"}
+    defs["Step"]["properties"]["type"] = {
+        "anyOf": [known, {"type": "string", "minLength": 1}],
+        "description": step_type.get("description", ""),
+    }
+    resource_branches = _resource_branches(registry)
+    if resource_branches:
+        defs["Resource"]["allOf"] = resource_branches
+    return document
+
+
+def _describe_definitions(document: dict[str, Any]) -> None:
+    """Describe the properties of every definition the field table explains."""
+    from aetherflow.spec.field_help import FIELD_HELP
+
+    for name, definition in document.get("$defs", {}).items():
+        _describe(definition, FIELD_HELP.get(name, {}))
+
+
+def _describe(schema: dict[str, Any], help_table: dict[str, str]) -> None:
+    """Set ``description`` on each property of ``schema`` that the table explains."""
+    for key, prop in schema.get("properties", {}).items():
+        if key in help_table:
+            prop["description"] = help_table[key]
+
+
+def _step_branches(registry: Registry, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``if type == X then inputs`` branch per step type with an input model; its definitions go to ``defs``."""
+    from aetherflow.steps.input_help import NESTED
+
+    branches: list[dict[str, Any]] = []
     for name in registry.step_names():
         try:
             cls = registry.step_class(name)
@@ -155,21 +195,42 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
         ref = f"StepInputs.{name}"
         inputs = model.model_json_schema(ref_template=f"#/$defs/{ref}.{{model}}", mode="validation")
         for sub_name, sub in inputs.pop("$defs", {}).items():
+            _describe(sub, NESTED.get(sub_name, {}))
             defs[f"{ref}.{sub_name}"] = sub
-        for key, prop in list(inputs.get("properties", {}).items()):
-            inputs["properties"][key] = {"anyOf": [prop, {"$ref": "#/$defs/Template"}]}
+        _type_inputs(name, inputs)
         inputs.pop("title", None)
         inputs["title"] = f"Inputs of {name}"
         defs[ref] = inputs
-        step_branches.append(
+        branches.append(
             {
                 "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
                 "then": {"properties": {"inputs": {"$ref": f"#/$defs/{ref}"}}},
             }
         )
-    if step_branches:
-        defs["Step"]["allOf"] = step_branches
-    resource_branches: list[dict[str, Any]] = []
+    return branches
+
+
+def _type_inputs(step_type: str, inputs: dict[str, Any]) -> None:
+    """Each input: its model's schema (narrowed to the values the step accepts) or a template, and its meaning."""
+    from aetherflow.steps.input_help import ALLOWED, input_help
+
+    allowed = ALLOWED.get(step_type, {})
+    for key, prop in list(inputs.get("properties", {}).items()):
+        if key in allowed:
+            values = list(dict.fromkeys([*allowed[key], *(v.upper() for v in allowed[key])]))
+            prop = {k: v for k, v in prop.items() if k != "type"} | {"enum": values}
+        wrapped: dict[str, Any] = {"anyOf": [prop, {"$ref": "#/$defs/Template"}]}
+        meaning = input_help(step_type, key)
+        if meaning:
+            wrapped["description"] = meaning
+        if "default" in prop:
+            wrapped["default"] = prop["default"]
+        inputs["properties"][key] = wrapped
+
+
+def _resource_branches(registry: Registry) -> list[dict[str, Any]]:
+    """One ``if kind/driver then config/options keys`` branch per connector that declares its keys."""
+    branches: list[dict[str, Any]] = []
     for key in registry.connector_names():
         try:
             connector = registry.connector_class(key)
@@ -182,7 +243,7 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
             if keys is not None:
                 then[section] = {"type": "object", "propertyNames": {"enum": sorted(keys)}}
         if then:
-            resource_branches.append(
+            branches.append(
                 {
                     "if": {
                         "properties": {"kind": {"const": kind}, "driver": {"const": driver}},
@@ -191,6 +252,4 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
                     "then": {"properties": then},
                 }
             )
-    if resource_branches:
-        defs["Resource"]["allOf"] = resource_branches
-    return document
+    return branches

@@ -1,6 +1,6 @@
 """Database connectors: ``db:sqlalchemy`` (aliases ``db:postgres``, ``db:mysql``) and ``db:sqlite3``.
 
-Both offer the primitives the DB steps use (spec resources-and-profiles.md §2):
+Both offer the primitives the DB steps use (docs/reference/resources-and-profiles.md):
 
 * ``fetch_batches(sql, params, fetch_size) -> (columns, batches)``: the query runs at once (so bad SQL and connection
   failures surface before anything is written); ``batches`` yields lists of at most ``fetch_size`` row tuples from a

@@ -1,4 +1,5 @@
-"""The aetherflow-core 0.0.14 plugin API: plugins written for it load and run unchanged (plugins-and-bundles.md §2.2).
+"""The aetherflow-core 0.0.14 plugin API: plugins written for it load and run unchanged
+(docs/reference/plugins-and-bundles.md).
 
 A legacy step is a class built with ``(step_id, inputs, ctx, job_id)`` whose ``run()`` takes no argument and returns
 a dict or a ``StepResult``; a legacy connector takes a ``ConnectorInit`` or ``(config, options)``. The decorators

@@ -2,7 +2,7 @@
 
 Settings are given; from them come the redactor, the secrets hook, the env snapshot, the bundle (synced, and the
 settings, env, flow path and plugin folders it rewires), and the step/connector registry with plugins loaded
-(spec execution.md §1, phases 2-4). Input problems raise ``InputError`` (exit 2); nothing here runs a step.
+(docs/concepts/runs.md, phases 2-4). Input problems raise ``InputError`` (exit 2); nothing here runs a step.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run id and Kubernetes identity as the downward API provides them (spec execution.md §10.1, container.md §4).
+"""Run id and Kubernetes identity as the downward API provides them (docs/concepts/runs.md, docs/kubernetes.md).
 
 The run id is, first match: ``--run-id``, ``AETHERFLOW_RUN_ID``, the Job name ``AETHERFLOW_JOB_NAME`` (every pod of one
 Job resumes the same run), else a generated sortable id. A Job name reused by a new Job (another UID) gets

@@ -1,4 +1,4 @@
-"""The only metrics network call: pushes a run's metrics to a Prometheus Pushgateway (spec container.md §6).
+"""The only metrics network call: pushes a run's metrics to a Prometheus Pushgateway (docs/reference/observability.md).
 
 ``Pusher`` sends a registry: POST at run start (one attempt), PUT at the end of a SUCCESS run, POST at the end of any
 other run and for the overlap gauge. Every push is bounded, whatever the gateway does: each attempt is one exchange

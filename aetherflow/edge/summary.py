@@ -1,4 +1,4 @@
-"""The termination message: a one-line JSON summary of this invocation (spec container.md §5).
+"""The termination message: a one-line JSON summary of this invocation (docs/kubernetes.md).
 
 Kubernetes shows the file ``AETHERFLOW_TERMINATION_LOG`` (``/dev/termination-log``) as the terminated container's
 ``state.terminated.message``, capped at 4096 bytes. The builders give the three shapes (INVALID, OVERLAP, run summary)
@@ -27,7 +27,7 @@ _FAILED_STATUSES = ("FAILED", "INTERRUPTED")
 def termination_from_summary(
     summary: Mapping[str, Any], *, redact: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
-    """The message of a run that got past the flow lock, built from its run summary (observability.md §3)."""
+    """The message of a run that got past the flow lock, from its run summary (docs/reference/observability.md)."""
     mask = redact or (lambda text: text)
     duration_ms = summary.get("duration_ms") or 0
     return {

@@ -1,4 +1,7 @@
-"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS`` (observability.md §5)."""
+"""The upstream-compatible metrics hook: ``AETHERFLOW_METRICS_MODULE`` exposing ``METRICS``.
+
+See docs/reference/observability.md.
+"""
 
 from __future__ import annotations
 

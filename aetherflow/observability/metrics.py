@@ -1,4 +1,4 @@
-"""``RunMetrics``: an observer of run events that fills a private Prometheus registry (spec container.md §6).
+"""``RunMetrics``: an observer of run events that fills a private Prometheus registry (docs/reference/observability.md).
 
 It does no network I/O: ``aetherflow.edge.pushgateway`` asks it for the registry of each push (start, end, overlap)
 and sends it. prometheus_client is imported at the top on purpose: the edge imports this module only when

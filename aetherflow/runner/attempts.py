@@ -1,4 +1,4 @@
-"""Runner-level retry and timeout of one step (spec execution.md §9), and waiting for it under a stop request.
+"""Runner-level retry and timeout of one step (docs/concepts/statuses.md), and waiting for it under a stop request.
 
 The only place step retries happen: tenacity drives the attempts. A step without ``timeout_seconds`` runs in the
 runner's own thread (a thread per step would cost more than the rest of the step's bookkeeping); a step with one runs
@@ -30,7 +30,7 @@ def _timeout_error(message: str, *, abandoned: bool) -> TimeoutError:
 
 
 def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
-    """Whether a failed attempt may be retried under ``policy`` (permanence rules of execution.md §9)."""
+    """Whether a failed attempt may be retried under ``policy`` (permanence rules of docs/concepts/statuses.md)."""
     if isinstance(exc, Interrupted | LockLost | Permanent) or getattr(exc, "abandoned", False):
         return False
     if policy.retry_on_exceptions is None and policy.retry_on_exit_codes is None:

@@ -203,7 +203,7 @@ class StepRunContext:
         return self.workspace.ensure().manifests
 
     def resolve_path(self, path: str | os.PathLike[str]) -> Path:
-        """A step path resolved in the sandbox (steps.md §1)."""
+        """A step path resolved in the sandbox (docs/reference/steps/README.md)."""
         return resolve_in_sandbox(
             path,
             artifacts=self.artifacts_dir,

@@ -1,8 +1,8 @@
 """The env snapshot a run sees: process env, overlaid by env files, expanded by the secrets hook, plus runner keys.
 
-Spec resources-and-profiles.md §5. Built once per process by the CLI/edge, then read-only (a ``MappingProxyType``);
-``os.environ`` is never written. Secret values (env files marked ``secret``, and every value whose name matches a
-secret pattern) are registered with the run's ``Redactor`` here.
+See docs/reference/resources-and-profiles.md. Built once per process by the CLI/edge, then read-only (a
+``MappingProxyType``); ``os.environ`` is never written. Secret values (env files marked ``secret``, and every value
+whose name matches a secret pattern) are registered with the run's ``Redactor`` here.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def build_env_snapshot(
     extra: Mapping[str, str] | None = None,
     expand: Expand | None = None,
 ) -> Mapping[str, str]:
-    """The immutable env snapshot (steps 1, 2, 3, 4 of spec resources-and-profiles.md §5).
+    """The immutable env snapshot (steps 1, 2, 3, 4 of docs/reference/resources-and-profiles.md).
 
     ``bundle_env_files`` are the manifest's specs (relative paths resolve against ``bundle_root``); ``expand`` is
     the secrets hook's ``expand_env``; ``extra`` holds the runner-provided keys, which override everything.

@@ -1,7 +1,7 @@
 """Read a flow (or profiles) file once and parse it with YAML 1.1 rules, keeping a node -> line index.
 
-Every record the validation produces carries the line of the node it is about (spec flow-yaml.md §3, §5), so the
-document is composed once by PyYAML's C parser (pure-Python fallback) and then constructed here, node by node,
+Every record the validation produces carries the line of the node it is about (docs/reference/error-codes.md),
+so the document is composed once by PyYAML's C parser (pure-Python fallback) and then constructed here, node by node,
 recording for each path the line of its key (mapping entries) or of its first key (list items), the source text of
 plain scalars that YAML 1.1 turned into booleans, nulls or numbers (for the "quote it" hint), and duplicate keys.
 

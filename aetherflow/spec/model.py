@@ -1,4 +1,4 @@
-"""The Flow YAML v1 and profiles schemas (spec flow-yaml.md §2, resources-and-profiles.md §3), and their results.
+"""The Flow YAML v1 and profiles schemas and their results (docs/reference/flow-yaml.md).
 
 The schemas are written directly as pydantic-core schemas: the same engine, strict modes, error types and messages
 as pydantic ``BaseModel`` classes (``missing``, ``extra_forbidden``, ``string_type``, ``literal_error`` ...), without
@@ -51,7 +51,7 @@ ID_MAX_LENGTH: Final = 128
 
 
 def is_valid_id(value: str) -> bool:
-    """Spec flow-yaml.md §2.6: 1..128 characters, not ``.``/``..``, no ``/``, ``\\``, NUL or whitespace."""
+    """docs/reference/flow-yaml.md: 1..128 characters, not ``.``/``..``, no ``/``, ``\\``, NUL or whitespace."""
     if not value or len(value) > ID_MAX_LENGTH or value in {".", ".."}:
         return False
     return not any(ch in "/\\\x00" or ch.isspace() for ch in value)
@@ -290,7 +290,7 @@ def _job() -> cs.CoreSchema:
 
 @functools.cache
 def flow_schema() -> cs.CoreSchema:
-    """The core schema of a whole flow document (spec flow-yaml.md §2)."""
+    """The core schema of a whole flow document (docs/reference/flow-yaml.md)."""
     # version: a non-integer is int_type, any other integer literal_error (the chain reports the first failing link)
     version = cs.chain_schema([_int(), cs.literal_schema([1])])
     resource_name = cs.str_schema(strict=True, min_length=1)
@@ -310,7 +310,7 @@ def flow_schema() -> cs.CoreSchema:
 
 @functools.cache
 def profile_schema() -> cs.CoreSchema:
-    """The core schema of one profile: only ``config``, ``options`` and ``decode`` (resources-and-profiles.md §3)."""
+    """The core schema of one profile: only ``config``, ``options`` and ``decode``."""
     return _with_definitions(
         _object(
             "Profile",
@@ -501,7 +501,7 @@ def profiles_json_schema() -> dict[str, Any]:
 
 
 def manifest_json_schema() -> dict[str, Any]:
-    """A structural JSON Schema of bundle manifest v1 (spec plugins-and-bundles.md §4): keys and basic types."""
+    """A structural JSON Schema of bundle manifest v1 (docs/reference/plugins-and-bundles.md): keys and basic types."""
     string = {"type": "string"}
     env_file = {
         "anyOf": [

@@ -1,4 +1,6 @@
-"""Profiles: named ``config``/``options``/``decode`` blocks kept outside the flow (spec resources-and-profiles.md §3).
+"""Profiles: named ``config``/``options``/``decode`` blocks kept outside the flow.
+
+See docs/reference/resources-and-profiles.md.
 
 Sources, first that applies: the bundle's profiles file, ``AETHERFLOW_PROFILES_JSON``, ``AETHERFLOW_PROFILES_FILE``,
 and in the container only ``/etc/aetherflow/profiles/profiles.yaml`` when it exists. Problems are collected as

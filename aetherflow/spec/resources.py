@@ -137,7 +137,7 @@ def merge_decode(profile: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class MergedResource:
-    """A resource's ``config``/``options``/``decode`` after the profile merge, before rendering (spec §1 step 1).
+    """A resource's ``config``/``options``/``decode`` after the profile merge, before rendering.
 
     ``sources`` says, per section and top-level key, whether the value comes from the ``profile`` or the
     ``resource`` (the flow file); a key the resource sets over a profile value is ``resource``.

@@ -1,6 +1,6 @@
 """The secrets hook: a user module exposing ``decode(value)`` and optionally ``expand_env(env)``.
 
-Spec resources-and-profiles.md §4. ``AETHERFLOW_SECRETS_MODULE`` names an importable module,
+docs/reference/resources-and-profiles.md. ``AETHERFLOW_SECRETS_MODULE`` names an importable module,
 ``AETHERFLOW_SECRETS_PATH`` a ``.py`` file; with both set the module wins and a warning is returned with the hook.
 The module is imported once per process (later loads reuse it); every problem, whether at load time or raised by
 the hook while it runs, becomes an ``InputError`` (exit 2) whose message is masked with the run's redactor, because a

@@ -1,6 +1,6 @@
 """The state-volume check: is the state directory writable, which filesystem holds it, which journal mode to use.
 
-Called by the SQLite store before it opens the database (spec state-and-locks.md §2, steps 1-3) and by ``doctor``.
+Called by the SQLite store before it opens the database (docs/reference/state.md, steps 1-3) and by ``doctor``.
 SQLite's locking is unreliable on network filesystems (NFS, SMB, FUSE mounts such as s3fs), where WAL mode's
 shared-memory index cannot work at all; the check picks ``DELETE`` there, or refuses under the strict setting.
 """
@@ -45,7 +45,7 @@ _STATFS_MAGIC: dict[int, tuple[str, bool]] = {
     0x01021997: ("9p", True),
     0x5346414F: ("afs", True),
     0x47504653: ("gpfs", True),
-    # FUSE hides the real filesystem behind one magic number; every ``fuse.*`` type counts as network (spec §2.2).
+    # FUSE hides the real filesystem behind one magic number; every ``fuse.*`` type counts as network.
     0x65735546: ("fuse", True),
 }
 

@@ -1,4 +1,4 @@
-"""``zip`` and ``unzip`` (kind ``archive``, spec steps.md §8).
+"""``zip`` and ``unzip`` (kind ``archive``, docs/reference/steps/archive.md).
 
 Connector choice for both: ``inputs.resource`` (alias ``connector``), else a declared resource named
 ``archive_default``, else a built-in one: ``archive:zipfile`` without a password, ``archive:pyzipper`` with one (in
@@ -86,7 +86,7 @@ class UnzipInputs(Inputs):
 
 
 def _archive_connector(ctx: StepContext, requested: str | None, password: str | None, step: str) -> tuple[Any, str]:
-    """The connector to use and its driver name (steps.md §8 rule)."""
+    """The connector to use and its driver name (the rule in docs/reference/steps/archive.md)."""
     declared = ctx.resource_kinds()
     name = requested or (DEFAULT_RESOURCE if DEFAULT_RESOURCE in declared else None)
     if name is not None:

@@ -1,4 +1,6 @@
-"""Database steps (kind ``db``): ``db_extract``, ``db_fetch_small``, ``db_extract_stream`` (spec steps.md §5).
+"""Database steps (kind ``db``): ``db_extract``, ``db_fetch_small``, ``db_extract_stream``.
+
+See docs/reference/steps/database.md.
 
 Each reaches its resource's connector through ``ctx.connector(resource, kind="db")`` and uses only the DB primitives
 every DB connector offers: ``fetch_batches(sql, params, fetch_size) -> (columns, batches of row tuples)``, plus the

@@ -1,8 +1,8 @@
 """``http_request`` (kind ``rest``): one HTTP request through the resource's connector.
 
-Inputs follow steps.md §9. The response body is kept in the output when it fits ``max_body_bytes``, or streamed to
-``output`` (a sandbox path, written as ``.tmp`` then renamed). Status and transport failures come from the connector as
-``ConnectorError`` (transient ones are retried by the step's retry policy or the resource's default).
+Inputs: docs/reference/steps/http.md. The response body is kept in the output when it fits ``max_body_bytes``, or
+streamed to ``output`` (a sandbox path, written as ``.tmp`` then renamed). Status and transport failures come from the
+connector as ``ConnectorError`` (transient ones are retried by the step's retry policy or the resource's default).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SFTP steps (kind ``sftp``): list, download, upload (atomic, manifest, parallel) and delete remote files.
 
 The connector (``sftp:paramiko``) does the protocol work; these steps handle inputs, local paths (sandbox), the
-upload manifest, cancellation between files, and the outputs of steps.md §6.
+upload manifest, cancellation between files, and the outputs of docs/reference/steps/sftp.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 {{/*
-Mount points of the container contract (spec: container.md §3). The runner's container defaults
+Mount points of the container contract (docs/kubernetes.md). The runner's container defaults
 (aetherflow.settings CONTAINER_*) point into these directories; tests/unit/chart checks they agree.
 */}}
 {{- define "aetherflow.paths.flows" -}}/etc/aetherflow/flows{{- end }}
@@ -100,7 +100,7 @@ app.kubernetes.io/part-of: aetherflow
 {{- default (printf "%s-data" (include "aetherflow.fullname" .)) .Values.persistence.existingClaim }}
 {{- end }}
 
-{{/* AETHERFLOW_GRACE_SECONDS = terminationGracePeriodSeconds - 30, at least 5 (container.md §5). */}}
+{{/* AETHERFLOW_GRACE_SECONDS = terminationGracePeriodSeconds - 30, at least 5 (docs/kubernetes.md). */}}
 {{- define "aetherflow.graceSeconds" -}}
 {{- max 5 (sub (int .Values.job.terminationGracePeriodSeconds) 30) }}
 {{- end }}

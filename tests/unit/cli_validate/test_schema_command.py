@@ -97,3 +97,67 @@ def test_unwritable_output_is_an_error_not_a_traceback(tmp_path: Path, capsys: p
 
     assert code == 2
     assert capsys.readouterr().err.startswith("error: Cannot write schema to ")
+
+
+def _properties_outside_branches(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every (path, property schema) of the document, except the ``if``/``then`` parts of conditional branches."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for key, prop in node.get("properties", {}).items() if isinstance(node.get("properties"), dict) else []:
+            found.append((f"{path}.{key}", prop))
+        for key, value in node.items():
+            if key not in ("if", "then"):
+                found.extend(_properties_outside_branches(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_properties_outside_branches(value, f"{path}[{index}]"))
+    return found
+
+
+@pytest.mark.parametrize("kind", ["flow", "profiles"])
+def test_every_property_of_the_flow_and_profiles_schemas_has_a_description(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _schema(capsys, "--kind", kind)
+
+    undescribed = [path for path, prop in _properties_outside_branches(document) if not prop.get("description")]
+
+    assert undescribed == []
+
+
+def _step_flow(step: dict[str, Any]) -> dict[str, Any]:
+    return {"version": 1, "flow": {"id": "f"}, "jobs": [{"id": "a", "steps": [{"id": "s", **step}]}]}
+
+
+def test_step_type_offers_the_builtin_types_and_still_accepts_a_plugin_type(capsys: pytest.CaptureFixture[str]) -> None:
+    document = _schema(capsys)
+    validator = jsonschema.Draft202012Validator(document)
+
+    offered = document["$defs"]["Step"]["properties"]["type"]["anyOf"][0]["enum"]
+
+    assert {"check_items", "db_extract", "external.process", "with_lock"} <= set(offered)
+    assert list(validator.iter_errors(_step_flow({"type": "my_plugin.step", "inputs": {"anything": 1}}))) == []
+
+
+def test_a_builtin_step_input_outside_its_allowed_values_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    validator = jsonschema.Draft202012Validator(_schema(capsys))
+    base = {"type": "db_extract", "inputs": {"resource": "db", "sql": "SELECT 1", "output": "x.tsv"}}
+
+    def errors(fmt: str) -> list[str]:
+        step = {**base, "inputs": {**base["inputs"], "format": fmt}}
+        return [e.message for e in validator.iter_errors(_step_flow(step))]
+
+    assert errors("xlsx") != []
+    assert errors("jsonl") == []
+    assert errors("TSV") == []
+    assert errors("{{env.FORMAT:tsv}}") == []
+
+
+def test_a_builtin_step_input_of_the_wrong_type_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    validator = jsonschema.Draft202012Validator(_schema(capsys))
+
+    wrong = _step_flow({"type": "check_items", "inputs": {"items": "a", "min_count": [1]}})
+    templated = _step_flow({"type": "check_items", "inputs": {"items": "a", "min_count": "{{env.MIN:1}}"}})
+
+    assert list(validator.iter_errors(wrong)) != []
+    assert list(validator.iter_errors(templated)) == []
