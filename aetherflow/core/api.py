@@ -32,22 +32,84 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from aetherflow import api
+from aetherflow.core.views import LegacyConnectorContext, legacy_inputs
 from aetherflow.errors import ConnectorError, LockBusy, StepFailed
 
 __all__ = [
-    "STEP_SKIPPED",
-    "STEP_SUCCESS",
-    "ConnectorBase",
-    "ConnectorError",
-    "ConnectorInit",
-    "RemoteFileMeta",
+    # steps
     "Step",
     "StepResult",
-    "list_connectors",
+    "STEP_SUCCESS",
+    "STEP_SKIPPED",
+    # context
+    "RunContext",
+    "new_run_id",
+    # settings
+    "Settings",
+    # spec
+    "FlowSpec",
+    "FlowMetaSpec",
+    "JobSpec",
+    "StepSpec",
+    "ResourceSpec",
+    "WorkspaceSpec",
+    "StateSpec",
+    "LocksSpec",
+    "CleanupPolicy",
+    "LockScope",
+    "RemoteFileMeta",
+    # connectors
+    "ConnectorBase",
+    "ConnectorInit",
+    "ConnectorError",
+    # registries
+    "register_step",
+    "get_step",
     "list_steps",
     "register_connector",
-    "register_step",
-]
+    "get_connector",
+    "list_connectors",
+    "require",
+    "require_attr",
+]  # upstream's order: plugins and upstream's own contract test compare the list itself
+
+#: names loaded on first access (PEP 562), so importing this module for ``Step`` does not load pydantic or the
+#: registry: name -> module defining it
+_LAZY = {
+    **dict.fromkeys(("new_run_id", "get_step", "get_connector", "require", "require_attr"), "aetherflow.core.lookup"),
+    **dict.fromkeys(
+        (
+            "Settings",
+            "FlowSpec",
+            "FlowMetaSpec",
+            "JobSpec",
+            "StepSpec",
+            "ResourceSpec",
+            "WorkspaceSpec",
+            "StateSpec",
+            "LocksSpec",
+            "CleanupPolicy",
+            "LockScope",
+        ),
+        "aetherflow.core.models",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 STEP_SUCCESS = "SUCCESS"
 STEP_SKIPPED = "SKIPPED"
@@ -200,7 +262,8 @@ class LegacyStepAdapter(api.Step[Any]):
         """Build the legacy step with a legacy context, run it, convert what it returns."""
         legacy_ctx = LegacyRunContext(ctx)
         try:
-            step = self.legacy_class(ctx.step_id, inputs.model_dump(), legacy_ctx, ctx.job_id)
+            values = legacy_inputs(inputs.model_dump())
+            step = self.legacy_class(ctx.step_id, values, legacy_ctx, ctx.job_id)
             return to_step_result(step.run(), ctx.step_id)
         finally:
             legacy_ctx.release_all_locks()
@@ -425,7 +488,8 @@ def legacy_connector_adapter(cls: type[Any]) -> type[Any]:
 
     def __init__(self: Any, init: Any) -> None:
         if isinstance(init, api.ConnectorInit):
-            init = ConnectorInit(init.name, init.kind, init.driver, _plain(init.config), _plain(init.options), init.ctx)
+            ctx = LegacyConnectorContext(init.ctx, init.kind, init.driver) if init.ctx is not None else None
+            init = ConnectorInit(init.name, init.kind, init.driver, _plain(init.config), _plain(init.options), ctx)
         if takes_pair:
             base_init(self, init.config, init.options)
         else:
@@ -475,3 +539,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+RunContext = LegacyRunContext  # what a legacy step receives as ``self.ctx``
