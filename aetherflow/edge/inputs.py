@@ -17,6 +17,7 @@ from aetherflow.settings import CONTAINER_FLOW_FILE, CONTAINER_WORK_ROOT, Settin
 
 if TYPE_CHECKING:
     from aetherflow.bundles.sync import ActiveBundle
+    from aetherflow.plan import Plan
     from aetherflow.redaction import Redactor
     from aetherflow.registry import Registry
     from aetherflow.spec.secrets import SecretsHook
@@ -48,6 +49,30 @@ class RunInputs:
             "bundle_profiles_file": str(self.bundle.profiles_file) if self.bundle.profiles_file else None,
             "archive_drivers": self.bundle.zip_drivers,
         }
+
+
+    def hook_problems(self, plan: Plan) -> list[Issue]:
+        """Resources of ``plan`` requesting ``decode`` while no secrets hook is configured (none when one is)."""
+        return [] if self.hook is not None else decode_without_hook(plan)
+
+
+def decode_without_hook(plan: Plan) -> list[Issue]:
+    """The resources of ``plan`` requesting ``decode``, as the run-start input error, one record each.
+
+    ``validate``, ``doctor`` and ``run`` report it with this one record, before anything runs.
+    """
+    from aetherflow.spec.resources import decode_paths, merge_resource
+
+    found: list[Issue] = []
+    for name, res in plan.resources.items():
+        decode = merge_resource(res, plan.profiles.get(res.profile) if res.profile else None).decode
+        if decode_paths(decode, "config") or decode_paths(decode, "options"):
+            message = (
+                f"Resource '{name}' requests decode but no secrets hook is configured "
+                "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)"
+            )
+            found.append(Issue("settings:invalid", f"resources.{name}.decode", message))
+    return found
 
 
 def prepare_inputs(
