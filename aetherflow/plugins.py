@@ -13,8 +13,9 @@ Spec plugins-and-bundles.md §1 and §3. Three sources, in this order:
 The folders are ``AETHERFLOW_PLUGIN_PATHS``, replaced by a bundle's ``layout.plugins_dir`` (``extra_paths``). In
 enterprise mode the ambient folders are ignored (``plugin_paths_ignored``) and only bundle folders inside the
 manifest's trusted ``paths.plugins`` load. A plugin step may replace a built-in step type (WARNING
-``plugin_overrides_builtin``), except in enterprise mode. Failures and duplicate names are fatal under ``AETHERFLOW_PLUGIN_STRICT``
-(``PluginLoadError``, exit 2), otherwise warnings (``plugin_load_failed``) returned as ``Issue`` records.
+``plugin_overrides_builtin``), except in enterprise mode. Failures and duplicate names are fatal under
+``AETHERFLOW_PLUGIN_STRICT`` (``PluginLoadError``, exit 2), otherwise warnings (``plugin_load_failed``) returned as
+``Issue`` records.
 """
 
 from __future__ import annotations
@@ -168,7 +169,9 @@ class _Loader:
             return
         self.registry.override_step(name, target, source=source)
         message = f"Plugin step type '{name}' overrides the built-in step type (from {source})"
-        self.warn(Issue(OVERRIDES_BUILTIN, ROOT_LOC, message), "plugin_overrides_builtin", step_type=name, source=source)
+        self.warn(
+            Issue(OVERRIDES_BUILTIN, ROOT_LOC, message), "plugin_overrides_builtin", step_type=name, source=source
+        )
 
     def duplicate(self, what: str, name: str, source: str) -> None:
         message = f"Step type already registered: {name}" if what == "step" else f"Connector already registered: {name}"

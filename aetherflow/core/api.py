@@ -29,13 +29,29 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from aetherflow import api
 from aetherflow.core.views import LegacyConnectorContext, legacy_inputs
 from aetherflow.errors import ConnectorError, LockBusy, StepFailed
 
-__all__ = [
+if TYPE_CHECKING:  # loaded on first access at run time (``__getattr__`` below)
+    from aetherflow.core.lookup import get_connector, get_step, new_run_id, require, require_attr
+    from aetherflow.core.models import (
+        CleanupPolicy,
+        FlowMetaSpec,
+        FlowSpec,
+        JobSpec,
+        LockScope,
+        LocksSpec,
+        ResourceSpec,
+        Settings,
+        StateSpec,
+        StepSpec,
+        WorkspaceSpec,
+    )
+
+__all__ = [  # noqa: RUF022 (upstream's order: plugins and upstream's own contract test compare the list itself)
     # steps
     "Step",
     "StepResult",
@@ -71,7 +87,7 @@ __all__ = [
     "list_connectors",
     "require",
     "require_attr",
-]  # upstream's order: plugins and upstream's own contract test compare the list itself
+]
 
 #: names loaded on first access (PEP 562), so importing this module for ``Step`` does not load pydantic or the
 #: registry: name -> module defining it

@@ -37,7 +37,7 @@ def _layout() -> dict[str, str]:
 class WorkspaceSpec(BaseModel):
     """``flow.workspace``: root directory, clean-up policy, sub-directory names."""
 
-    root: str = "/tmp/work"  # noqa: S108 (the documented default)
+    root: str = "/tmp/work"
     cleanup_policy: CleanupPolicy = "on_success"
     layout: dict[str, str] = Field(default_factory=_layout)
 
@@ -46,7 +46,7 @@ class StateSpec(BaseModel):
     """``flow.state``: backend and path of the state store."""
 
     backend: Literal["sqlite", "file"] = "sqlite"
-    path: str = "/tmp/state/aetherflow.sqlite"  # noqa: S108 (the documented default)
+    path: str = "/tmp/state/aetherflow.sqlite"
 
 
 class LocksSpec(BaseModel):
@@ -115,8 +115,8 @@ def _flag(value: str | None, default: bool) -> bool:
 class Settings(BaseModel):
     """The 0.0.14 process settings; ``from_env`` reads an explicit env snapshot (never ``os.environ``)."""
 
-    work_root: str = "/tmp/work"  # noqa: S108 (the documented default)
-    state_root: str = "/tmp/state"  # noqa: S108 (the documented default)
+    work_root: str = "/tmp/work"
+    state_root: str = "/tmp/state"
     plugin_paths: list[str] = Field(default_factory=list)
     plugin_strict: bool = True
     strict_templates: bool = True
@@ -132,8 +132,8 @@ class Settings(BaseModel):
     def from_env(cls, env: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Settings:
         """Settings from the ``AETHERFLOW_*`` variables of ``env``, then ``overrides``."""
         data: dict[str, Any] = {
-            "work_root": env.get("AETHERFLOW_WORK_ROOT") or "/tmp/work",  # noqa: S108
-            "state_root": env.get("AETHERFLOW_STATE_ROOT") or "/tmp/state",  # noqa: S108
+            "work_root": env.get("AETHERFLOW_WORK_ROOT") or "/tmp/work",
+            "state_root": env.get("AETHERFLOW_STATE_ROOT") or "/tmp/state",
             "plugin_paths": [p.strip() for p in env.get("AETHERFLOW_PLUGIN_PATHS", "").split(",") if p.strip()],
             "plugin_strict": _flag(env.get("AETHERFLOW_PLUGIN_STRICT"), True),
             "strict_templates": _flag(env.get("AETHERFLOW_STRICT_TEMPLATES"), True),

@@ -48,7 +48,7 @@ def _is_file_meta_mapping(value: Mapping[Any, Any]) -> bool:
 
 
 def legacy_inputs(value: Any) -> Any:
-    """``value`` with every ``RemoteFileMeta`` (object or dumped mapping) replaced by a ``FileMetaView``, recursively."""
+    """``value`` with every ``RemoteFileMeta`` (object or dumped mapping) as a ``FileMetaView``, recursively."""
     if isinstance(value, api.RemoteFileMeta):
         return FileMetaView(dataclasses.asdict(value))
     if isinstance(value, Mapping):

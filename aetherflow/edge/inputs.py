@@ -50,7 +50,6 @@ class RunInputs:
             "archive_drivers": self.bundle.zip_drivers,
         }
 
-
     def hook_problems(self, plan: Plan) -> list[Issue]:
         """Resources of ``plan`` requesting ``decode`` while no secrets hook is configured (none when one is)."""
         return [] if self.hook is not None else decode_without_hook(plan)

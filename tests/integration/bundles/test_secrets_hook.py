@@ -28,7 +28,9 @@ NO_HOOK = (
 
 def _assets(path: Path) -> Path:
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE assets (bundle TEXT, path TEXT, sha256 TEXT, size INTEGER, updated_at REAL, data BLOB)")
+        conn.execute(
+            "CREATE TABLE assets (bundle TEXT, path TEXT, sha256 TEXT, size INTEGER, updated_at REAL, data BLOB)"
+        )
         conn.executemany(
             "INSERT INTO assets VALUES ('b1', ?, ?, ?, 1700000000.0, ?)",
             [(rel, hashlib.sha256(d).hexdigest(), len(d), d) for rel, d in bundle_files().items()],

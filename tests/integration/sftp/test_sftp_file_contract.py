@@ -23,7 +23,7 @@ CONTRACT = (
     "delete_recursive",
 )
 
-HOSTILE = "we'ird \"name\" \\ ü\N{SNOWMAN}.txt"
+HOSTILE = 'we\'ird "name" \\ ü\N{SNOWMAN}.txt'
 
 
 @pytest.fixture
@@ -81,9 +81,7 @@ def test_read_bytes_of_a_missing_file_is_a_permanent_connector_error(sftp_dir: s
     assert caught.value.transient is False
 
 
-def test_mkdir_creates_one_directory_and_refuses_missing_parents(
-    sshd_server: SshdServer, sftp_dir: str, sftp
-) -> None:
+def test_mkdir_creates_one_directory_and_refuses_missing_parents(sshd_server: SshdServer, sftp_dir: str, sftp) -> None:
     sftp.mkdir(f"{sftp_dir}/one")
 
     with pytest.raises(ConnectorError):
