@@ -108,5 +108,6 @@ def test_a_template_missing_a_required_name_fails_the_step_with_the_plugins_mess
     result = flow.run(env={"AETHERFLOW_PLUGIN_PATHS": str(REMOTE_PLUGINS)})
 
     assert result.code == 1
-    [failed] = result.event("step_failed")
+    [failed] = [e for e in result.event("step_end") if e["step_id"] == "check"]
+    assert failed["status"] == "FAILED"
     assert "Template template.xlsx misses names: ['COST']" in failed["error"]
