@@ -9,7 +9,7 @@ from tests.plugins.upstream_shapes import REMOTE_PLUGINS
 from tests.servers.sshd import SshdServer
 from tests.support.cli import FlowRun, make_flow
 
-HOSTILE = "we'ird \"name\" ü.csv"
+HOSTILE = 'we\'ird "name" ü.csv'
 
 
 def _flow(tmp_path: Path, server: SshdServer, remote_dir: str, gate: Path) -> FlowRun:
@@ -22,7 +22,11 @@ def _flow(tmp_path: Path, server: SshdServer, remote_dir: str, gate: Path) -> Fl
           sftp_in:
             kind: sftp
             driver: sftp-moveit
-            config: {{host: "{server.host}", port: {server.port}, user: "{server.user}", password: "{{{{env.SFTP_PASS}}}}"}}
+            config:
+              host: "{server.host}"
+              port: {server.port}
+              user: "{server.user}"
+              password: "{{{{env.SFTP_PASS}}}}"
         jobs:
           - id: pull
             steps:

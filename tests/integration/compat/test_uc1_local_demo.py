@@ -30,7 +30,9 @@ def _env(tmp_path: Path, smtp: SmtpServers | None = None) -> dict[str, str]:
 
 
 def _run(tmp_path: Path, env: dict[str, str], *flow: str) -> CliResult:
-    return aetherflow("run", "--bundle-manifest", MANIFEST, *flow, "--state", str(tmp_path / "s.db"), "--run-id", "r1", env=env)
+    return aetherflow(
+        "run", "--bundle-manifest", MANIFEST, *flow, "--state", str(tmp_path / "s.db"), "--run-id", "r1", env=env
+    )
 
 
 def test_the_demo_as_shipped_is_refused_before_anything_runs(tmp_path: Path) -> None:

@@ -1,17 +1,9 @@
 """Every example plugin file of aetherflow-core 0.0.14's demos loads unchanged, and so do this repository's own
-plugins written in the same shapes.
-
-Upstream's files are never part of this repository: the test reads them at run time from a git checkout of the
-upstream project named by ``AETHERFLOW_UPSTREAM_GIT_DIR`` (a bare or normal git directory) and is skipped without it.
-"""
+plugins written in the same shapes (upstream's files are read at test time, see ``tests.support.upstream``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tarfile
 from collections.abc import Callable
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -20,43 +12,31 @@ from aetherflow.plugins import load_plugins
 from aetherflow.registry import Registry
 from aetherflow.settings import Settings
 from tests.plugins.upstream_shapes import REMOTE_PLUGINS, UC1_LOCAL, UC2_LOCAL
+from tests.support.upstream import export, needs_upstream, upstream_files
 from tests.unit.plugins.helpers import EventLog
 
 MakeSettings = Callable[..., Settings]
-UPSTREAM = os.environ.get("AETHERFLOW_UPSTREAM_GIT_DIR", "")
 
 
-def _git(*args: str) -> bytes:
-    return subprocess.run(["git", "--git-dir", UPSTREAM, *args], capture_output=True, check=True, timeout=60).stdout
+def _plugin_files() -> list[str]:
+    return [n for n in upstream_files("demo") if "/plugins/" in n and n.endswith(".py")]
 
 
-def _upstream_plugin_dirs() -> list[str]:
-    if not UPSTREAM or not Path(UPSTREAM).exists():
-        return []
-    names = _git("ls-tree", "-r", "--name-only", "HEAD", "demo").decode().splitlines()
-    return sorted({n.rsplit("/plugins/", 1)[0] + "/plugins" for n in names if "/plugins/" in n and n.endswith(".py")})
-
-
-needs_upstream = pytest.mark.skipif(not _upstream_plugin_dirs(), reason="no upstream checkout (AETHERFLOW_UPSTREAM_GIT_DIR)")
+def _plugin_dirs() -> list[str]:
+    return sorted({n.rsplit("/plugins/", 1)[0] + "/plugins" for n in _plugin_files()})
 
 
 @needs_upstream
 def test_upstream_ships_28_example_plugin_files() -> None:
-    names = _git("ls-tree", "-r", "--name-only", "HEAD", "demo").decode().splitlines()
-
-    plugin_files = [n for n in names if "/plugins/" in n and n.endswith(".py") and not n.endswith("__init__.py")]
-
-    assert len(plugin_files) == 28
+    assert len([n for n in _plugin_files() if not n.endswith("__init__.py")]) == 28
 
 
 @needs_upstream
-@pytest.mark.parametrize("plugin_dir", _upstream_plugin_dirs() or ["none"])
+@pytest.mark.parametrize("plugin_dir", _plugin_dirs() or ["none"])
 def test_every_upstream_example_plugin_file_of_a_demo_loads_unchanged(
     plugin_dir: str, tmp_path: Path, registry: Registry, make_settings: MakeSettings, events: EventLog
 ) -> None:
-    with tarfile.open(fileobj=BytesIO(_git("archive", "HEAD", plugin_dir))) as archive:
-        archive.extractall(tmp_path, filter="data")
-    root = tmp_path / plugin_dir
+    root = export(plugin_dir, tmp_path)
 
     warnings = load_plugins(registry, settings=make_settings(paths=[root]), emit=events)
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import stat
 
-from aetherflow.core.api import ConnectorBase, ConnectorError, ConnectorInit, RemoteFileMeta, register_connector, require
+from aetherflow.core.api import (
+    ConnectorBase,
+    ConnectorError,
+    ConnectorInit,
+    RemoteFileMeta,
+    register_connector,
+    require,
+)
 
 
 @register_connector(kind="sftp", driver="sftp-moveit")

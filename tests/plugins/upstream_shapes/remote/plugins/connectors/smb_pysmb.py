@@ -17,8 +17,12 @@ class PySmbShare(ConnectorBase):
     def connect(self):
         smb_connection = require("smb.SMBConnection:SMBConnection")
         conn = smb_connection(
-            self.cfg["user"], self.cfg["password"], "aetherflow-test", self.cfg.get("server_name", "SERVER"),
-            use_ntlm_v2=True, is_direct_tcp=True,
+            self.cfg["user"],
+            self.cfg["password"],
+            "aetherflow-test",
+            self.cfg.get("server_name", "SERVER"),
+            use_ntlm_v2=True,
+            is_direct_tcp=True,
         )
         try:
             ok = conn.connect(self.cfg["server"], int(self.cfg.get("port", 445)), timeout=10)
