@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.plugins.upstream_shapes import REMOTE_PLUGINS
 from tests.servers.sshd import SshdServer
 from tests.support.cli import FlowRun, make_flow
+from tests.support.upstream import export, needs_upstream
 
 HOSTILE = 'we\'ird "name" ü.csv'
 
@@ -90,4 +93,30 @@ def test_a_resumed_run_hands_the_restored_file_list_to_the_next_steps_the_same_w
     assert [e["step_id"] for e in second.event("step_restored")] == ["list"]
     download = flow.show(env=_env(sshd_server))["jobs"]["pull"]["steps"]["download"]["outputs"]
     assert download == {"local_files": ["a.csv", f"sub/{HOSTILE}"], "sizes": [1, 2]}
+    assert sorted(p.name for p in (sshd_server.home / sftp_dir).rglob("*") if p.is_file()) == ["skip.txt"]
+
+
+@needs_upstream
+@pytest.mark.parametrize("resumed", [False, True], ids=["fresh", "resumed"])
+def test_upstreams_own_remote_demo_steps_download_and_delete_the_listed_files(
+    resumed: bool, tmp_path: Path, sshd_server: SshdServer, sftp_dir: str
+) -> None:
+    plugins = export("demo/usecase-multiflows-remote/uc1/plugins", tmp_path / "upstream")
+    _remote_files(sshd_server, sftp_dir)
+    gate = tmp_path / "gate"
+    if not resumed:
+        gate.touch()
+    flow = _flow(tmp_path, sshd_server, sftp_dir, gate)
+    env = {**_env(sshd_server), "AETHERFLOW_PLUGIN_PATHS": str(plugins)}
+
+    if resumed:
+        assert flow.run(env=env).code == 1
+        gate.touch()
+    result = flow.run(env=env)
+
+    assert result.code == 0, result.stderr
+    assert [e["step_id"] for e in result.event("step_restored")] == (["list"] if resumed else [])
+    inbox = flow.work / "remote_lists" / "pull" / "r1" / "artifacts" / "inbox"
+    assert (inbox / "a.csv").read_bytes() == b"a"
+    assert (inbox / "sub" / HOSTILE).read_bytes() == b"bb"
     assert sorted(p.name for p in (sshd_server.home / sftp_dir).rglob("*") if p.is_file()) == ["skip.txt"]

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
 from tests.plugins.upstream_shapes import UC1_LOCAL
 from tests.servers.smtp import SmtpServers
 from tests.support.cli import CliResult, aetherflow
+from tests.support.upstream import export, needs_upstream
 
 MANIFEST = str(UC1_LOCAL / "manifest_local.yaml")
 
@@ -83,3 +85,29 @@ def test_after_the_documented_fixes_sync_then_run_is_green(tmp_path: Path, smtp_
     overrides = ran.event("plugin_overrides_builtin")
     assert sorted(e["step_type"] for e in overrides) == ["sftp_download_files", "sftp_list_files", "smb_upload_files"]
     assert {e["level"] for e in overrides} == {"WARNING"}
+
+
+@needs_upstream
+def test_upstreams_own_uc1_plugins_run_the_fixed_demo_green(tmp_path: Path, smtp_server: SmtpServers) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(UC1_LOCAL, bundle, ignore=shutil.ignore_patterns("plugins", "__pycache__"))
+    shutil.copytree(export("demo/usecase-multiflows-local/uc1/plugins", tmp_path / "upstream"), bundle / "plugins")
+    env = _env(tmp_path, smtp_server)
+    manifest = str(bundle / "manifest_local.yaml")
+
+    ran = aetherflow(
+        "run",
+        "--bundle-manifest",
+        manifest,
+        "--flow-yaml",
+        "flows/demo_local_fixed.yaml",
+        "--state",
+        str(tmp_path / "s.db"),
+        "--run-id",
+        "r1",
+        env=env,
+    )
+
+    assert ran.code == 0, ran.stderr
+    assert [p.name for p in (tmp_path / "outbox" / "outbox").iterdir()] == ["payload_r1.zip"]
+    assert len(smtp_server.inbox.messages) == 1
