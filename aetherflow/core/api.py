@@ -1,4 +1,8 @@
-"""The aetherflow-core 0.0.14 plugin API: plugins written for it load and run unchanged (plugins-and-bundles.md §2.2).
+"""The aetherflow-core 0.0.14 plugin API: plugins written for it load and run unchanged.
+
+``__all__`` is upstream's list, in upstream's order. The step and connector contract below is loaded with the module;
+the registry look-ups and ``require`` helpers (``aetherflow.core.lookup``) and the pydantic settings and flow models
+(``aetherflow.core.models``) load on first access (PEP 562), so a plugin's import stays cheap.
 
 A legacy step is a class built with ``(step_id, inputs, ctx, job_id)`` whose ``run()`` takes no argument and returns
 a dict or a ``StepResult``; a legacy connector takes a ``ConnectorInit`` or ``(config, options)``. The decorators
@@ -12,7 +16,10 @@ here register *adapters* with the typed registry (``aetherflow.api.register_step
   ``acquire_lock``/``release_lock``) on top of the typed one and converts the result. Locks still held when the step
   returns are released then (the typed context holds locks only for a block, with a heartbeat).
 * ``register_connector`` registers a subclass of the legacy class (``isinstance`` keeps working) that accepts the
-  runner's ``ConnectorInit``, hands the legacy class plain dicts, and adds ``default_retry``/``close`` if missing.
+  runner's ``ConnectorInit``, hands the legacy class plain dicts and a context with upstream's ``log``, and adds
+  ``default_retry``/``close`` if missing.
+* Inputs reach a legacy step with every ``RemoteFileMeta`` (object, or mapping restored from state) as a
+  ``FileMetaView``: ``m.rel_path`` and ``m["rel_path"]`` both work, on a fresh run and after a resume.
 
 Import-light on purpose: only the standard library and ``aetherflow.api``.
 """
