@@ -131,3 +131,30 @@ def test_a_plugin_connector_with_a_built_in_name_is_still_a_duplicate(
         load_plugins(registry, settings=make_settings(paths=[tmp_path]))
 
     assert str(caught.value) == "Connector already registered: sftp:paramiko"
+
+
+def test_a_lazy_entry_point_step_named_like_a_built_in_replaces_it_with_a_warning(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    registry: Registry,
+    make_settings: MakeSettings,
+    events: EventLog,
+) -> None:
+    import uuid
+
+    from tests.plugins.dist import make_distribution
+
+    module = f"afplug_{uuid.uuid4().hex[:8]}"
+    root = make_distribution(
+        tmp_path / "site",
+        f"afplug-{uuid.uuid4().hex[:8]}",
+        modules={module: TYPED_CHECK_ITEMS.replace("@register_step('check_items')\n", "")},
+        entry_points={"aetherflow.steps": {"check_items": f"{module}:Mine"}},
+    )
+    monkeypatch.syspath_prepend(str(root))
+
+    warnings = load_plugins(registry, settings=make_settings(), emit=events)
+
+    assert [w.code for w in warnings] == ["plugin:overrides_builtin"]
+    assert events.named("plugin_overrides_builtin")[0]["source"] == "entry point check_items"
+    assert registry.step_class("check_items").__name__ == "Mine"
