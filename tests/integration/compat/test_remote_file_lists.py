@@ -1,5 +1,6 @@
-"""Upstream-style steps pass ``RemoteFileMeta`` lists along: read as ``m.rel_path`` and ``m["size"]`` on a fresh
-run and after a resume restored the list from the state store, against the real sshd."""
+"""Upstream-style steps pass ``RemoteFileMeta`` lists along (as ``steps.<id>.files`` and as a promoted
+``job.outputs.files``, as upstream's remote demo does): read as ``m.rel_path`` and ``m["size"]`` on a fresh run and
+after a resume restored the list from the state store, against the real sshd."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def _flow(tmp_path: Path, server: SshdServer, remote_dir: str, gate: Path) -> Fl
               - id: list
                 type: sftp_list_files_custom
                 inputs: {{resource: sftp_in, remote_dir: "{remote_dir}", pattern: "*.csv", recursive: true}}
+                outputs: {{files: "{{{{ result.files }}}}", count: "{{{{ result.count }}}}"}}
+                on_no_data: skip_job
               - id: gate
                 type: external.process
                 inputs: {{command: ["/bin/sh", "-c", "test -f '{gate}'"]}}
@@ -44,7 +47,7 @@ def _flow(tmp_path: Path, server: SshdServer, remote_dir: str, gate: Path) -> Fl
                 inputs: {{resource: sftp_in, files: "{{{{steps.list.files}}}}", dest_dir: inbox}}
               - id: delete
                 type: sftp_delete_files_custom
-                inputs: {{resource: sftp_in, files: "{{{{steps.list.files}}}}"}}
+                inputs: {{resource: sftp_in, files: "{{{{job.outputs.files}}}}"}}
         """,
     )
 
@@ -94,6 +97,23 @@ def test_a_resumed_run_hands_the_restored_file_list_to_the_next_steps_the_same_w
     download = flow.show(env=_env(sshd_server))["jobs"]["pull"]["steps"]["download"]["outputs"]
     assert download == {"local_files": ["a.csv", f"sub/{HOSTILE}"], "sizes": [1, 2]}
     assert sorted(p.name for p in (sshd_server.home / sftp_dir).rglob("*") if p.is_file()) == ["skip.txt"]
+
+
+def test_an_empty_listing_skips_the_job_as_upstreams_skipped_result_says(
+    tmp_path: Path, sshd_server: SshdServer, sftp_dir: str
+) -> None:
+    sshd_server.put(f"{sftp_dir}/only.txt", b"x")
+    gate = tmp_path / "gate"
+    gate.touch()
+    flow = _flow(tmp_path, sshd_server, sftp_dir, gate)
+
+    result = flow.run(env=_env(sshd_server))
+
+    assert result.code == 0, result.stderr
+    steps = flow.show(env=_env(sshd_server))["jobs"]["pull"]["steps"]
+    assert steps["list"]["status"] == "SKIPPED"
+    assert steps["list"]["outputs"]["reason"] == "0 < 1"
+    assert "download" not in steps or steps["download"]["status"] == "SKIPPED"
 
 
 @needs_upstream
