@@ -55,6 +55,12 @@ def test_the_demo_as_shipped_is_refused_before_anything_runs(tmp_path: Path) -> 
         ("semantic:unknown_resource", "jobs[0].steps[6].inputs.resource"),
         ("semantic:unknown_resource", "jobs[0].steps[7].inputs.resource"),
     ]
+    unknown = sorted({e["msg"] for e in report["errors"] if e["code"] == "semantic:unknown_resource"})
+    assert unknown == [  # upstream's wording, which upstream only reports when the step runs
+        "Unknown resource: mail_dummy. Known: []",
+        "Unknown resource: sftp_local. Known: []",
+        "Unknown resource: smb_local. Known: []",
+    ]
     messages = [w["msg"] for w in report["warnings"]]
     assert "Step unzip missing inputs: ['archives', 'dest_dir']" in messages  # upstream's run-time message
     assert "Step zip missing inputs: ['dest_path', 'items']" in messages
