@@ -9,7 +9,9 @@ results) and its safety rules:
   only then are the files (all, or the listed ``members``) moved into ``dest_dir``.
 
 A password reaches ``zip``/``unzip`` as ``-P`` (ZipCrypto): the programs offer no other non-interactive way, so it is
-visible in the process list of the machine while they run. It is masked in every error message.
+visible in the process list of the machine while they run. It is masked in every error message. Info-ZIP ``zip``
+3.0 stores file names as raw bytes without the zip UTF-8 flag: ``unzip`` restores non-ASCII names, other readers may
+decode them differently.
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ class ExternalArchiveConnector(_ProgramArchive):
         argv: list[str] = []
         for arg in template:
             if arg == "{files}":
-                argv.extend(files)
+                # './' keeps a name starting with '-' from being read as an option; archivers drop the prefix.
+                argv.extend(f"./{name}" if name.startswith("-") else name for name in files)
                 continue
             # One pass: a value holding placeholder text (a password with "{dest}") is not replaced again.
             argv.append(_PLACEHOLDER.sub(lambda m: values.get(m.group(0), ""), arg))

@@ -101,7 +101,9 @@ def test_pragmas_are_set_when_the_connection_opens(harness_factory: Callable[...
 
 def test_a_pragma_value_with_quotes_stays_one_value(harness_factory: Callable[..., DbHarness], tmp_path: Path) -> None:
     hostile = "1GB'; CREATE TABLE pwned(x INT); --"
-    res = ResolvedResource("d", "db", "duckdb", {"path": str(tmp_path / "q.duckdb")}, {"pragmas": {"memory_limit": hostile}})
+    res = ResolvedResource(
+        "d", "db", "duckdb", {"path": str(tmp_path / "q.duckdb")}, {"pragmas": {"memory_limit": hostile}}
+    )
     h = harness_factory(res)
 
     with pytest.raises(ConnectorError, match="cannot set pragma 'memory_limit'") as caught:
@@ -174,9 +176,7 @@ def test_a_missing_directory_is_a_permanent_connect_error(
     assert not caught.value.transient
 
 
-def test_without_duckdb_the_error_names_the_extra(
-    harness: DbHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_duckdb_the_error_names_the_extra(harness: DbHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "duckdb", None)
 
     with pytest.raises(ConnectorError, match=r"install the 'duckdb' extra \(pip install 'aetherflow\[duckdb\]'\)"):
