@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 import threading
 import time
 import zipfile
@@ -297,3 +298,18 @@ def test_pyminizip_refuses_extraction_and_a_bad_level(make_harness: Callable[...
         connector(h, "mini").extract_zip(archive="a.zip", dest_dir="out")
     with pytest.raises(ConnectorError, match=r"config\.compress_level must be 0-9, got 10"):
         connector(h, "bad")
+
+
+@needs_info_zip
+def test_without_pyzipper_a_password_zip_falls_back_to_the_zip_programs(
+    harness: ArchiveHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyzipper", None)
+    harness.write("a.txt", "secret data")
+
+    zipped = harness.run("zip", dest_path="enc.zip", items=["a.txt"], password="pw")
+    unzipped = harness.run("unzip", archives="enc.zip", dest_dir="back", password="pw")
+
+    assert zipped.output["driver"] == "os"
+    assert unzipped.output["unzipped"][0]["driver"] == "os"
+    assert (harness.artifacts / "back" / "a.txt").read_text() == "secret data"
