@@ -25,19 +25,19 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.connectors.db_stream import Batches, bind_params, cursor_batches, sqlite_file_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.pool import PoolProxiedConnection
 
 Row = Sequence[Any]
-Batches = Generator[list[Row], None, None]
 
 POOL_DEFAULTS: dict[str, Any] = {"size": 5, "max_overflow": 10, "recycle_seconds": 1800, "pre_ping": True}
 _FLAT_POOL_KEYS = {"pool_size": "size", "max_overflow": "max_overflow", "pool_recycle": "recycle_seconds",
@@ -180,6 +180,10 @@ def _canceller(dbapi: Any) -> Callable[[], None] | None:
     return None
 
 
+def _no_batches() -> Batches:
+    yield from ()
+
+
 def _root_cause(error: BaseException) -> BaseException:
     """The DBAPI error under a SQLAlchemy wrapper (``orig``), else the error itself."""
     orig = getattr(error, "orig", None)
@@ -202,6 +206,7 @@ class SqlAlchemyConnector(_DbConnector):
         # Heroku-style 'postgres://' is not a SQLAlchemy dialect name.
         self._url = re.sub(r"^postgres(\+|://)", r"postgresql\1", url.strip())
         self._engine: Engine | None = None
+        self._sqlite: _SqliteUrlConnector | None = None
         self._lock = threading.Lock()
 
     def _display_target(self) -> str:
@@ -293,13 +298,34 @@ class SqlAlchemyConnector(_DbConnector):
         except Exception as exc:
             raise self._connect_error(exc) from exc
 
+    def _sqlite_file(self) -> Sqlite3Connector | None:
+        """The stdlib connector serving a plain ``sqlite:///<file>`` URL without SQLAlchemy, else None."""
+        if self._sqlite is None and not self.options.get("connect_args"):
+            path = sqlite_file_of(self._url)
+            if path is not None:
+                init = self.init
+                config = {"path": path}
+                self._sqlite = _SqliteUrlConnector(
+                    ConnectorInit(init.name, init.kind, init.driver, config, {}, init.ctx)
+                )
+                self._sqlite.display = self._url  # a SQLite URL holds no credentials; parsing it needs SQLAlchemy
+        return self._sqlite
+
     def fetch_batches(
         self, sql: str, params: Mapping[str, Any] | None, fetch_size: int, *, cancelled: CancelToken | None = None
     ) -> tuple[list[str], Batches]:
         """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches.
 
-        With ``cancelled``, a stop request cancels the running statement on the server (``Interrupted`` is raised).
+        Rows come straight from the DBAPI cursor (a server-side one on PostgreSQL), a plain SQLite file URL is read
+        with the stdlib driver; other dialects stream through SQLAlchemy's result. With ``cancelled``, a stop request
+        cancels the running statement on the server (``Interrupted`` is raised).
         """
+        sqlite_file = self._sqlite_file()
+        if sqlite_file is not None:
+            return sqlite_file.fetch_batches(sql, params, fetch_size, cancelled=cancelled)
+        engine = self.engine()
+        if engine.dialect.name == "sqlite" or engine.dialect.driver in ("psycopg", "psycopg2"):
+            return self._cursor_batches(engine, sql, params, fetch_size, cancelled)
         from sqlalchemy import text
 
         conn = self.connect()
@@ -330,8 +356,60 @@ class SqlAlchemyConnector(_DbConnector):
 
         return columns, batches()
 
+    def _cursor_batches(
+        self, engine: Engine, sql: str, params: Mapping[str, Any] | None, fetch_size: int, cancelled: CancelToken | None
+    ) -> tuple[list[str], Batches]:
+        """The rows of ``sql`` from a DBAPI cursor of the pool: no SQLAlchemy ``Row`` per row."""
+        from sqlalchemy import text
+
+        raw = self._raw_connection()
+        dbapi: Any = raw.driver_connection
+        watcher = _CancelWatcher(cancelled, _canceller(dbapi)).__enter__()
+        # PostgreSQL: a named (server-side) cursor keeps only one batch in memory; SQLite's cursor steps lazily.
+        server_side = engine.dialect.name == "postgresql"
+        cursor = dbapi.cursor(name=f"aetherflow_{threading.get_ident()}_{id(raw)}") if server_side else dbapi.cursor()
+
+        def release(failed: bool = False) -> None:
+            watcher.__exit__(None, None, None)
+            try:
+                cursor.close()
+                dbapi.rollback()  # reads only: end the transaction the cursor opened
+            except Exception:  # noqa: BLE001 (a broken connection: never hand it back to the pool)
+                failed = True
+            if failed:
+                raw.invalidate()
+            raw.close()
+
+        try:
+            compiled = text(sql).compile(dialect=engine.dialect)
+            cursor.arraysize = fetch_size
+            if server_side:
+                cursor.itersize = fetch_size
+            cursor.execute(compiled.string, bind_params(compiled, params))
+            # A psycopg2 named cursor describes its result only once the first rows are fetched.
+            first = cursor.fetchmany(fetch_size) if cursor.description or server_side else []
+            columns = [str(d[0]) for d in cursor.description] if cursor.description else []
+        except Exception as exc:
+            release(failed=True)
+            raise self._stopped_or_query_error(exc, watcher) from exc
+        if not first:
+            release()
+            return columns, _no_batches()
+        batches = cursor_batches(
+            cursor,
+            fetch_size,
+            errors=(Exception,),
+            fail=lambda exc: self._stopped_or_query_error(exc, watcher),
+            release=release,
+            first=list(first),
+        )
+        return columns, batches
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement in a committed transaction; the driver's row count (-1 when unknown)."""
+        sqlite_file = self._sqlite_file()
+        if sqlite_file is not None:
+            return sqlite_file.execute(sql, params)
         from sqlalchemy import text
 
         with self.connect() as conn:
@@ -490,6 +568,8 @@ class SqlAlchemyConnector(_DbConnector):
             engine, self._engine = self._engine, None
         if engine is not None:
             engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.close()
 
 
 # PostgreSQL type OIDs whose COPY text equals str() of what psycopg/psycopg2 return for them.
@@ -620,21 +700,19 @@ class Sqlite3Connector(_DbConnector):
         columns = [str(d[0]) for d in cursor.description] if cursor.description else []
         cursor.arraysize = fetch_size
 
-        def batches() -> Batches:
-            try:
-                while True:
-                    batch = cursor.fetchmany(fetch_size)
-                    if not batch:
-                        return
-                    yield batch
-            except sqlite3.Error as exc:
-                raise self._stopped_or_query_error(exc, watcher) from exc
-            finally:
-                watcher.__exit__(None, None, None)
-                cursor.close()
-                self._release(conn)
+        def release() -> None:
+            watcher.__exit__(None, None, None)
+            cursor.close()
+            self._release(conn)
 
-        return columns, batches()
+        batches = cursor_batches(
+            cursor,
+            fetch_size,
+            errors=(sqlite3.Error,),
+            fail=lambda exc: self._stopped_or_query_error(exc, watcher),
+            release=release,
+        )
+        return columns, batches
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement and commit; the row count (-1 when unknown)."""
@@ -656,3 +734,12 @@ class Sqlite3Connector(_DbConnector):
             conn, self._memory = self._memory, None
         if conn is not None:
             conn.close()
+
+
+class _SqliteUrlConnector(Sqlite3Connector):
+    """The stdlib driver serving a ``db:sqlalchemy`` SQLite file URL; errors name the URL as the resource gives it."""
+
+    display = ""
+
+    def _display_target(self) -> str:
+        return self.display

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
-from aetherflow.connectors.db import Batches, _CancelWatcher, _DbConnector, _first_line
-from aetherflow.connectors.db_stream import cursor_batches
+from aetherflow.connectors.db import _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db_stream import Batches, cursor_batches
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

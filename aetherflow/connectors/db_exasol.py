@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
-from aetherflow.connectors.db import Batches, _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db import _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db_stream import Batches
 
 DEFAULT_TIMEOUT = 10
 

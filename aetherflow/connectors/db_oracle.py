@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
-from aetherflow.connectors.db import Batches, _CancelWatcher, _DbConnector, _first_line
-from aetherflow.connectors.db_stream import cursor_batches
+from aetherflow.connectors.db import _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db_stream import Batches, cursor_batches
 
 DEFAULT_POOL_SIZE = 4
 DEFAULT_ARRAYSIZE = 5000
