@@ -440,6 +440,8 @@ class SqlAlchemyConnector(_DbConnector):
         returned, so the caller takes the generic path. One known difference: PostgreSQL also quotes a value that holds
         a bare carriage return, which Python's writer leaves unquoted when the line end is ``\\n``.
         """
+        if self._sqlite_file() is not None:
+            return None
         engine = self.engine()
         if engine.dialect.name != "postgresql" or engine.dialect.driver not in ("psycopg", "psycopg2"):
             return None
