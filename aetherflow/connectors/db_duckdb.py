@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
-from aetherflow.connectors.db import _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db_base import CancelWatcher, DbConnectorBase, first_line
 from aetherflow.connectors.db_stream import Batches, cursor_batches
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -40,7 +40,7 @@ def _flag(name: str, key: str, value: Any) -> bool:
     raise ConnectorError(f"db resource '{name}' (db:duckdb): config.{key} must be true or false, got {value!r}")
 
 
-class DuckDbConnector(_DbConnector):
+class DuckDbConnector(DbConnectorBase):
     """``db:duckdb``: DuckDB through its Python module, imported on first use."""
 
     config_keys = frozenset({"path", "read_only"})
@@ -97,7 +97,7 @@ class DuckDbConnector(_DbConnector):
     def _connect_error(self, error: BaseException) -> ConnectorError:
         # Another process holding the file's lock may let go; a bad path or a corrupt file will not get better.
         transient = "could not set lock" in str(error).lower()
-        text = f"cannot connect to {self._where()}: {type(error).__name__}: {_first_line(str(error))}"
+        text = f"cannot connect to {self._where()}: {type(error).__name__}: {first_line(str(error))}"
         return ConnectorError(self._redact(text), transient=transient)
 
     def connect(self) -> Any:
@@ -139,7 +139,7 @@ class DuckDbConnector(_DbConnector):
             raise self._setup_error(f"extension '{extension}'", exc) from exc
 
     def _setup_error(self, what: str, error: BaseException) -> ConnectorError:
-        text = f"{self._where()}: cannot set {what}: {type(error).__name__}: {_first_line(str(error))}"
+        text = f"{self._where()}: cannot set {what}: {type(error).__name__}: {first_line(str(error))}"
         return ConnectorError(self._redact(text))
 
     def fetch_batches(
@@ -148,7 +148,7 @@ class DuckDbConnector(_DbConnector):
         """Run ``sql`` (``$name`` parameters); the column names and an iterator of row batches."""
         duckdb = self._duckdb()
         cursor = self.connect().cursor()
-        watcher = _CancelWatcher(cancelled, cursor.interrupt).__enter__()
+        watcher = CancelWatcher(cancelled, cursor.interrupt).__enter__()
 
         def release() -> None:
             watcher.__exit__(None, None, None)

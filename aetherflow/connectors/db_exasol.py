@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
-from aetherflow.connectors.db import _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db_base import CancelWatcher, DbConnectorBase, first_line
 from aetherflow.connectors.db_stream import Batches
 
 DEFAULT_TIMEOUT = 10
 
 
-class ExasolConnector(_DbConnector):
+class ExasolConnector(DbConnectorBase):
     """``db:exasol``: one pyexasol session per operation."""
 
     config_keys = frozenset({"dsn", "user", "password", "schema"})
@@ -63,7 +63,7 @@ class ExasolConnector(_DbConnector):
     @staticmethod
     def _message(error: BaseException) -> str:
         """pyexasol's own message (its ``str()`` is a multi-line block that also lists the DSN and user)."""
-        return _first_line(str(getattr(error, "message", "") or error))
+        return first_line(str(getattr(error, "message", "") or error))
 
     def connect(self) -> Any:
         """A new pyexasol connection (close it when done)."""
@@ -95,7 +95,7 @@ class ExasolConnector(_DbConnector):
         """Run ``sql`` with ``{name}`` parameters; the column names and an iterator of row batches."""
         pyexasol = self._pyexasol()
         conn = self.connect()
-        watcher = _CancelWatcher(cancelled, conn.abort_query).__enter__()
+        watcher = CancelWatcher(cancelled, conn.abort_query).__enter__()
         try:
             stmt = conn.execute(sql, dict(params) if params else None)
             columns = [str(c) for c in stmt.column_names()] if stmt.result_type == "resultSet" else []

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
-from aetherflow.connectors.db import _CancelWatcher, _DbConnector, _first_line
+from aetherflow.connectors.db_base import CancelWatcher, DbConnectorBase, first_line
 from aetherflow.connectors.db_stream import Batches, cursor_batches
 
 DEFAULT_POOL_SIZE = 4
@@ -40,7 +40,7 @@ def _positive_int(name: str, key: str, value: Any) -> int:
     return number
 
 
-class OracleConnector(_DbConnector):
+class OracleConnector(DbConnectorBase):
     """``db:oracledb``: a session pool (or one connection per operation) on an Oracle database."""
 
     config_keys = frozenset({"user", "password", "dsn"})
@@ -90,19 +90,19 @@ class OracleConnector(_DbConnector):
             except oracledb.Error as exc:
                 raise ConnectorError(
                     f"db resource '{self.name}' (db:oracledb): cannot load the Oracle client from options.lib_dir "
-                    f"'{self.lib_dir}': {_first_line(str(exc))}"
+                    f"'{self.lib_dir}': {first_line(str(exc))}"
                 ) from None
 
     def _connect_error(self, error: BaseException) -> ConnectorError:
         text = str(error)
         transient = not any(code in text for code in _PERMANENT_CODES) and "ORA-01017" not in text
-        message = f"cannot connect to {self._where()}: {type(error).__name__}: {_first_line(text)}"
+        message = f"cannot connect to {self._where()}: {type(error).__name__}: {first_line(text)}"
         return ConnectorError(self._redact(message), transient=transient)
 
     def _query_error(self, error: BaseException) -> ConnectorError:
         text = str(error)
         transient = any(code in text for code in _TRANSIENT_QUERY_CODES)
-        message = f"query failed on {self._where()}: {type(error).__name__}: {_first_line(text)}"
+        message = f"query failed on {self._where()}: {type(error).__name__}: {first_line(text)}"
         return ConnectorError(self._redact(message), transient=transient)
 
     def _credentials(self) -> dict[str, str]:
@@ -142,7 +142,7 @@ class OracleConnector(_DbConnector):
         cursor = conn.cursor()
         cursor.arraysize = max(self.arraysize, fetch_size)
         cursor.prefetchrows = cursor.arraysize + 1
-        watcher = _CancelWatcher(cancelled, conn.cancel).__enter__()
+        watcher = CancelWatcher(cancelled, conn.cancel).__enter__()
 
         def release() -> None:
             watcher.__exit__(None, None, None)
