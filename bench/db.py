@@ -1,10 +1,11 @@
 """DB extract throughput: ``db_extract_stream`` to CSV against floors measured in the same run, interleaved.
 
-SQLite (``--rows`` rows x 5 columns):
-  * ours: ``db_extract_stream`` (format csv) through ``db:sqlite3`` and through a ``db:sqlalchemy`` sqlite URL
-  * floor: a plain Python ``csv.writer`` over ``cursor.fetchmany(5000)`` (target: ours >= 100% of its throughput)
-  * reference: the ``sqlite3 -csv`` CLI, when installed
-  * peak RSS of the step in a fresh process for 100k rows and for ``--rows`` rows (target <= 60 MiB and flat)
+SQLite, whole processes (``--rows`` rows x 5 columns; bytecode cached in a private prefix, warmed in round 0):
+  * ours: ``aetherflow run`` of a one-step flow (``db_extract_stream`` csv) through ``db:sqlite3`` and through a
+    ``db:sqlalchemy`` ``sqlite:///`` URL; each also with ``LIMIT 100000`` to show peak RSS stays flat
+  * floor: ``python -c`` opening sqlite3 and writing a ``csv.writer`` over ``fetchmany(5000)``
+  * targets: ours >= 90% of the floor's throughput, peak RSS (the child's own VmHWM) <= 60 MiB and flat
+  * with ``--in-process``, also the step alone inside this process (plus the ``sqlite3 -csv`` CLI for reference)
 PostgreSQL (same shape, a throwaway local server; needs Debian's postgresql package):
   * ours: ``db_extract_stream`` csv through ``db:sqlalchemy`` with psycopg 3 and with psycopg2 (COPY fast path)
   * floor: ``psql -c "\\copy (...) to ... csv header"`` (target: ours >= 70% of its throughput)
