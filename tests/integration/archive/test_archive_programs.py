@@ -313,3 +313,44 @@ def test_without_pyzipper_a_password_zip_falls_back_to_the_zip_programs(
     assert zipped.output["driver"] == "os"
     assert unzipped.output["unzipped"][0]["driver"] == "os"
     assert (harness.artifacts / "back" / "a.txt").read_text() == "secret data"
+
+
+@needs_info_zip
+def test_run_zips_with_archive_os_and_unzips_with_archive_external_end_to_end(tmp_path: Path) -> None:
+    source = tmp_path / "work" / "in"
+    source.mkdir(parents=True)
+    (source / "report.csv").write_text("id\n1\n")
+    flow = make_flow(
+        tmp_path,
+        f"""
+        version: 1
+        flow:
+          id: programs
+          workspace: {{cleanup_policy: never}}
+        resources:
+          osz: {{kind: archive, driver: os}}
+          ext:
+            kind: archive
+            driver: external
+            config: {{unzip_cmd: [unzip, -q, -P, "{{password}}", "{{archive}}", -d, "{{dest}}"]}}
+        jobs:
+          - id: pack
+            steps:
+              - id: zip
+                type: zip
+                inputs: {{dest_path: out.zip, items: ["{source}/report.csv"], src_dir: "{source}",
+                         password: "{{{{env.ZIP_PW}}}}", resource: osz}}
+              - id: unzip
+                type: unzip
+                inputs: {{archives: out.zip, dest_dir: back, password: "{{{{env.ZIP_PW}}}}", resource: ext}}
+        """,
+    )
+
+    result = flow.run(env={"ZIP_PW": "s3cret pw"})
+
+    assert result.code == 0, result.stderr
+    artifacts = flow.work / "programs" / "pack" / "r1" / "artifacts"
+    assert (artifacts / "back" / "report.csv").read_text() == "id\n1\n"
+    with zipfile.ZipFile(artifacts / "out.zip") as zf:
+        assert zf.read("report.csv", pwd=b"s3cret pw") == b"id\n1\n"
+    assert "s3cret pw" not in result.stderr
