@@ -20,9 +20,9 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic.fields import FieldInfo
 
 from aetherflow.errors import InputError
 
@@ -248,7 +248,9 @@ class _SettingsDirSource(_Source):
             present = set(os.listdir(directory))
         except OSError as exc:
             var = PREFIX + "SETTINGS_DIR"
-            raise InputError(f"{var}: {directory} not readable: {exc.strerror or type(exc).__name__}", loc=var) from None
+            raise InputError(
+                f"{var}: {directory} not readable: {exc.strerror or type(exc).__name__}", loc=var
+            ) from None
         for name in settings_cls.model_fields:
             file_name = PREFIX + name.upper()
             if name != "settings_dir" and file_name in present:

@@ -66,8 +66,6 @@ SETTING_HELP: Final[dict[str, str]] = {
     "connector_cache_disabled": "Forces connector reuse `none`.",
     "settings_dir": "Directory of settings files, one per `AETHERFLOW_*` name (read only when it exists).",
     "settings_module": "Python module exposing `SETTINGS`, a dict of overrides applied after the environment.",
-    "settings_dir": "Folder (a mounted Secret) with one file per setting, named after its variable; read only when it "
-    "exists, content stripped; a non-empty variable wins over its file. Located by this variable alone.",
     "strict_templates": "Accepted and ignored: templates are always strict.",
     "state_root": "Accepted and ignored (it had no effect upstream either).",
     "strict_arch": "Accepted and ignored.",

@@ -3,7 +3,8 @@
     .venv/bin/python bench/cold.py [--reps 15] [--flow examples/flows/minimal.yaml] [--top 25]
 
 Each repetition runs, interleaved (so machine load hits both alike):
-  * the floor:    ``python -c 'import yaml, pydantic, pydantic_settings, sqlite3'``  (what any YAML + pydantic-settings CLI pays)
+  * the floor:    ``python -c 'import yaml, pydantic, pydantic_settings, sqlite3'``
+                  (what any YAML + pydantic-settings CLI pays)
   * the command:  ``aetherflow validate --flow-yaml <flow>``       (the console script of the same venv)
 and prints both medians and their ratio (target: <= 1.5x). Then one ``-X importtime`` run of the validate path lists
 the imports with the largest cumulative time, and an in-process profile shows where the non-import time goes.
@@ -21,6 +22,7 @@ from pathlib import Path
 from _timing import importtime, interleaved, median_ms, print_importtime, venv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
+FLOOR_LABEL = "floor (import yaml, pydantic, pydantic_settings, sqlite3)"
 TARGET_RATIO = 1.5
 
 
@@ -98,8 +100,8 @@ def main() -> int:
     validate_ms = median_ms(validate)
     ratio = validate_ms / floor_ms
     print(f"reps={args.reps} flow={args.flow}")
-    print(f"floor    (import yaml, pydantic, pydantic_settings, sqlite3): median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
-    print(f"validate (aetherflow validate)          : median {validate_ms:7.1f} ms  min {min(validate) * 1000:7.1f} ms")
+    print(f"{FLOOR_LABEL:<52}: median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
+    print(f"{'validate (aetherflow validate)':<52}: median {validate_ms:7.1f} ms  min {min(validate) * 1000:7.1f} ms")
     verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
     print(
         f"ratio validate/floor: {ratio:.2f}x of medians, {min(validate) / min(floor):.2f}x of minimums "

@@ -28,6 +28,7 @@ from pathlib import Path
 from _timing import importtime, interleaved, median_ms, print_importtime, venv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
+FLOOR_LABEL = "floor (import yaml, pydantic, pydantic_settings, sqlite3)"
 TARGET_RATIO = 2.0
 FLOW = textwrap.dedent(
     """\
@@ -67,8 +68,8 @@ def measure(reps: int, top: int) -> int:
         run_ms = median_ms(runs)
         ratio = run_ms / floor_ms
         print(f"reps={reps} python={sys.executable}")
-        print(f"floor     (import yaml, pydantic, pydantic_settings, sqlite3): median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
-        print(f"container (one-step flow, full run)      : median {run_ms:7.1f} ms  min {min(runs) * 1000:7.1f} ms")
+        print(f"{FLOOR_LABEL:<52}: median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
+        print(f"{'container (one-step flow, full run)':<52}: median {run_ms:7.1f} ms  min {min(runs) * 1000:7.1f} ms")
         verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
         print(f"ratio container/floor: {ratio:.2f}x (target <= {TARGET_RATIO:.1f}x) {verdict}")
         if top:

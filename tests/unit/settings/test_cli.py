@@ -62,5 +62,9 @@ def test_an_env_file_defining_a_setting_is_warned_about_by_file_and_name_never_v
     res = flow.run(env={"AETHERFLOW_ENV_FILES": f'["{env_file}"]'})
     assert res.code == 0, res.stderr
     [warning] = res.event("env_file_setting_ignored")
-    assert (warning["level"], warning["file"], warning["variable"]) == ("WARNING", str(env_file), "AETHERFLOW_LOG_LEVEL")
+    assert (warning["level"], warning["file"], warning["variable"]) == (
+        "WARNING",
+        str(env_file),
+        "AETHERFLOW_LOG_LEVEL",
+    )
     assert "Zx91-not-for-logs" not in res.stderr + res.stdout

@@ -125,7 +125,9 @@ def test_a_hostile_settings_file_is_one_input_error_naming_it(settings_dir: Path
     (settings_dir / "AETHERFLOW_STATE_PATH").write_bytes(content)
     with pytest.raises(InputError) as caught:
         load_settings(_env(settings_dir))
-    assert str(caught.value) == f"AETHERFLOW_STATE_PATH: settings file {settings_dir / 'AETHERFLOW_STATE_PATH'} {reason}"
+    assert (
+        str(caught.value) == f"AETHERFLOW_STATE_PATH: settings file {settings_dir / 'AETHERFLOW_STATE_PATH'} {reason}"
+    )
 
 
 def test_a_settings_file_that_is_a_folder_is_an_input_error(settings_dir: Path) -> None:
