@@ -127,6 +127,8 @@ class Settings(BaseSettings):
         if name in _PLAIN_TEXT:
             return value
         text = value.strip()
+        if name == "overlap_exit_code":  # a Literal of ints: pydantic compares "75" with 75 strictly
+            return int(text) if text.isdigit() else text
         return text.upper() if name == "log_level" else text
 
     @property

@@ -154,6 +154,12 @@ def test_a_secret_named_setting_from_a_file_is_registered_with_the_redactor(sett
     assert redactor.mask("running job-Kq72-private") == "running ***"
 
 
+def test_a_choice_of_exit_codes_reads_its_number_from_text() -> None:
+    assert load_settings({"AETHERFLOW_OVERLAP_EXIT_CODE": " 0 "}).overlap_exit_code == 0
+    with pytest.raises(InputError, match=r"^AETHERFLOW_OVERLAP_EXIT_CODE: Input should be 0 or 75$"):
+        load_settings({"AETHERFLOW_OVERLAP_EXIT_CODE": "3"})
+
+
 def test_variable_names_match_in_any_case() -> None:
     assert load_settings({"aetherflow_log_level": "debug"}).log_level == "DEBUG"
 
