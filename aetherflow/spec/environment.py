@@ -95,7 +95,13 @@ def _warn_settings_in(spec: EnvFileSpec, values: Mapping[str, str]) -> None:
     for key in values:
         if key.upper().startswith(SETTING_PREFIX):
             fields = {"file": spec.path, "variable": key}
-            log.warning("env_file_setting_ignored", extra={"event": "env_file_setting_ignored", "fields": fields})
+            # the message reads alone where no log handler is configured yet (``validate``); formatters use the event
+            log.warning(
+                "env_file_setting_ignored: %s defines %s; settings never come from env files",
+                spec.path,
+                key,
+                extra={"event": "env_file_setting_ignored", "fields": fields},
+            )
 
 
 def runner_env_keys(local_root: str, *, active_dir: str | None = None, cache_dir: str | None = None) -> dict[str, str]:

@@ -68,3 +68,13 @@ def test_an_env_file_defining_a_setting_is_warned_about_by_file_and_name_never_v
         "AETHERFLOW_LOG_LEVEL",
     )
     assert "Zx91-not-for-logs" not in res.stderr + res.stdout
+
+
+def test_validate_names_the_env_file_and_the_setting_it_defines_never_the_value(tmp_path: Path) -> None:
+    flow = make_flow(tmp_path, FLOW)
+    env_file = tmp_path / "app.env"
+    env_file.write_text("AETHERFLOW_RUN_ID=Zx91-not-for-logs\n")
+    res = aetherflow("validate", "--flow-yaml", str(flow.flow), env={"AETHERFLOW_ENV_FILES": f'["{env_file}"]'})
+    assert res.code == 0, res.stderr
+    assert f"{env_file} defines AETHERFLOW_RUN_ID" in res.stderr
+    assert "Zx91-not-for-logs" not in res.stderr + res.stdout
