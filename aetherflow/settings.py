@@ -6,7 +6,7 @@ content stripped), the default. An empty (or blank) variable counts as unset, as
 one. Every invalid value is an ``InputError`` naming the variable (and the file or module it came from).
 
 Only these three sources run: no dotenv, secrets-dir or CLI source of pydantic-settings (env files never carry
-settings), so a load costs one model validation. ``Settings(...)`` built in code reads nothing but its arguments;
+settings), so a load reads nothing else. ``Settings(...)`` built in code reads nothing but its arguments;
 :func:`load_settings` is the one reader of the process environment.
 """
 
@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise(cls, value: Any, info: ValidationInfo) -> Any:
         """Text from a variable or file: JSON for list fields, stripped for all but plain strings (a path keeps its
-        spaces), upper-cased for the log level; values from the settings module pass through as given."""
+        spaces), upper-cased for the log level; non-text values (from the settings module) pass through as given."""
         name = info.field_name or ""
         if not isinstance(value, str):
             return value
