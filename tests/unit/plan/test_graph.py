@@ -38,8 +38,8 @@ def test_two_jobs_share_a_component_exactly_when_each_reaches_the_other(graph: d
 def test_ancestors_are_every_job_reachable_through_depends_on(graph: dict[str, set[str]]) -> None:
     found = ancestors(graph)
 
-    for job in graph:
-        through = set().union(*(_reachable(graph, dep) for dep in graph[job]))
+    for job, deps in graph.items():
+        through = set().union(*(_reachable(graph, dep) for dep in deps))
         assert found[job] == through
 
 
