@@ -30,8 +30,7 @@ MULTI: dict[str, tuple[str, str]] = {
         'resource: sftp, items: ["{p}"], remote_dir: /in',
     ),
     "smb_upload_files": (
-        "smb: {kind: smb, driver: smbclient, config: {server: 127.0.0.1, port: 1, share: s, username: u, "
-        "password: p}}",
+        "smb: {kind: smb, driver: smbclient, config: {server: 127.0.0.1, port: 1, share: s, username: u, password: p}}",
         'resource: smb, local_files: ["{p}"], remote_dir: in',
     ),
     "s3_upload_files": (
@@ -163,7 +162,7 @@ def test_zip_of_names_with_spaces_unicode_and_quotes_archives_them(tmp_path: Pat
     flow = _one_step(
         tmp_path,
         "zip",
-        f"""dest_path: out.zip, src_dir: "{tmp_path / 'work'}", items: ["{source.parent}"]""",
+        f"""dest_path: out.zip, src_dir: "{tmp_path / "work"}", items: ["{source.parent}"]""",
     )
 
     result = flow.run()
