@@ -82,6 +82,8 @@ CODES: Final[dict[str, str]] = {
     "plugin:load_failed": "A plugin file or module failed to import or register.",
     "plugin:duplicate": "Two plugins register the same name (or one overrides a built-in in enterprise mode).",
     "plugin:paths_ignored": "Warning: enterprise mode ignores AETHERFLOW_PLUGIN_PATHS.",
+    "plugin:overrides_builtin": "Warning: a plugin step replaces the built-in step of the same type (refused in "
+    "enterprise mode as plugin:duplicate).",
     "bundle:invalid": "The bundle manifest is not valid; nothing is fetched.",
     "bundle:sync_failed": "The bundle could not be synced and no usable cached copy was allowed.",
     "settings:invalid": "A setting, env file, flow file path or run id is invalid; the loc names the variable.",

@@ -12,8 +12,10 @@ docs/reference/plugins-and-bundles.md. Three sources, in this order:
 
 The folders are ``AETHERFLOW_PLUGIN_PATHS``, replaced by a bundle's ``layout.plugins_dir`` (``extra_paths``). In
 enterprise mode the ambient folders are ignored (``plugin_paths_ignored``) and only bundle folders inside the
-manifest's trusted ``paths.plugins`` load. Failures and duplicate names are fatal under ``AETHERFLOW_PLUGIN_STRICT``
-(``PluginLoadError``, exit 2), otherwise warnings (``plugin_load_failed``) returned as ``Issue`` records.
+manifest's trusted ``paths.plugins`` load. A plugin step may replace a built-in step type (WARNING
+``plugin_overrides_builtin``), except in enterprise mode. Failures and duplicate names are fatal under
+``AETHERFLOW_PLUGIN_STRICT`` (``PluginLoadError``, exit 2), otherwise warnings (``plugin_load_failed``) returned as
+``Issue`` records.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ MODULE_PREFIX = "aetherflow_user_plugin_"
 LOAD_FAILED = "plugin:load_failed"
 DUPLICATE = "plugin:duplicate"
 PATHS_IGNORED = "plugin:paths_ignored"
+OVERRIDES_BUILTIN = "plugin:overrides_builtin"
 ROOT_LOC = "<root>"
 
 Emit = Callable[..., None]
@@ -97,7 +100,7 @@ def load_plugins(
     """
     global _active
     _active = registry
-    loader = _Loader(registry, strict=settings.plugin_strict, emit=emit)
+    loader = _Loader(registry, strict=settings.plugin_strict, enterprise=enterprise, emit=emit)
     loader.absorb(take_registrations(), None)  # classes registered by modules imported before loading
     loader.entry_points()
     loader.lazy_entry_points(STEPS_GROUP, "step")
@@ -120,9 +123,10 @@ def load_plugins(
 class _Loader:
     """One ``load_plugins`` call: the registry, the strictness and the warnings collected so far."""
 
-    def __init__(self, registry: Registry, *, strict: bool, emit: Emit | None) -> None:
+    def __init__(self, registry: Registry, *, strict: bool, enterprise: bool, emit: Emit | None) -> None:
         self.registry = registry
         self.strict = strict
+        self.enterprise = enterprise
         self.emit = emit
         self.warnings: list[Issue] = []
 
@@ -143,13 +147,31 @@ class _Loader:
         """Add recorded registrations; a name that exists already is ``plugin:duplicate``."""
         for reg in registrations:
             origin = source or f"module {reg.target.__module__}"
+            if reg.what == "step":
+                self.add_step(reg.name, reg.target, origin)
+                continue
             try:
-                if reg.what == "step":
-                    self.registry.add_step(reg.name, reg.target, source=origin)
-                else:
-                    self.registry.add_connector(reg.name, reg.target, source=origin)
+                self.registry.add_connector(reg.name, reg.target, source=origin)
             except DuplicateName:
                 self.duplicate(reg.what, reg.name, origin)
+
+    def add_step(self, name: str, target: Any, source: str) -> None:
+        """Register a plugin step; replacing a built-in is allowed with a warning, except in enterprise mode."""
+        if not self.registry.is_builtin_step(name):
+            try:
+                self.registry.add_step(name, target, source=source)
+            except DuplicateName:
+                self.duplicate("step", name, source)
+            return
+        if self.enterprise:  # a trusted bundle must not silently change what a built-in step does
+            message = f"Step type already registered: {name} (a built-in; enterprise mode refuses plugin overrides)"
+            self.fail(message, source=source, error=message, code=DUPLICATE)
+            return
+        self.registry.override_step(name, target, source=source)
+        message = f"Plugin step type '{name}' overrides the built-in step type (from {source})"
+        self.warn(
+            Issue(OVERRIDES_BUILTIN, ROOT_LOC, message), "plugin_overrides_builtin", step_type=name, source=source
+        )
 
     def duplicate(self, what: str, name: str, source: str) -> None:
         message = f"Step type already registered: {name}" if what == "step" else f"Connector already registered: {name}"
@@ -189,11 +211,11 @@ class _Loader:
                 continue
             target = f"{module.strip()}:{attr.strip()}"
             source = f"entry point {ep.name}"
+            if what == "step":
+                self.add_step(ep.name, target, source)
+                continue
             try:
-                if what == "step":
-                    self.registry.add_step(ep.name, target, source=source)
-                else:
-                    self.registry.add_connector(ep.name, target, source=source)
+                self.registry.add_connector(ep.name, target, source=source)
             except DuplicateName:
                 self.duplicate(what, ep.name, source)
 

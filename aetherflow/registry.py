@@ -91,6 +91,15 @@ class Registry:
         """Register a step type; a name that exists already is an error naming both sources."""
         self._add(self._steps, "step", name, target, source)
 
+    def override_step(self, name: str, target: Target, *, source: str) -> None:
+        """Replace built-in step type ``name`` with a plugin's class (the caller decides whether that is allowed)."""
+        if not self.is_builtin_step(name):
+            first = self._sources.get(f"step:{name}", "nobody")
+            raise DuplicateName(f"Step type '{name}' is not a built-in to override: registered by {first}")
+        self._steps[name] = target
+        self._sources[f"step:{name}"] = source
+        self._loaded.pop(f"step:{name}", None)
+
     def add_connector(
         self, key: str, target: Target, *, source: str = "plugin", requires: tuple[str, str] | None = None
     ) -> None:

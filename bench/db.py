@@ -1,10 +1,11 @@
 """DB extract throughput: ``db_extract_stream`` to CSV against floors measured in the same run, interleaved.
 
-SQLite (``--rows`` rows x 5 columns):
-  * ours: ``db_extract_stream`` (format csv) through ``db:sqlite3`` and through a ``db:sqlalchemy`` sqlite URL
-  * floor: a plain Python ``csv.writer`` over ``cursor.fetchmany(5000)`` (target: ours >= 100% of its throughput)
-  * reference: the ``sqlite3 -csv`` CLI, when installed
-  * peak RSS of the step in a fresh process for 100k rows and for ``--rows`` rows (target <= 60 MiB and flat)
+SQLite, whole processes (``--rows`` rows x 5 columns; bytecode cached in a private prefix, warmed in round 0):
+  * ours: ``aetherflow run`` of a one-step flow (``db_extract_stream`` csv) through ``db:sqlite3`` and through a
+    ``db:sqlalchemy`` ``sqlite:///`` URL; each also with ``LIMIT 100000`` to show peak RSS stays flat
+  * floor: ``python -c`` opening sqlite3 and writing a ``csv.writer`` over ``fetchmany(5000)``
+  * targets: ours >= 90% of the floor's throughput, peak RSS (the child's own VmHWM) <= 60 MiB and flat
+  * with ``--in-process``, also the step alone inside this process (plus the ``sqlite3 -csv`` CLI for reference)
 PostgreSQL (same shape, a throwaway local server; needs Debian's postgresql package):
   * ours: ``db_extract_stream`` csv through ``db:sqlalchemy`` with psycopg 3 and with psycopg2 (COPY fast path)
   * floor: ``psql -c "\\copy (...) to ... csv header"`` (target: ours >= 70% of its throughput)
@@ -157,9 +158,8 @@ def _measure_rss(db: Path, work: Path, limit: int) -> float:
 
 def bench_sqlite(work: Path, rows: int, rounds: int) -> None:
     db = work / "bench.db"
-    started = time.perf_counter()
-    _make_sqlite(db, rows)
-    print(f"SQLite: {rows:,} rows x 5 columns created in {time.perf_counter() - started:.1f}s")
+    if not db.exists():
+        _make_sqlite(db, rows)
     outs = {name: work / f"sqlite-{name}.csv" for name in ("floor", "sqlite3", "sqlalchemy", "cli")}
     methods: dict[str, Callable[[], object]] = {
         "floor: csv.writer over fetchmany(5000)": lambda: _floor_sqlite(db, outs["floor"]),
@@ -202,6 +202,129 @@ def bench_sqlite(work: Path, rows: int, rounds: int) -> None:
         f"  peak RSS of the step process: {small:,} rows {rss_small:.1f} MiB, {rows:,} rows {rss_full:.1f} MiB"
         f" (growth {rss_full - rss_small:+.1f} MiB) {verdict}"
     )
+
+
+# -- whole processes ------------------------------------------------------------------------------------------------
+# Each child writes its own peak RSS (VmHWM) at exit: ru_maxrss of a child keeps the parent's high-water mark across
+# fork + exec, so it cannot be trusted for a small child of a large parent.
+_HWM = (
+    "import atexit, os\n"
+    "def _hwm(path=os.environ.pop('BENCH_HWM')):\n"
+    "    status = open('/proc/self/status').read().splitlines()\n"
+    "    open(path, 'w').write(next(line.split()[1] for line in status if line.startswith('VmHWM:')))\n"
+    "atexit.register(_hwm)\n"
+)
+FLOOR_PROCESS = _HWM + (
+    "import csv, sqlite3, sys\n"
+    "conn = sqlite3.connect(sys.argv[1])\n"
+    "cur = conn.execute(sys.argv[3])\n"
+    "with open(sys.argv[2], 'w', newline='', encoding='utf-8') as f:\n"
+    "    writer = csv.writer(f, lineterminator='\\n')\n"
+    "    writer.writerow([d[0] for d in cur.description])\n"
+    "    while batch := cur.fetchmany(5000):\n"
+    "        writer.writerows(batch)\n"
+)
+CLI_PROCESS = _HWM + "import sys\nsys.argv = ['aetherflow', *sys.argv[1:]]\nfrom aetherflow.cli import run\nrun()\n"
+
+
+@dataclass
+class ProcessRun:
+    """One child process: wall and CPU seconds (its own rusage, from wait4) and peak RSS in MiB."""
+
+    wall: float
+    cpu: float
+    rss_mib: float
+
+
+def _process_env(work: Path) -> dict[str, str]:
+    """This environment with bytecode caching on (in a private prefix), no AETHERFLOW_* settings, this checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return env
+
+
+def _run_process(argv: list[str], env: dict[str, str], hwm: Path) -> ProcessRun:
+    hwm.unlink(missing_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env={**env, "BENCH_HWM": str(hwm)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} exited {proc.returncode}: {stderr.decode(errors='replace')[-2000:]}")
+    return ProcessRun(wall, usage.ru_utime + usage.ru_stime, int(hwm.read_text()) / 1024)
+
+
+def _flow_file(work: Path, name: str, driver: str, config: str, sql: str) -> Path:
+    path = work / f"flow-{name}.yaml"
+    path.write_text(
+        "version: 1\n"
+        f"flow: {{id: bench_{name}, workspace: {{cleanup_policy: never}}}}\n"
+        f"resources:\n  src: {{kind: db, driver: {driver}, config: {config}}}\n"
+        "jobs:\n  - id: j\n    steps:\n"
+        f'      - {{id: s, type: db_extract_stream, inputs: {{resource: src, sql: "{sql}", output: out.csv,'
+        " format: csv}}\n"
+    )
+    return path
+
+
+def bench_sqlite_processes(work: Path, rows: int, rounds: int) -> None:
+    """Whole ``aetherflow run`` processes against a whole ``python -c`` floor process (both bytecode-compiled)."""
+    db = work / "bench.db"
+    if not db.exists():
+        _make_sqlite(db, rows)
+    env = _process_env(work)
+    small = min(100_000, rows)
+    configs = {"sqlite3": f'{{path: "{db}"}}', "sqlalchemy": f'{{url: "sqlite:///{db}"}}'}
+    floor_out = work / "proc-floor.csv"
+    methods: dict[str, list[str]] = {
+        "floor: python -c sqlite3 + csv.writer": [sys.executable, "-c", FLOOR_PROCESS, str(db), str(floor_out)],
+    }
+    methods["floor: python -c sqlite3 + csv.writer"].append(SQLITE_QUERY)
+    for driver, config in configs.items():
+        for limit in sorted({rows, small}, reverse=True):
+            sql = SQLITE_QUERY if limit == rows else f"{SQLITE_QUERY} LIMIT {limit}"
+            name = f"{driver}_{limit}"
+            flow = _flow_file(work, name, driver, config, sql)
+            label = f"ours: aetherflow run, db:{driver}" + ("" if limit == rows else f" ({limit:,} rows, rss)")
+            root = work / f"proc-{name}"
+            methods[label] = [
+                sys.executable, "-c", CLI_PROCESS, "run", "--flow-yaml", str(flow),
+                "--state", str(root / "state.db"), "--work-root", str(root / "work"),
+            ]  # fmt: skip
+    hwm = work / "hwm"
+    results: dict[str, list[ProcessRun]] = {name: [] for name in methods}
+    for round_no in range(rounds + 1):  # round 0 warms the page cache and writes the bytecode caches
+        for name, argv in methods.items():
+            if "--work-root" in argv:
+                shutil.rmtree(Path(argv[argv.index("--work-root") + 1]), ignore_errors=True)
+            run = _run_process(argv, env, hwm)
+            if round_no:
+                results[name].append(run)
+    floor = results["floor: python -c sqlite3 + csv.writer"]
+    base_wall, base_cpu = min(r.wall for r in floor), min(r.cpu for r in floor)
+    print(f"\nSQLite whole processes, {rows:,} rows x 5 columns, {rounds} interleaved rounds (best of each)")
+    print("  % = throughput relative to the floor; target for ours >= 90% and peak RSS <= 60 MiB, flat")
+    for name, runs in results.items():
+        wall, cpu, rss = min(r.wall for r in runs), min(r.cpu for r in runs), max(r.rss_mib for r in runs)
+        line = f"  {name:52s} wall {wall:6.3f}s {base_wall / wall:6.1%} | cpu {cpu:6.3f}s {base_cpu / cpu:6.1%}"
+        line += f" | peak RSS {rss:5.1f} MiB"
+        if name.startswith("ours") and "rss" not in name:
+            ok = base_wall / wall >= 0.9 and rss <= RSS_LIMIT_MIB
+            line += "  OK" if ok else "  BELOW TARGET"
+        print(line)
+    for driver in configs:
+        big = max(r.rss_mib for r in results[f"ours: aetherflow run, db:{driver}"])
+        key = f"ours: aetherflow run, db:{driver} ({small:,} rows, rss)"
+        little = max(r.rss_mib for r in results[key]) if key in results else big
+        growth = f"{small:,} rows {little:.1f} MiB -> {rows:,} rows {big:.1f} MiB ({big - little:+.1f})"
+        print(f"  db:{driver}: peak RSS {growth}")
+    outputs = [next((work / f"proc-{d}_{rows}" / "work").rglob("out.csv")) for d in configs]
+    same = all(_sha256(out) == _sha256(floor_out) for out in outputs)
+    print(f"  outputs of floor and ours identical: {same}")
 
 
 def bench_postgres(work: Path, rows: int, rounds: int, generic: bool) -> None:
@@ -263,6 +386,7 @@ def main() -> int:
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--generic", action="store_true", help="also time PostgreSQL's generic (non-COPY) path")
+    parser.add_argument("--in-process", action="store_true", help="also time the SQLite step inside this process")
     parser.add_argument("--rss-child", nargs=3, metavar=("DB", "OUT", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
@@ -271,7 +395,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="aetherflow-bench-db-") as tmp:
         work = Path(tmp)
         if not args.skip_sqlite:
-            bench_sqlite(work, args.rows, args.rounds)
+            bench_sqlite_processes(work, args.rows, args.rounds)
+            if args.in_process:
+                bench_sqlite(work, args.rows, args.rounds)
         if not args.skip_postgres:
             bench_postgres(work, args.rows, args.rounds, args.generic)
     return 0

@@ -69,6 +69,9 @@ def _setting_fields(settings: Any) -> Iterator[tuple[str, str, object]]:
             literal = _literal_values(field.annotation)
             if literal:
                 type_text = " | ".join(f"`{v}`" for v in literal)
+            # list fields are read as JSON text (pydantic-settings' NoDecode marks them)
+            if any(getattr(m, "__name__", "") == "NoDecode" for m in field.metadata):
+                type_text = "JSON list"
             yield name, type_text, None if field.is_required() else field.get_default(call_default_factory=True)
         return
     shown = {"str": "string", "bool": "boolean", "int": "integer", "float": "number", "list": "JSON list"}

@@ -374,11 +374,8 @@ class _Checker:
             res = self.mapping(raw, at, required=True)
             if res is None:
                 continue
-            if "profile" in res:
-                self.error(
-                    (*at, "profile"),
-                    f"Manifest resource '{name}' cannot use a profile: profiles come from the bundle, after the sync",
-                )
+            if res.get("profile") is not None:  # upstream's wording; an explicit null is accepted, as upstream does
+                self.error((*at, "profile"), "manifest is bootstrap; profiles not available before sync")
             self.unknown({k: v for k, v in res.items() if k != "profile"}, at, _RESOURCE_KEYS)
             kind = self.text(res.get("kind"), (*at, "kind"), required=True)
             driver = self.text(res.get("driver"), (*at, "driver"), required=True)

@@ -58,9 +58,10 @@ def _inputs(args: argparse.Namespace) -> tuple[Any, str, str]:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from aetherflow.bundles import BundleManifestInvalid, BundleSyncFailed, sync_bundle
+    from aetherflow.bundles import BundleManifestInvalid, BundleSyncFailed
     from aetherflow.cli.common import dumps
-    from aetherflow.errors import ExitCode
+    from aetherflow.edge.inputs import sync_manifest_bundle
+    from aetherflow.errors import ExitCode, InputError
     from aetherflow.observability.logs import configure
     from aetherflow.redaction import Redactor
 
@@ -69,10 +70,20 @@ def _sync(args: argparse.Namespace) -> int:
     redactor.add_env(os.environ)
     configure(fmt=settings.log_format or "text", level=settings.log_level, redactor=redactor)
     allow_stale = settings.allow_stale_bundle if args.allow_stale_bundle is None else args.allow_stale_bundle
-    try:
-        active = sync_bundle(manifest, work_root=work_root, allow_stale=allow_stale, redactor=redactor)
+    try:  # the manifest is read as ``run --bundle-manifest`` reads it: same secrets hook, same env snapshot
+        active = sync_manifest_bundle(
+            os.environ,
+            settings,
+            manifest=manifest,
+            work_root=work_root,
+            allow_stale=allow_stale,
+            redactor=redactor,
+        )
     except BundleManifestInvalid as exc:
         return _invalid(exc, redactor.mask)
+    except InputError as exc:  # the secrets hook or the env files
+        print(f"error: {redactor.mask(str(exc))}", file=sys.stderr)
+        return int(ExitCode.INVALID)
     except BundleSyncFailed as exc:  # 1: the source may answer next time; 3: retrying cannot help
         print(f"error: {redactor.mask(str(exc))}", file=sys.stderr)
         return int(exc.exit_code)

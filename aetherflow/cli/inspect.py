@@ -159,7 +159,9 @@ def _doctor(args: argparse.Namespace) -> int:
         # doctor is not strict about env only in name: a missing key is a problem to fix before the run
         (problems if issue.code == MISSING_ENV_CODE else warnings).append(issue)
     if plan is not None and not ctx.hook_configured:
-        problems.extend(_decode_without_hook(plan))
+        from aetherflow.edge.inputs import decode_without_hook
+
+        problems.extend(decode_without_hook(plan))
     state_problems, state_warnings = _state_checks(ctx.settings, plan)
     problems.extend(state_problems)
     warnings.extend(state_warnings)
@@ -180,27 +182,6 @@ def _doctor(args: argparse.Namespace) -> int:
         lines.extend(f"! {issue}" for issue in warnings)
         print(ctx.redactor.mask("\n".join(lines)))
     return int(ExitCode.OK if ok else ExitCode.INVALID)
-
-
-def _decode_without_hook(plan: Plan) -> list[Issue]:
-    """The run-start input error of docs/reference/resources-and-profiles.md step 3, found ahead of time."""
-    from aetherflow.errors import Issue
-    from aetherflow.spec.resources import decode_paths, merge_resource
-
-    found: list[Issue] = []
-    for name, res in plan.resources.items():
-        profile = plan.profiles.get(res.profile) if res.profile else None
-        decode = merge_resource(res, profile).decode
-        if decode_paths(decode, "config") or decode_paths(decode, "options"):
-            found.append(
-                Issue(
-                    "settings:invalid",
-                    f"resources.{name}.decode",
-                    f"Resource '{name}' requests decode but no secrets hook is configured "
-                    "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)",
-                )
-            )
-    return found
 
 
 def _state_checks(settings: Settings, plan: Plan | None) -> tuple[list[Issue], list[Issue]]:

@@ -75,13 +75,15 @@ def _validate(args: argparse.Namespace) -> int:
         issue = Issue("bundle:sync_failed", "<root>", str(exc))
         report = Report(errors=[issue], warnings=[], flow_path=flow_path or args.bundle_manifest)
     else:
-        report, _plan = validate_flow(
+        report, plan = validate_flow(
             inputs.flow_path or "",
             settings=inputs.settings,
             env=inputs.env,
             registry=inputs.registry,
             **inputs.plan_options(),
         )
+        if plan is not None:
+            report.errors.extend(inputs.hook_problems(plan))  # what the run refuses at start, found here too
         report.warnings[:0] = inputs.warnings
     _print_report(report, as_json=args.json, mask=redactor.mask)
     return int(ExitCode.OK if report.ok else ExitCode.INVALID)

@@ -8,6 +8,9 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "db:postgres": "aetherflow.connectors.db:SqlAlchemyConnector",
     "db:mysql": "aetherflow.connectors.db:SqlAlchemyConnector",
     "db:sqlite3": "aetherflow.connectors.db:Sqlite3Connector",
+    "db:duckdb": "aetherflow.connectors.db_duckdb:DuckDbConnector",
+    "db:oracledb": "aetherflow.connectors.db_oracle:OracleConnector",
+    "db:exasol": "aetherflow.connectors.db_exasol:ExasolConnector",
     "rest:http": "aetherflow.connectors.http:HttpConnector",
     "rest:httpx": "aetherflow.connectors.http:HttpConnector",
     "mail:smtp": "aetherflow.connectors.smtp:SmtpConnector",
@@ -17,6 +20,9 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "smb:pysmb": "aetherflow.connectors.smb_pysmb:PysmbConnector",
     "archive:zipfile": "aetherflow.connectors.archive:ZipfileConnector",
     "archive:pyzipper": "aetherflow.connectors.archive:PyzipperConnector",
+    "archive:os": "aetherflow.connectors.archive_programs:OsZipConnector",
+    "archive:external": "aetherflow.connectors.archive_programs:ExternalArchiveConnector",
+    "archive:pyminizip": "aetherflow.connectors.archive_pyminizip:PyminizipConnector",
 }
 
 #: "kind:driver" -> (importable module it needs, extra that installs it)
@@ -24,6 +30,9 @@ REQUIRES: dict[str, tuple[str, str]] = {
     "db:sqlalchemy": ("sqlalchemy", "db"),
     "db:postgres": ("sqlalchemy", "db"),
     "db:mysql": ("sqlalchemy", "db"),
+    "db:duckdb": ("duckdb", "duckdb"),
+    "db:oracledb": ("oracledb", "oracle"),
+    "db:exasol": ("pyexasol", "exasol"),
     "rest:http": ("urllib3", "rest"),
     "rest:httpx": ("urllib3", "rest"),
     "sftp:paramiko": ("paramiko", "sftp"),
@@ -31,4 +40,5 @@ REQUIRES: dict[str, tuple[str, str]] = {
     "smb:smbclient": ("smbclient", "smb"),
     "smb:pysmb": ("smb", "smb"),
     "archive:pyzipper": ("pyzipper", "zip"),
+    "archive:pyminizip": ("pyminizip", "pyminizip"),
 }

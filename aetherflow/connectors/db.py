@@ -10,7 +10,7 @@ Both offer the primitives the DB steps use (docs/reference/resources-and-profile
 * The native handles: ``engine()``/``connect()`` (SQLAlchemy), ``connect()`` (sqlite3).
 
 ``SqlAlchemyConnector.export_csv`` is a fast path for PostgreSQL: ``COPY (query) TO STDOUT WITH CSV``, used only when
-PostgreSQL renders every column exactly as Python's ``str()`` of the driver's value would (see ``_copy_column``).
+PostgreSQL renders every column exactly as Python's ``str()`` of the driver's value would (see ``copy_column``).
 
 Failures become ``ConnectorError``: transient (``transient=True``, retried by the runner's policy) for refused or lost
 connections, timeouts, deadlocks and serialisation failures; permanent for bad SQL, missing tables, authentication
@@ -25,168 +25,38 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from types import TracebackType
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.api import CancelToken, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.connectors.db_base import (
+    CancelWatcher,
+    DbConnectorBase,
+    canceller,
+    first_line,
+    is_transient_sqlstate,
+)
+from aetherflow.connectors.db_pg_copy import copy_column, quote_ident, sql_char
+from aetherflow.connectors.db_stream import Batches, bind_params, cursor_batches, sqlite_file_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.pool import PoolProxiedConnection
 
 Row = Sequence[Any]
-Batches = Generator[list[Row], None, None]
 
 POOL_DEFAULTS: dict[str, Any] = {"size": 5, "max_overflow": 10, "recycle_seconds": 1800, "pre_ping": True}
 _FLAT_POOL_KEYS = {"pool_size": "size", "max_overflow": "max_overflow", "pool_recycle": "recycle_seconds",
                    "pool_pre_ping": "pre_ping"}  # fmt: skip
 
-# SQLSTATE classes/codes worth another attempt: connection exceptions, server shutdown/start-up, statement timeout,
-# serialisation failures and deadlocks, insufficient resources, lock not available.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
-_TRANSIENT_SQLSTATES = {"57014", "55P03"}
-# MySQL client/server error codes: can't connect, server gone away, lost connection, lock wait timeout, deadlock.
-_TRANSIENT_MYSQL_CODES = {2002, 2003, 2006, 2013, 1205, 1213}
-# Connection failures that another attempt will not fix.
-_PERMANENT_CONNECT_MARKERS = (
-    "authentication failed",
-    "password",
-    "does not exist",
-    "no pg_hba.conf entry",
-    "access denied",
-    "unknown database",
-    "invalid dsn",
-    "invalid connection option",
-    "unable to open database file",
-)
 _COPY_CHUNK = 1 << 20
 
 
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line.strip()
+def _no_batches() -> Batches:
+    yield from ()
 
 
-def _sqlstate(error: BaseException) -> str | None:
-    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    return str(code) if code else None
-
-
-def _is_transient_sqlstate(code: str | None) -> bool:
-    return bool(code) and (code in _TRANSIENT_SQLSTATES or str(code).startswith(_TRANSIENT_SQLSTATE_PREFIXES))
-
-
-def _is_transient_query_error(error: BaseException) -> bool:
-    """Whether a failure while running a statement (connection already open) may pass on another attempt."""
-    if isinstance(error, TimeoutError | ConnectionError):
-        return True
-    code = _sqlstate(error)
-    if code:
-        return _is_transient_sqlstate(code)
-    args = getattr(error, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _TRANSIENT_MYSQL_CODES:
-        return True
-    message = str(error).lower()
-    return "database is locked" in message or "database table is locked" in message or "server closed" in message
-
-
-def _is_transient_connect_error(error: BaseException) -> bool:
-    """Whether a failure to open a connection may pass: refused/timed out yes; bad credentials or database no."""
-    code = _sqlstate(error)
-    if code and not code.startswith("08") and not _is_transient_sqlstate(code):
-        return False  # e.g. 28P01 invalid password, 3D000 unknown database
-    message = str(error).lower()
-    return not any(marker in message for marker in _PERMANENT_CONNECT_MARKERS)
-
-
-class _CancelWatcher(AbstractContextManager["_CancelWatcher"]):
-    """While a blocking database call runs, cancel it from another thread once ``cancelled`` is set."""
-
-    POLL_SECONDS = 0.1
-
-    def __init__(self, cancelled: CancelToken | None, cancel: Callable[[], None] | None) -> None:
-        self._cancelled = cancelled
-        self._cancel = cancel
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.fired = False
-
-    def __enter__(self) -> _CancelWatcher:
-        if self._cancelled is not None and self._cancel is not None:
-            self._thread = threading.Thread(target=self._watch, name="aetherflow-db-cancel", daemon=True)
-            self._thread.start()
-        return self
-
-    def _watch(self) -> None:
-        assert self._cancelled is not None and self._cancel is not None
-        # Cancel again on every tick: a cancel request that reaches the server before the query is ignored.
-        while not self._done.wait(self.POLL_SECONDS):
-            if self._cancelled.is_set():
-                self.fired = True
-                self._cancel()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
-class _DbConnector(Connector):
-    """What both DB connectors share: error wording and the resource's display name."""
-
-    driver_label = "db"
-
-    def __init__(self, init: ConnectorInit) -> None:
-        super().__init__(init)
-        self.driver = init.driver
-
-    def _where(self) -> str:
-        return f"db resource '{self.name}' ({self._display_target()})"
-
-    def _display_target(self) -> str:
-        return f"{self.init.kind}:{self.init.driver}"
-
-    def _redact(self, text: str) -> str:
-        return self.init.ctx.redact(text)
-
-    def _connect_error(self, error: BaseException) -> ConnectorError:
-        cause = _root_cause(error)
-        transient = _is_transient_connect_error(cause)
-        text = f"cannot connect to {self._where()}: {type(cause).__name__}: {_first_line(str(cause))}"
-        return ConnectorError(self._redact(text), transient=transient)
-
-    def _stopped_or_query_error(self, error: BaseException, watcher: _CancelWatcher) -> BaseException:
-        if watcher.fired:
-            return Interrupted(f"query on {self._where()} cancelled: stop requested")
-        return self._query_error(error)
-
-    def _query_error(self, error: BaseException) -> ConnectorError:
-        cause = _root_cause(error)
-        transient = _is_transient_query_error(cause) or bool(getattr(error, "connection_invalidated", False))
-        text = f"query failed on {self._where()}: {type(cause).__name__}: {_first_line(str(cause))}"
-        return ConnectorError(self._redact(text), transient=transient)
-
-
-def _canceller(dbapi: Any) -> Callable[[], None] | None:
-    """How to cancel the statement running on a DBAPI connection from another thread, if the driver can."""
-    for name in ("cancel_safe", "cancel", "interrupt"):  # psycopg 3, psycopg2, sqlite3
-        method = getattr(dbapi, name, None)
-        if callable(method):
-            return method  # type: ignore[no-any-return]
-    return None
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    """The DBAPI error under a SQLAlchemy wrapper (``orig``), else the error itself."""
-    orig = getattr(error, "orig", None)
-    return orig if isinstance(orig, BaseException) else error
-
-
-class SqlAlchemyConnector(_DbConnector):
+class SqlAlchemyConnector(DbConnectorBase):
     """``db:sqlalchemy``: any SQLAlchemy URL (PostgreSQL via psycopg 3 or psycopg2, SQLite, MySQL...)."""
 
     config_keys = frozenset({"url"})
@@ -202,6 +72,7 @@ class SqlAlchemyConnector(_DbConnector):
         # Heroku-style 'postgres://' is not a SQLAlchemy dialect name.
         self._url = re.sub(r"^postgres(\+|://)", r"postgresql\1", url.strip())
         self._engine: Engine | None = None
+        self._sqlite: _SqliteUrlConnector | None = None
         self._lock = threading.Lock()
 
     def _display_target(self) -> str:
@@ -275,7 +146,7 @@ class SqlAlchemyConnector(_DbConnector):
             ) from None
         except Exception as exc:  # noqa: BLE001 (NoSuchModuleError, TypeError for a bad pool option...)
             raise ConnectorError(
-                self._redact(f"cannot create engine for {self._where()}: {type(exc).__name__}: {_first_line(str(exc))}")
+                self._redact(f"cannot create engine for {self._where()}: {type(exc).__name__}: {first_line(str(exc))}")
             ) from None
 
     def connect(self) -> Connection:
@@ -293,17 +164,38 @@ class SqlAlchemyConnector(_DbConnector):
         except Exception as exc:
             raise self._connect_error(exc) from exc
 
+    def _sqlite_file(self) -> Sqlite3Connector | None:
+        """The stdlib connector serving a plain ``sqlite:///<file>`` URL without SQLAlchemy, else None."""
+        if self._sqlite is None and not self.options.get("connect_args"):
+            path = sqlite_file_of(self._url)
+            if path is not None:
+                init = self.init
+                config = {"path": path}
+                self._sqlite = _SqliteUrlConnector(
+                    ConnectorInit(init.name, init.kind, init.driver, config, {}, init.ctx)
+                )
+                self._sqlite.display = self._url  # a SQLite URL holds no credentials; parsing it needs SQLAlchemy
+        return self._sqlite
+
     def fetch_batches(
         self, sql: str, params: Mapping[str, Any] | None, fetch_size: int, *, cancelled: CancelToken | None = None
     ) -> tuple[list[str], Batches]:
         """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches.
 
-        With ``cancelled``, a stop request cancels the running statement on the server (``Interrupted`` is raised).
+        Rows come straight from the DBAPI cursor (a server-side one on PostgreSQL), a plain SQLite file URL is read
+        with the stdlib driver; other dialects stream through SQLAlchemy's result. With ``cancelled``, a stop request
+        cancels the running statement on the server (``Interrupted`` is raised).
         """
+        sqlite_file = self._sqlite_file()
+        if sqlite_file is not None:
+            return sqlite_file.fetch_batches(sql, params, fetch_size, cancelled=cancelled)
+        engine = self.engine()
+        if engine.dialect.name == "sqlite" or engine.dialect.driver in ("psycopg", "psycopg2"):
+            return self._cursor_batches(engine, sql, params, fetch_size, cancelled)
         from sqlalchemy import text
 
         conn = self.connect()
-        watcher = _CancelWatcher(cancelled, _canceller(conn.connection.driver_connection)).__enter__()
+        watcher = CancelWatcher(cancelled, canceller(conn.connection.driver_connection)).__enter__()
         try:
             streaming = conn.execution_options(stream_results=True, yield_per=fetch_size)
             result = streaming.execute(text(sql), dict(params or {}))
@@ -330,8 +222,60 @@ class SqlAlchemyConnector(_DbConnector):
 
         return columns, batches()
 
+    def _cursor_batches(
+        self, engine: Engine, sql: str, params: Mapping[str, Any] | None, fetch_size: int, cancelled: CancelToken | None
+    ) -> tuple[list[str], Batches]:
+        """The rows of ``sql`` from a DBAPI cursor of the pool: no SQLAlchemy ``Row`` per row."""
+        from sqlalchemy import text
+
+        raw = self._raw_connection()
+        dbapi: Any = raw.driver_connection
+        watcher = CancelWatcher(cancelled, canceller(dbapi)).__enter__()
+        # PostgreSQL: a named (server-side) cursor keeps only one batch in memory; SQLite's cursor steps lazily.
+        server_side = engine.dialect.name == "postgresql"
+        cursor = dbapi.cursor(name=f"aetherflow_{threading.get_ident()}_{id(raw)}") if server_side else dbapi.cursor()
+
+        def release(failed: bool = False) -> None:
+            watcher.__exit__(None, None, None)
+            try:
+                cursor.close()
+                dbapi.rollback()  # reads only: end the transaction the cursor opened
+            except Exception:  # noqa: BLE001 (a broken connection: never hand it back to the pool)
+                failed = True
+            if failed:
+                raw.invalidate()
+            raw.close()
+
+        try:
+            compiled = text(sql).compile(dialect=engine.dialect)
+            cursor.arraysize = fetch_size
+            if server_side:
+                cursor.itersize = fetch_size
+            cursor.execute(compiled.string, bind_params(compiled, params))
+            # A psycopg2 named cursor describes its result only once the first rows are fetched.
+            first = cursor.fetchmany(fetch_size) if cursor.description or server_side else []
+            columns = [str(d[0]) for d in cursor.description] if cursor.description else []
+        except Exception as exc:
+            release(failed=True)
+            raise self._stopped_or_query_error(exc, watcher) from exc
+        if not first:
+            release()
+            return columns, _no_batches()
+        batches = cursor_batches(
+            cursor,
+            fetch_size,
+            errors=(Exception,),
+            fail=lambda exc: self._stopped_or_query_error(exc, watcher),
+            release=release,
+            first=list(first),
+        )
+        return columns, batches
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement in a committed transaction; the driver's row count (-1 when unknown)."""
+        sqlite_file = self._sqlite_file()
+        if sqlite_file is not None:
+            return sqlite_file.execute(sql, params)
         from sqlalchemy import text
 
         with self.connect() as conn:
@@ -362,6 +306,8 @@ class SqlAlchemyConnector(_DbConnector):
         returned, so the caller takes the generic path. One known difference: PostgreSQL also quotes a value that holds
         a bare carriage return, which Python's writer leaves unquoted when the line end is ``\\n``.
         """
+        if self._sqlite_file() is not None:
+            return None
         engine = self.engine()
         if engine.dialect.name != "postgresql" or engine.dialect.driver not in ("psycopg", "psycopg2"):
             return None
@@ -385,7 +331,7 @@ class SqlAlchemyConnector(_DbConnector):
                 finished = True
                 return None
             columns, select_sql = plan
-            options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {_sql_char(delimiter)}"
+            options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {sql_char(delimiter)}"
             copy_sql = f"COPY ({select_sql}) TO STDOUT WITH ({options}, QUOTE '\"', ENCODING 'UTF8')"
             if psycopg3:
                 rows = self._copy_psycopg3(dbapi, copy_sql, out, cancelled)
@@ -432,17 +378,17 @@ class SqlAlchemyConnector(_DbConnector):
             return None
         exprs: list[str] = []
         for col in description:
-            expr = _copy_column(_quote_ident(str(col.name)), int(col.type_code), getattr(col, "scale", None))
+            expr = copy_column(quote_ident(str(col.name)), int(col.type_code), getattr(col, "scale", None))
             if expr is None:
                 return None
-            exprs.append(f"{expr} AS {_quote_ident(str(col.name))}")
+            exprs.append(f"{expr} AS {quote_ident(str(col.name))}")
         return names, f"SELECT {', '.join(exprs)} FROM (\n{inner}\n) AS _af_q"
 
     def _copy_psycopg3(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
         from psycopg import pq
 
         pgconn = dbapi.pgconn
-        with _CancelWatcher(cancelled, dbapi.cancel_safe) as watcher:
+        with CancelWatcher(cancelled, dbapi.cancel_safe) as watcher:
             # libpq directly: psycopg's Copy object hands over one row per generator round trip (~2x slower).
             result = pgconn.exec_(copy_sql.encode())
             if result.status != pq.ExecStatus.COPY_OUT:
@@ -470,12 +416,12 @@ class SqlAlchemyConnector(_DbConnector):
         code = result.error_field(pq.DiagnosticField.SQLSTATE) if result is not None else None
         sqlstate = code.decode() if code else None
         name = errors.lookup(sqlstate).__name__ if sqlstate else "Error"
-        text = f"query failed on {self._where()}: {name}: {_first_line(message)}"
-        return ConnectorError(self._redact(text), transient=_is_transient_sqlstate(sqlstate))
+        text = f"query failed on {self._where()}: {name}: {first_line(message)}"
+        return ConnectorError(self._redact(text), transient=is_transient_sqlstate(sqlstate))
 
     def _copy_psycopg2(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
         cursor = dbapi.cursor()
-        with _CancelWatcher(cancelled, dbapi.cancel) as watcher:
+        with CancelWatcher(cancelled, dbapi.cancel) as watcher:
             try:
                 cursor.copy_expert(copy_sql, out, size=_COPY_CHUNK)
             except Exception as exc:
@@ -490,56 +436,8 @@ class SqlAlchemyConnector(_DbConnector):
             engine, self._engine = self._engine, None
         if engine is not None:
             engine.dispose()
-
-
-# PostgreSQL type OIDs whose COPY text equals str() of what psycopg/psycopg2 return for them.
-_RAW_OIDS = {20, 21, 23, 26, 1082, 2950}  # int8, int2, int4, oid, date, uuid
-_TEXT_OIDS = {25, 1043, 19}  # text, varchar, name (not bpchar: NULLIF would blank padded values)
-_NUMERIC_OID, _BOOL_OID, _TIMESTAMP_OID, _TIMESTAMPTZ_OID = 1700, 16, 1114, 1184
-_MAX_PLAIN_DECIMAL_SCALE = 6  # str(Decimal) switches to exponent notation below 1E-6
-
-
-def _copy_column(ident: str, oid: int, scale: int | None) -> str | None:
-    """The SELECT expression that makes COPY write column ``ident`` as the csv writer would, or None if impossible."""
-    col = f"_af_q.{ident}"
-    if oid in _RAW_OIDS:
-        return col
-    if oid in _TEXT_OIDS:
-        # csv writes '' and None alike (empty, unquoted); COPY would quote ''. As NULL, COPY writes it empty too.
-        return f"NULLIF({col}, '')"
-    if oid == _NUMERIC_OID and scale is not None and 0 <= scale <= _MAX_PLAIN_DECIMAL_SCALE:
-        return col
-    if oid == _BOOL_OID:
-        return f"CASE WHEN {col} THEN 'True' WHEN NOT {col} THEN 'False' END"
-    if oid == _TIMESTAMP_OID:
-        # str(datetime) is ISO text, plus '.ffffff' only when there are microseconds; PostgreSQL's ISO text trims
-        # trailing zeros. Whole seconds keep the (fast) native text, as do the values drivers cannot load at all
-        # (infinity, BC), which the generic path would fail on.
-        # '::timestamp(0) =' tests for whole seconds on the integer value (date_trunc would decompose it: ~2x slower).
-        return (
-            f"CASE WHEN {col}::timestamp(0) = {col} OR {col} < '0001-01-01' THEN {col}::text "
-            f"ELSE to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US') END"
-        )
-    if oid == _TIMESTAMPTZ_OID:
-        # As above, then the offset as '+HH:MM' (PostgreSQL writes '+HH' for whole hours) and ':SS' if any.
-        offset = f"extract(timezone from {col})::int"
-        stamp = (
-            f"to_char({col}, 'YYYY-MM-DD HH24:MI:SS') || "
-            f"CASE WHEN {col}::timestamptz(0) = {col} THEN '' ELSE to_char({col}, '.US') END || "
-            f"to_char({col}, 'TZH:TZM') || "
-            f"CASE WHEN {offset} % 60 = 0 THEN '' ELSE ':' || lpad(abs({offset} % 60)::text, 2, '0') END"
-        )
-        plain = f"isfinite({col}) AND extract(year from {col}) BETWEEN 1 AND 9999"
-        return f"CASE WHEN {col} IS NULL THEN NULL WHEN {plain} THEN {stamp} ELSE {col}::text END"
-    return None
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_char(char: str) -> str:
-    return "E'\\t'" if char == "\t" else f"'{char}'"
+        if self._sqlite is not None:
+            self._sqlite.close()
 
 
 def _as_bool(value: Any) -> bool:
@@ -548,7 +446,7 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-class Sqlite3Connector(_DbConnector):
+class Sqlite3Connector(DbConnectorBase):
     """``db:sqlite3``: the stdlib driver on a database file (``config.path``, or ``config.url`` ``sqlite:///<path>``).
 
     A connection is opened per operation (SQLite connections are cheap and thread-bound), except for ``:memory:``,
@@ -610,7 +508,7 @@ class Sqlite3Connector(_DbConnector):
         With ``cancelled``, a stop request interrupts the running statement (``Interrupted`` is raised).
         """
         conn = self.connect()
-        watcher = _CancelWatcher(cancelled, conn.interrupt).__enter__()
+        watcher = CancelWatcher(cancelled, conn.interrupt).__enter__()
         try:
             cursor = conn.execute(sql, dict(params or {}))
         except (sqlite3.Error, ValueError) as exc:
@@ -620,21 +518,19 @@ class Sqlite3Connector(_DbConnector):
         columns = [str(d[0]) for d in cursor.description] if cursor.description else []
         cursor.arraysize = fetch_size
 
-        def batches() -> Batches:
-            try:
-                while True:
-                    batch = cursor.fetchmany(fetch_size)
-                    if not batch:
-                        return
-                    yield batch
-            except sqlite3.Error as exc:
-                raise self._stopped_or_query_error(exc, watcher) from exc
-            finally:
-                watcher.__exit__(None, None, None)
-                cursor.close()
-                self._release(conn)
+        def release() -> None:
+            watcher.__exit__(None, None, None)
+            cursor.close()
+            self._release(conn)
 
-        return columns, batches()
+        batches = cursor_batches(
+            cursor,
+            fetch_size,
+            errors=(sqlite3.Error,),
+            fail=lambda exc: self._stopped_or_query_error(exc, watcher),
+            release=release,
+        )
+        return columns, batches
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement and commit; the row count (-1 when unknown)."""
@@ -656,3 +552,12 @@ class Sqlite3Connector(_DbConnector):
             conn, self._memory = self._memory, None
         if conn is not None:
             conn.close()
+
+
+class _SqliteUrlConnector(Sqlite3Connector):
+    """The stdlib driver serving a ``db:sqlalchemy`` SQLite file URL; errors name the URL as the resource gives it."""
+
+    display = ""
+
+    def _display_target(self) -> str:
+        return self.display

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
 from aetherflow.connectors._files import replaced_when_done
+from aetherflow.connectors.sftp_files import SftpFileContract, replace_remote
 
 if TYPE_CHECKING:
     import paramiko
@@ -62,8 +63,9 @@ def _entry(path: str, rel_path: str, attrs: Any) -> dict[str, Any]:
     }
 
 
-class ParamikoSftpConnector(Connector):
-    """The ``sftp:paramiko`` connector: list, download, upload (atomic) and delete remote files."""
+class ParamikoSftpConnector(SftpFileContract, Connector):
+    """The ``sftp:paramiko`` connector: list, download, upload (atomic) and delete remote files, plus upstream's
+    file-connector contract (``SftpFileContract``)."""
 
     config_keys = frozenset(
         {"host", "port", "user", "username", "password", "pkey_path", "pkey_passphrase", "known_hosts"}
@@ -153,16 +155,17 @@ class ParamikoSftpConnector(Connector):
     def download(
         self,
         remote_path: str,
-        local_path: Path,
+        local_path: Path | str,
         *,
         cancelled: CancelToken | None = None,
         progress: Progress | None = None,
     ) -> int:
         """Copy ``remote_path`` to ``local_path`` (written as ``<name>.tmp`` then renamed); return the byte count."""
-        local_path.parent.mkdir(parents=True, exist_ok=True)
+        local = Path(local_path)
+        local.parent.mkdir(parents=True, exist_ok=True)
         with (
             self._operation("download", remote_path) as client,
-            replaced_when_done(local_path) as tmp,
+            replaced_when_done(local) as tmp,
             tmp.open("wb") as out,
         ):
             size = _pipelined_read(client, remote_path, out, cancelled, progress)
@@ -170,7 +173,7 @@ class ParamikoSftpConnector(Connector):
 
     def upload(
         self,
-        local_path: Path,
+        local_path: Path | str,
         remote_path: str,
         *,
         cancelled: CancelToken | None = None,
@@ -185,7 +188,7 @@ class ParamikoSftpConnector(Connector):
         with self._operation("upload", remote_path) as client:
             sent = 0
             try:
-                with local_path.open("rb") as source, client.open(part, "wb") as target:
+                with Path(local_path).open("rb") as source, client.open(part, "wb") as target:
                     target.set_pipelined(True)
                     target.MAX_REQUEST_SIZE = client.aetherflow_write_size
                     chunk_size = client.aetherflow_write_size
@@ -202,12 +205,7 @@ class ParamikoSftpConnector(Connector):
                 with contextlib.suppress(Exception):
                     client.remove(part)  # best effort: the session may still be fine after a stop request
                 raise
-            if "posix-rename@openssh.com" in client.aetherflow_extensions:
-                client.posix_rename(part, remote_path)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    client.remove(remote_path)
-                client.rename(part, remote_path)
+            replace_remote(client, part, remote_path)
         return sent
 
     def delete(self, remote_path: str) -> None:

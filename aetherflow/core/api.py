@@ -1,6 +1,10 @@
 """The aetherflow-core 0.0.14 plugin API: plugins written for it load and run unchanged
 (docs/reference/plugins-and-bundles.md).
 
+``__all__`` is upstream's list, in upstream's order. The step and connector contract below is loaded with the module;
+the registry look-ups and ``require`` helpers (``aetherflow.core.lookup``) and the pydantic settings and flow models
+(``aetherflow.core.models``) load on first access (PEP 562), so a plugin's import stays cheap.
+
 A legacy step is a class built with ``(step_id, inputs, ctx, job_id)`` whose ``run()`` takes no argument and returns
 a dict or a ``StepResult``; a legacy connector takes a ``ConnectorInit`` or ``(config, options)``. The decorators
 here register *adapters* with the typed registry (``aetherflow.api.register_step``/``register_connector``):
@@ -13,7 +17,10 @@ here register *adapters* with the typed registry (``aetherflow.api.register_step
   ``acquire_lock``/``release_lock``) on top of the typed one and converts the result. Locks still held when the step
   returns are released then (the typed context holds locks only for a block, with a heartbeat).
 * ``register_connector`` registers a subclass of the legacy class (``isinstance`` keeps working) that accepts the
-  runner's ``ConnectorInit``, hands the legacy class plain dicts, and adds ``default_retry``/``close`` if missing.
+  runner's ``ConnectorInit``, hands the legacy class plain dicts and a context with upstream's ``log``, and adds
+  ``default_retry``/``close`` if missing.
+* Inputs reach a legacy step with every ``RemoteFileMeta`` (object, or mapping restored from state) as a
+  ``FileMetaView``: ``m.rel_path`` and ``m["rel_path"]`` both work, on a fresh run and after a resume.
 
 Import-light on purpose: only the standard library and ``aetherflow.api``.
 """
@@ -24,31 +31,107 @@ import abc
 import functools
 import inspect
 import keyword
-import logging
 import types
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from aetherflow import api
-from aetherflow.errors import ConnectorError, LockBusy, StepFailed
+from aetherflow.core.context import LegacyRunContext
+from aetherflow.core.views import LegacyConnectorContext, legacy_inputs
+from aetherflow.errors import ConnectorError, StepFailed
 
-__all__ = [
-    "STEP_SKIPPED",
-    "STEP_SUCCESS",
-    "ConnectorBase",
-    "ConnectorError",
-    "ConnectorInit",
-    "RemoteFileMeta",
+if TYPE_CHECKING:  # loaded on first access at run time (``__getattr__`` below)
+    from aetherflow.core.lookup import get_connector, get_step, new_run_id, require, require_attr
+    from aetherflow.core.models import (
+        CleanupPolicy,
+        FlowMetaSpec,
+        FlowSpec,
+        JobSpec,
+        LockScope,
+        LocksSpec,
+        ResourceSpec,
+        Settings,
+        StateSpec,
+        StepSpec,
+        WorkspaceSpec,
+    )
+
+__all__ = [  # noqa: RUF022 (upstream's order: plugins and upstream's own contract test compare the list itself)
+    # steps
     "Step",
     "StepResult",
-    "list_connectors",
+    "STEP_SUCCESS",
+    "STEP_SKIPPED",
+    # context
+    "RunContext",
+    "new_run_id",
+    # settings
+    "Settings",
+    # spec
+    "FlowSpec",
+    "FlowMetaSpec",
+    "JobSpec",
+    "StepSpec",
+    "ResourceSpec",
+    "WorkspaceSpec",
+    "StateSpec",
+    "LocksSpec",
+    "CleanupPolicy",
+    "LockScope",
+    "RemoteFileMeta",
+    # connectors
+    "ConnectorBase",
+    "ConnectorInit",
+    "ConnectorError",
+    # registries
+    "register_step",
+    "get_step",
     "list_steps",
     "register_connector",
-    "register_step",
+    "get_connector",
+    "list_connectors",
+    "require",
+    "require_attr",
 ]
+
+#: names loaded on first access (PEP 562), so importing this module for ``Step`` does not load pydantic or the
+#: registry: name -> module defining it
+_LAZY = {
+    **dict.fromkeys(("new_run_id", "get_step", "get_connector", "require", "require_attr"), "aetherflow.core.lookup"),
+    **dict.fromkeys(
+        (
+            "Settings",
+            "FlowSpec",
+            "FlowMetaSpec",
+            "JobSpec",
+            "StepSpec",
+            "ResourceSpec",
+            "WorkspaceSpec",
+            "StateSpec",
+            "LocksSpec",
+            "CleanupPolicy",
+            "LockScope",
+        ),
+        "aetherflow.core.models",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 STEP_SUCCESS = "SUCCESS"
 STEP_SKIPPED = "SKIPPED"
@@ -201,7 +284,8 @@ class LegacyStepAdapter(api.Step[Any]):
         """Build the legacy step with a legacy context, run it, convert what it returns."""
         legacy_ctx = LegacyRunContext(ctx)
         try:
-            step = self.legacy_class(ctx.step_id, inputs.model_dump(), legacy_ctx, ctx.job_id)
+            values = legacy_inputs(inputs.model_dump())
+            step = self.legacy_class(ctx.step_id, values, legacy_ctx, ctx.job_id)
             return to_step_result(step.run(), ctx.step_id)
         finally:
             legacy_ctx.release_all_locks()
@@ -280,140 +364,6 @@ def to_step_result(value: Any, step_id: str) -> api.StepResult:
     raise StepFailed(f"Step {step_id} returned a {type(value).__name__}; a legacy step returns a dict or a StepResult")
 
 
-@dataclass(frozen=True)
-class LegacySettings:
-    """The part of the upstream settings object legacy steps read."""
-
-    work_root: Path
-
-
-class LegacyConnectors:
-    """``ctx.connectors``: ``[<resource>]``, ``get(kind=, name=)`` and the per-kind shortcuts."""
-
-    def __init__(self, ctx: api.StepContext) -> None:
-        self._ctx = ctx
-
-    def get(self, *, kind: str, name: str, cache: str | None = None) -> Any:
-        """The connector of resource ``name``, which must be of ``kind`` (``cache`` is the resource's policy)."""
-        return self._ctx.connector(name, kind=kind)
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._ctx.resource_kinds():
-            raise KeyError(name)
-        return self._ctx.connector(name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._ctx.resource_kinds()
-
-    def db(self, name: str, *, cache: str | None = None) -> Any:
-        """The ``db`` connector ``name``."""
-        return self.get(kind="db", name=name, cache=cache)
-
-    def rest(self, name: str, *, cache: str | None = None) -> Any:
-        """The ``rest`` connector ``name``."""
-        return self.get(kind="rest", name=name, cache=cache)
-
-    def sftp(self, name: str, *, cache: str | None = None) -> Any:
-        """The ``sftp`` connector ``name``."""
-        return self.get(kind="sftp", name=name, cache=cache)
-
-    def smb(self, name: str, *, cache: str | None = None) -> Any:
-        """The ``smb`` connector ``name``."""
-        return self.get(kind="smb", name=name, cache=cache)
-
-    def mail(self, name: str, *, cache: str | None = None) -> Any:
-        """The ``mail`` connector ``name``."""
-        return self.get(kind="mail", name=name, cache=cache)
-
-    def archive(self, name: str, *, cache: str | None = None) -> Any:
-        """The ``archive`` connector ``name``."""
-        return self.get(kind="archive", name=name, cache=cache)
-
-
-@dataclass
-class LegacyRunContext:
-    """The upstream ``RunContext`` surface a legacy step uses, on top of the typed ``StepContext``."""
-
-    step_ctx: api.StepContext
-    env: dict[str, str] = field(init=False)
-    run_id: str = field(init=False)
-    flow_id: str = field(init=False)
-    work_root: Path = field(init=False)
-    settings: LegacySettings = field(init=False)
-    connectors: LegacyConnectors = field(init=False)
-    log: logging.Logger = field(init=False)
-    _locks: dict[str, ExitStack] = field(init=False, default_factory=dict)
-
-    def __post_init__(self) -> None:
-        ctx = self.step_ctx
-        self.env = dict(ctx.env)
-        self.run_id = ctx.run_id
-        self.flow_id = ctx.flow_id
-        self.work_root = Path(ctx.work_root)
-        self.settings = LegacySettings(self.work_root)
-        self.connectors = LegacyConnectors(ctx)
-        self.log = logging.getLogger(f"aetherflow.plugins.{ctx.step_type}")
-
-    @property
-    def layout(self) -> dict[str, str]:
-        """Workspace sub-directory names (``artifacts``, ``scratch``, ``manifests``)."""
-        ctx = self.step_ctx
-        names = (ctx.artifacts_dir.name, ctx.scratch_dir.name, ctx.manifests_dir.name)
-        return dict(zip(("artifacts", "scratch", "manifests"), names, strict=True))
-
-    def job_dir(self, job_id: str) -> Path:
-        """``<work_root>/<flow_id>/<job_id>/<run_id>`` (created)."""
-        if job_id == self.step_ctx.job_id:
-            return self.step_ctx.artifacts_dir.parent
-        path = self.work_root / self.flow_id / job_id / self.run_id
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def artifacts_dir(self, job_id: str) -> Path:
-        """The job's artifacts directory (created)."""
-        return self._sub(job_id, "artifacts")
-
-    def scratch_dir(self, job_id: str) -> Path:
-        """The job's scratch directory (created)."""
-        return self._sub(job_id, "scratch")
-
-    def manifests_dir(self, job_id: str) -> Path:
-        """The job's manifests directory (created)."""
-        return self._sub(job_id, "manifests")
-
-    def _sub(self, job_id: str, which: str) -> Path:
-        if job_id == self.step_ctx.job_id:
-            path: Path = getattr(self.step_ctx, f"{which}_dir")
-            return path
-        path = self.job_dir(job_id) / self.layout[which]
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def acquire_lock(self, key: str, ttl_seconds: int) -> bool:
-        """Take the state-store lock ``key`` for this run; False when another live run holds it."""
-        if key in self._locks:
-            return True
-        stack = ExitStack()
-        try:
-            stack.enter_context(self.step_ctx.hold_lock(key, ttl_seconds=int(ttl_seconds)))
-        except LockBusy:
-            stack.close()
-            return False
-        self._locks[key] = stack
-        return True
-
-    def release_lock(self, key: str) -> None:
-        """Release lock ``key`` if this step holds it."""
-        stack = self._locks.pop(key, None)
-        if stack is not None:
-            stack.close()
-
-    def release_all_locks(self) -> None:
-        """Release every lock the step still holds (called when it returns)."""
-        for key in list(self._locks):
-            self.release_lock(key)
-
-
 # -- connector adapter ------------------------------------------------------------------------------------------------
 
 
@@ -426,7 +376,8 @@ def legacy_connector_adapter(cls: type[Any]) -> type[Any]:
 
     def __init__(self: Any, init: Any) -> None:
         if isinstance(init, api.ConnectorInit):
-            init = ConnectorInit(init.name, init.kind, init.driver, _plain(init.config), _plain(init.options), init.ctx)
+            ctx = LegacyConnectorContext(init.ctx, init.kind, init.driver) if init.ctx is not None else None
+            init = ConnectorInit(init.name, init.kind, init.driver, _plain(init.config), _plain(init.options), ctx)
         if takes_pair:
             base_init(self, init.config, init.options)
         else:
@@ -476,3 +427,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+RunContext = LegacyRunContext  # what a legacy step receives as ``self.ctx``

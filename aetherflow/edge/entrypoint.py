@@ -198,7 +198,7 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
 
     flow_path = inputs.flow_path or ""
     try:
-        return build_plan(
+        plan = build_plan(
             flow_path,
             settings=inputs.settings,
             env=inputs.env,
@@ -211,6 +211,12 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
         _print_invalid(flow_path, exc.errors, exc.warnings, mask)
         first = exc.errors[0] if exc.errors else Issue("settings:invalid", "<root>", "invalid input")
         raise _Invalid(mask(f"{first.loc}: {first.code} - {first.msg}")) from None
+    problems = inputs.hook_problems(plan)  # reported as ``validate`` reports it
+    if problems:
+        _print_invalid(flow_path, problems, plan.warnings, inputs.redactor.mask)
+        first = problems[0]
+        raise _Invalid(inputs.redactor.mask(f"{first.loc}: {first.code} - {first.msg}"), plan.meta.flow_id)
+    return plan
 
 
 def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:

@@ -17,6 +17,7 @@ from aetherflow.settings import CONTAINER_FLOW_FILE, CONTAINER_WORK_ROOT, Settin
 
 if TYPE_CHECKING:
     from aetherflow.bundles.sync import ActiveBundle
+    from aetherflow.plan import Plan
     from aetherflow.redaction import Redactor
     from aetherflow.registry import Registry
     from aetherflow.spec.secrets import SecretsHook
@@ -49,6 +50,29 @@ class RunInputs:
             "archive_drivers": self.bundle.zip_drivers,
         }
 
+    def hook_problems(self, plan: Plan) -> list[Issue]:
+        """Resources of ``plan`` requesting ``decode`` while no secrets hook is configured (none when one is)."""
+        return [] if self.hook is not None else decode_without_hook(plan)
+
+
+def decode_without_hook(plan: Plan) -> list[Issue]:
+    """The resources of ``plan`` requesting ``decode``, as the run-start input error, one record each.
+
+    ``validate``, ``doctor`` and ``run`` report it with this one record, before anything runs.
+    """
+    from aetherflow.spec.resources import decode_paths, merge_resource
+
+    found: list[Issue] = []
+    for name, res in plan.resources.items():
+        decode = merge_resource(res, plan.profiles.get(res.profile) if res.profile else None).decode
+        if decode_paths(decode, "config") or decode_paths(decode, "options"):
+            message = (
+                f"Resource '{name}' requests decode but no secrets hook is configured "
+                "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)"
+            )
+            found.append(Issue("settings:invalid", f"resources.{name}.decode", message))
+    return found
+
 
 def prepare_inputs(
     environ: Mapping[str, str],
@@ -65,24 +89,13 @@ def prepare_inputs(
     from aetherflow.registry import Registry
 
     redactor = redactor if redactor is not None else Redactor.for_settings(settings)
-    warnings: list[Issue] = []
-    hook = _secrets_hook(settings, environ, redactor, warnings)
     work_root = settings.work_root or (CONTAINER_WORK_ROOT if container else DEFAULT_WORK_ROOT)
-    env = _snapshot(environ, settings, redactor, hook, extra=_runner_keys(work_root))
+    hook, env, warnings = _hook_and_env(environ, settings, redactor, work_root)
     bundle = None
     flow_path = flow_yaml or settings.flow_file or (CONTAINER_FLOW_FILE if container else None)
     if settings.bundle_manifest:
-        from aetherflow.bundles.sync import sync_bundle
-
-        bundle = sync_bundle(
-            settings.bundle_manifest,
-            work_root=work_root,
-            allow_stale=settings.allow_stale_bundle,
-            registry=Registry.builtin(),
-            emit=emit,
-            env=env,
-            redactor=redactor,
-            decode=hook.decode if hook is not None else None,
+        bundle = _sync(
+            settings.bundle_manifest, settings.allow_stale_bundle, hook, env, work_root, emit=emit, redactor=redactor
         )
         if bundle.mode is not None:  # the manifest's mode wins over the ambient one
             settings = settings.with_overrides(mode=bundle.mode, mode_enterprise=bundle.mode == "enterprise")
@@ -102,6 +115,57 @@ def prepare_inputs(
         emit=emit,
     )
     return RunInputs(settings, redactor, hook, env, registry, flow_path, bundle, warnings)
+
+
+def sync_manifest_bundle(
+    environ: Mapping[str, str],
+    settings: Settings,
+    *,
+    manifest: str,
+    work_root: str,
+    allow_stale: bool,
+    emit: Emit | None = None,
+    redactor: Redactor,
+) -> ActiveBundle:
+    """``bundle sync``: the bundle of ``manifest`` synced exactly as ``run --bundle-manifest`` syncs it (the same
+    secrets hook and env snapshot render and decode the manifest's resources). Input problems raise InputError."""
+    hook, env, _warnings = _hook_and_env(environ, settings, redactor, work_root)
+    return _sync(manifest, allow_stale, hook, env, work_root, emit=emit, redactor=redactor)
+
+
+def _hook_and_env(
+    environ: Mapping[str, str], settings: Settings, redactor: Redactor, work_root: str
+) -> tuple[SecretsHook | None, Mapping[str, str], list[Issue]]:
+    """The secrets hook and the env snapshot the manifest is rendered with, plus the hook's warnings."""
+    warnings: list[Issue] = []
+    hook = _secrets_hook(settings, environ, redactor, warnings)
+    env = _snapshot(environ, settings, redactor, hook, extra=_runner_keys(work_root))
+    return hook, env, warnings
+
+
+def _sync(
+    manifest: str,
+    allow_stale: bool,
+    hook: SecretsHook | None,
+    env: Mapping[str, str],
+    work_root: str,
+    *,
+    emit: Emit | None,
+    redactor: Redactor,
+) -> ActiveBundle:
+    from aetherflow.bundles.sync import sync_bundle
+    from aetherflow.registry import Registry
+
+    return sync_bundle(
+        manifest,
+        work_root=work_root,
+        allow_stale=allow_stale,
+        registry=Registry.builtin(),
+        emit=emit,
+        env=env,
+        redactor=redactor,
+        decode=hook.decode if hook is not None else None,
+    )
 
 
 def _secrets_hook(

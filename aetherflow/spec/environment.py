@@ -8,6 +8,7 @@ whose name matches a secret pattern) are registered with the run's ``Redactor`` 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -30,6 +31,9 @@ _SPEC_KEYS: Final = frozenset({"type", "format", "path", "optional", "prefix", "
 ENV_FILES_JSON_VAR: Final = "AETHERFLOW_ENV_FILES_JSON"
 ENV_FILES_VAR: Final = "AETHERFLOW_ENV_FILES"
 BUNDLE_SOURCE: Final = "bundle env_files"
+SETTING_PREFIX: Final = "AETHERFLOW_"
+
+log = logging.getLogger("aetherflow")
 
 Expand = Callable[[dict[str, str]], Mapping[str, str]]
 
@@ -69,6 +73,7 @@ def build_env_snapshot(
     ]
     for spec in specs:
         values = read_env_file(spec)
+        _warn_settings_in(spec, values)
         if spec.secret:
             for value in values.values():
                 redactor.add(value)
@@ -82,6 +87,21 @@ def build_env_snapshot(
         env.update({str(k): str(v) for k, v in extra.items()})
     redactor.add_env(env)
     return MappingProxyType(env)
+
+
+def _warn_settings_in(spec: EnvFileSpec, values: Mapping[str, str]) -> None:
+    """Settings are read before any env file, so an ``AETHERFLOW_*`` name in one configures nothing: say so (the
+    file and the name, never the value, which may be a secret)."""
+    for key in values:
+        if key.upper().startswith(SETTING_PREFIX):
+            fields = {"file": spec.path, "variable": key}
+            # the message reads alone where no log handler is configured yet (``validate``); formatters use the event
+            log.warning(
+                "env_file_setting_ignored: %s defines %s; settings never come from env files",
+                spec.path,
+                key,
+                extra={"event": "env_file_setting_ignored", "fields": fields},
+            )
 
 
 def runner_env_keys(local_root: str, *, active_dir: str | None = None, cache_dir: str | None = None) -> dict[str, str]:

@@ -50,7 +50,11 @@ DEFAULT_RESOURCE = "archive_default"
 # The built-in fallback connectors. Steps never import connector modules statically (import-linter contract); this
 # is the same "module:Class" target the registry's catalogue names.
 _BUILTIN_MODULE = "aetherflow.connectors.archive"
-_BUILTIN_CLASSES = {"zipfile": "ZipfileConnector", "pyzipper": "PyzipperConnector"}
+_BUILTIN_CLASSES = {
+    "zipfile": "ZipfileConnector",
+    "pyzipper": "PyzipperConnector",
+    "os": "aetherflow.connectors.archive_programs:OsZipConnector",
+}
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -96,18 +100,26 @@ def _archive_connector(ctx: StepContext, requested: str | None, password: str | 
     if ctx.enterprise:
         raise RuntimeError("Zip/Unzip requires declared archive resource in enterprise mode")
     driver = "pyzipper" if password else "zipfile"
-    if driver == "pyzipper" and importlib.util.find_spec("pyzipper") is None:
+    if driver == "pyzipper" and importlib.util.find_spec("pyzipper") is None and _has_info_zip():
+        driver = "os"
+    elif driver == "pyzipper" and importlib.util.find_spec("pyzipper") is None:
         raise StepFailed(
             f"{step} with a password needs pyzipper: install the 'zip' extra (pip install 'aetherflow[zip]') "
             "or declare an archive resource"
         )
-    cls = getattr(importlib.import_module(_BUILTIN_MODULE), _BUILTIN_CLASSES[driver])
+    module, _, attr = _BUILTIN_CLASSES[driver].rpartition(":")
+    cls = getattr(importlib.import_module(module or _BUILTIN_MODULE), attr)
     init = ConnectorInit(name=f"builtin:{driver}", kind="archive", driver=driver, config={}, options={}, ctx=ctx)
     return cls(init), driver
 
 
 #: keyword arguments a plugin connector of the upstream API may not accept; passed only when it does
 _OPTIONAL_KWARGS = ("cancelled", "limits")
+
+
+def _has_info_zip() -> bool:
+    """Whether the ``zip`` and ``unzip`` programs exist (the password fallback when pyzipper is missing)."""
+    return shutil.which("zip") is not None and shutil.which("unzip") is not None
 
 
 def _call(method: Any, ctx: StepContext, **kwargs: Any) -> Mapping[str, Any]:

@@ -75,7 +75,7 @@ def test_a_zip_slip_archive_fails_the_run_and_extracts_nothing(tmp_path: Path) -
 
     result = flow.run()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, error)] = flow.query("SELECT status, error FROM step_runs")
     assert status == "FAILED"
     assert error == f"ValueError: unzip refused unsafe entry '../../escaped.txt' in {evil}: parent traversal"

@@ -105,8 +105,20 @@ def test_manifest_resources_cannot_use_profiles_and_must_match_the_source_kind(t
 
     messages = {loc: msg for _code, loc, msg, _line, _file in _issues(path)}
 
-    assert messages["resources.assets.profile"].startswith("Manifest resource 'assets' cannot use a profile")
+    assert messages["resources.assets.profile"] == "manifest is bootstrap; profiles not available before sync"
     assert messages["bundle.source.resource"] == "Resource 'assets' is kind=sftp, source type db needs kind=db"
+
+
+def test_a_null_profile_on_a_manifest_resource_is_accepted_as_upstream_does(tmp_path: Path) -> None:
+    path = write_text(
+        tmp_path / "m.yaml",
+        VALID.replace("type: local", "type: db\n    resource: assets")
+        + "resources:\n  assets:\n    kind: db\n    driver: sqlite3\n    profile: null\n",
+    )
+
+    manifest = load_manifest(str(path))
+
+    assert manifest.resources["assets"].kind == "db"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_bad_sql_fails_at_once_despite_a_retry_policy(tmp_path: Path, sales: Pos
 
     result = flow.run()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert 'UndefinedTable: relation "missing_table" does not exist' in error

@@ -79,7 +79,7 @@ def test_fill_small_targets_that_overlap_fail_the_step_and_write_no_report(tmp_p
 
     result = flow.run()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, error)] = flow.query("SELECT status, error FROM step_runs")
     assert status == "FAILED"
     assert error == "ExcelInputError: excel_fill_small targets overlap on sheet 'Report': 'b' B2:B2 and 'a' B2:B2"
@@ -140,7 +140,7 @@ def test_fill_from_file_report_region_over_rows_threshold_fails_before_writing(t
 
     result = flow.run()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == (
@@ -256,7 +256,7 @@ def test_a_missing_template_fails_the_step_naming_the_path(tmp_path: Path) -> No
 
     result = flow.run()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == f"ExcelInputError: template_path does not exist: {missing}"

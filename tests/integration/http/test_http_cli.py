@@ -80,7 +80,7 @@ def test_permanent_404_fails_at_once_despite_a_step_retry(tmp_path: Path, http_s
 
     result = flow.run()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == f"ConnectorError: HTTP 404 for GET {http_server.url}/status/404"

@@ -69,7 +69,7 @@ def test_wrong_password_fails_at_once_and_is_never_logged(tmp_path: Path, smtp_s
 
     result = flow.run(env={"SMTP_PASSWORD": "Wrong-Secret-Value-9"})
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error.startswith("ConnectorError: SMTP login refused for user 'runner'")

@@ -128,7 +128,7 @@ def test_when_with_a_missing_reference_fails_the_job_and_blocks_its_dependents(t
     result = flow.run()
     shown = flow.show()
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     assert shown["jobs"]["b"]["error"] == (
         "ValueError: Invalid job.when for job_id=b: 'jobs.a.outputs.nope' is not defined"
         " (when: jobs.a.outputs.nope == 1)"
@@ -183,7 +183,7 @@ def test_a_template_error_fails_the_step_without_an_attempt(tmp_path: Path) -> N
     result = flow.run()
     step = flow.show()["jobs"]["a"]["steps"]["s"]
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     assert step["attempts"] == 0
     assert step["error"] == "TemplateMissingKey: Missing template key: env.DEFINITELY_NOT_SET_123"
 

@@ -107,7 +107,7 @@ def test_missing_object_fails_at_once_despite_a_step_retry(tmp_path: Path, s3_se
 
     result = flow.run(env=_env())
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == (

@@ -104,7 +104,7 @@ def test_unknown_host_key_fails_at_once_despite_a_step_retry(tmp_path: Path, ssh
 
     result = flow.run(env={"PARTNER_KNOWN_HOSTS": "# nobody vouches for this server"})
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == f"ConnectorError: SFTP host key for 127.0.0.1:{sshd_server.port} not verified (unknown)"

@@ -124,7 +124,7 @@ def test_a_wrong_password_fails_at_once_despite_a_step_retry(
 
     result = flow.run(env={"SMB_PASSWORD": "not-the-Pa55word"})
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == (
@@ -205,7 +205,7 @@ def test_a_remote_dir_that_climbs_above_the_share_root_fails_before_any_transfer
 
     result = flow.run(env={"SMB_PASSWORD": smb_server.password})
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == f"ConnectorError: SMB path '{smb_dir}/../../etc' escapes the share root"
@@ -226,7 +226,7 @@ def test_an_upload_of_a_missing_local_file_fails_naming_it(
 
     result = flow.run(env={"SMB_PASSWORD": smb_server.password})
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, error)] = flow.query("SELECT status, error FROM step_runs")
     assert status == "FAILED"
     assert error.startswith("ValueError: smb_upload_files file not found: ")

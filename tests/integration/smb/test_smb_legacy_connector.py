@@ -62,7 +62,7 @@ def test_an_operation_the_legacy_connector_lacks_fails_naming_it(tmp_path: Path)
 
     result = flow.run(env={"AETHERFLOW_PLUGIN_PATHS": str(SMB_DIR)})
 
-    assert result.code == 1
+    assert result.code == 3  # permanent: retrying cannot help
     [(status, error)] = flow.query("SELECT status, error FROM step_runs")
     assert (status, error) == ("FAILED", "ConnectorError: SMB connector LocalShare has no 'delete' method")
     assert (tmp_path / "share" / "in" / "a.csv").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aetherflow.api import ArchiveLimits, ArchiveMember, ArchiveRefused, WriteBudget, check_members, safe_join
-from aetherflow.errors import error_text
+from aetherflow.errors import error_text, is_permanent
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_a_refusal_is_recorded_as_a_value_error_and_never_retried() -> None:
 
     assert error_text(error) == "ValueError: unzip refused unsafe entry '../x' in /in/a.zip: parent traversal"
     assert isinstance(error, ValueError)
-    assert error.permanent is True
+    assert is_permanent(error)
 
 
 def test_an_entry_longer_than_it_declared_is_stopped_while_writing() -> None:

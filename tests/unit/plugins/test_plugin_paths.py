@@ -143,26 +143,6 @@ def test_a_missing_plugin_path_is_a_warning_without_strict_mode(
     assert [w.code for w in warnings] == ["plugin:load_failed"]
 
 
-def test_registering_a_built_in_step_name_is_a_duplicate(
-    tmp_path: Path, registry: Registry, make_settings: MakeSettings
-) -> None:
-    write_plugin(
-        tmp_path,
-        "dup.py",
-        "from aetherflow.api import Inputs, Step, register_step\n"
-        "@register_step('check_items')\n"
-        "class Mine(Step[Inputs]):\n"
-        "    inputs_model = Inputs\n"
-        "    def run(self, inputs, ctx):\n        raise AssertionError\n",
-    )
-
-    with pytest.raises(PluginLoadError) as caught:
-        load_plugins(registry, settings=make_settings(paths=[tmp_path]))
-
-    assert caught.value.issue.code == "plugin:duplicate"
-    assert str(caught.value) == "Step type already registered: check_items"
-
-
 def test_a_duplicate_keeps_the_first_registration_without_strict_mode(
     tmp_path: Path, registry: Registry, make_settings: MakeSettings
 ) -> None:

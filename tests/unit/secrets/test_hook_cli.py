@@ -239,14 +239,29 @@ def test_a_failing_expand_env_stops_the_run_with_exit_2_and_a_redacted_message(t
     assert not flow.state.exists()
 
 
+DECODE_WITHOUT_HOOK = (
+    "- resources.local.decode: settings:invalid - Resource 'local' requests decode but no secrets hook is "
+    "configured (set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)"
+)
+
+
 def test_decode_without_a_hook_is_an_input_error(tmp_path: Path) -> None:
     flow = make_flow(tmp_path, DECODE_FLOW)
 
     result = flow.run(env={"ENC_DB_PATH": _enc(str(tmp_path / "x.db")), "PLAIN_ECHO": "x"})
 
     assert result.code == 2
-    assert (
-        "error: Resource 'local' requests decode but no secrets hook is configured "
-        "(set AETHERFLOW_SECRETS_MODULE or AETHERFLOW_SECRETS_PATH)"
-    ) in result.stderr
+    assert f"INVALID: {flow.flow}\n{DECODE_WITHOUT_HOOK}\n" in result.stderr
     assert not flow.state.exists()
+
+
+def test_validate_reports_decode_without_a_hook_as_run_does(tmp_path: Path) -> None:
+    flow = make_flow(tmp_path, DECODE_FLOW)
+    env = {"ENC_DB_PATH": _enc(str(tmp_path / "x.db")), "PLAIN_ECHO": "x"}
+
+    validated = aetherflow("validate", "--flow-yaml", str(flow.flow), env=env)
+    ran = flow.run(env=env)
+
+    assert (validated.code, ran.code) == (2, 2)
+    assert validated.stdout.splitlines() == [f"INVALID: {flow.flow}", DECODE_WITHOUT_HOOK]
+    assert DECODE_WITHOUT_HOOK in ran.stderr.splitlines()

@@ -1,0 +1,1 @@
+"""Plugins written for aetherflow-core 0.0.14, through the CLI against real servers."""
