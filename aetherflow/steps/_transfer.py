@@ -109,9 +109,12 @@ def local_matches(
     """The files one input names: a glob's matches, a directory's files (all levels with ``recursive``), or the
     file itself; sorted, each sandbox-checked. A plain path that does not exist fails (permanent), naming it.
 
-    ``is_glob`` None decides by the glob characters ``*?[`` in ``raw``.
+    ``is_glob`` None decides by the glob characters ``*?[`` in ``raw``, unless a file or directory has that very name
+    (``report[1].csv`` would otherwise match only ``report1.csv``, and the step would skip silently).
     """
-    if any(c in raw for c in _GLOB_CHARS) if is_glob is None else is_glob:
+    if is_glob is None:
+        is_glob = any(c in raw for c in _GLOB_CHARS) and not ctx.resolve_path(raw).exists()
+    if is_glob:
         matches = [Path(m) for m in sorted(glob.glob(str(ctx.resolve_path(raw)), recursive=True))]
     else:
         path = ctx.resolve_path(raw)

@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import re
 import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -55,7 +54,6 @@ _BUILTIN_CLASSES = {
     "pyzipper": "PyzipperConnector",
     "os": "aetherflow.connectors.archive_programs:OsZipConnector",
 }
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 class ZipInputs(Inputs):
@@ -142,10 +140,10 @@ def _check_cancelled(ctx: StepContext, step: str) -> None:
 
 
 # -- zip ------------------------------------------------------------------------------------------------------------
-def _item_pattern(item: str | Mapping[str, str]) -> tuple[str, bool]:
-    """(text, is_glob) of one ``items`` entry."""
+def _item_pattern(item: str | Mapping[str, str]) -> tuple[str, bool | None]:
+    """(text, is_glob) of one ``items`` entry; a string is a glob when it has glob characters and names no file."""
     if isinstance(item, str):
-        return item, bool(_GLOB_CHARS.search(item))
+        return item, None
     keys = set(item)
     if keys == {"path"}:
         return str(item["path"]), False

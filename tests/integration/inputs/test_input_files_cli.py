@@ -172,6 +172,28 @@ def test_zip_of_names_with_spaces_unicode_and_quotes_archives_them(tmp_path: Pat
         assert zf.namelist() == [HOSTILE]
 
 
+@pytest.mark.parametrize("step_type", list(MULTI))
+def test_an_existing_name_with_glob_characters_is_that_file_not_a_pattern(tmp_path: Path, step_type: str) -> None:
+    # A pattern would match only "report1 x.csv" (absent), so the step would skip; the file is there: it is used.
+    literal = tmp_path / "work" / "report[1] *x?.csv"
+    literal.parent.mkdir(parents=True)
+    literal.write_text("not an archive\n")
+    flow = _multi(tmp_path, step_type, str(literal))
+    if step_type == "zip":  # archive names are relative to src_dir
+        flow = _one_step(tmp_path, "zip", f'dest_path: out.zip, src_dir: "{literal.parent}", items: ["{literal}"]')
+
+    result = flow.run()
+
+    status, _, error, _ = _step_row(flow)
+    if step_type == "zip":
+        assert (result.code, status) == (0, "SUCCESS"), result.stderr
+        with zipfile.ZipFile(_artifacts(flow) / "out.zip") as zf:
+            assert zf.namelist() == [literal.name]
+    else:  # it reaches the archive check or the (closed) server: the file was found, not skipped
+        assert status == "FAILED"
+        assert error is not None and "not found" not in error and "no_files" not in error
+
+
 def test_unzip_of_a_directory_extracts_each_archive_in_it(tmp_path: Path) -> None:
     inbox = tmp_path / "work" / "inbox ü"
     inbox.mkdir(parents=True)
