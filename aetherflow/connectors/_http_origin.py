@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from aetherflow.api import ConnectorError
 
 Origin = tuple[str, str, int]
+B = TypeVar("B")  #: a request body (bytes, or a file streamed from its start)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: header names that always carry credentials
@@ -94,7 +96,7 @@ def redirect_target(current: str, location: str, *, resource: str) -> str:
     return target
 
 
-def redirect_method(status: int, method: str, body: bytes | None) -> tuple[str, bytes | None]:
+def redirect_method(status: int, method: str, body: B | None) -> tuple[str, B | None]:
     """Method and body of the next hop: 303 (and 301/302 after a POST) become a GET without body, as browsers do."""
     if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
         return "GET", None

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Deadline, Interrupted, RetryPolicy
@@ -38,6 +38,10 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+#: a request body: bytes, or an open binary file streamed from its start (sent again from the start on a redirect)
+Payload = bytes | BinaryIO | None
+
+
 @dataclass(frozen=True, slots=True)
 class _Call:
     """One request as sent first: what redirects start from."""
@@ -45,7 +49,7 @@ class _Call:
     method: str
     url: str
     shown: str  #: ``METHOD url`` without user info or query: what messages show
-    payload: bytes | None
+    payload: Payload
     headers: dict[str, str]
     seconds: float
 
@@ -178,7 +182,7 @@ class HttpConnector(Connector):
         headers: Mapping[str, Any] | None = None,
         json_body: Any = UNSET,
         data: Mapping[str, Any] | None = None,
-        body: str | bytes | None = None,
+        body: str | bytes | BinaryIO | None = None,
         timeout: float | None = None,
         expect_status: Iterable[int] | None = None,
         output: Path | None = None,
@@ -188,7 +192,8 @@ class HttpConnector(Connector):
         """Send one request; return ``{status_code, headers, elapsed_ms, bytes, body?, json?, output?}``.
 
         A status outside ``expect_status`` (default 200-299) raises ``HTTP <code> for <METHOD> <url>``. With
-        ``output``, the body is streamed to ``<output>.tmp`` and renamed into place once complete.
+        ``output``, the body is streamed to ``<output>.tmp`` and renamed into place once complete. A ``body`` that is
+        an open binary file is streamed (never read into memory) with its size as ``Content-Length``.
         """
 
         method = method.upper()
@@ -251,6 +256,8 @@ class HttpConnector(Connector):
         first = origins.origin_of(call.url)
         url, method, payload, headers = call.url, call.method, call.payload, call.headers
         for _ in range(_MAX_REDIRECTS + 1):
+            if payload is not None and not isinstance(payload, bytes):
+                payload.seek(0)  # a hop that keeps the body sends all of it again
             with warnings.catch_warnings():
                 if self._verify is False:
                     # Verification was turned off on purpose (and logged once); no warning per request.
@@ -430,7 +437,9 @@ def _flag(value: Any, resource: str, what: str) -> bool:
     raise ConnectorError(f"REST resource '{resource}' options.{what} must be true or false, got {value!r}")
 
 
-def _payload(json_body: Any, data: Mapping[str, Any] | None, body: str | bytes | None, headers: dict[str, str]) -> Any:
+def _payload(
+    json_body: Any, data: Mapping[str, Any] | None, body: str | bytes | BinaryIO | None, headers: dict[str, str]
+) -> Payload:
     """Encode the request body and set its content type unless the caller set one."""
     has_type = any(k.lower() == "content-type" for k in headers)
     if not isinstance(json_body, _Unset):
@@ -450,8 +459,20 @@ def _payload(json_body: Any, data: Mapping[str, Any] | None, body: str | bytes |
             if not has_type:
                 headers["Content-Type"] = "text/plain; charset=utf-8"
             return body.encode("utf-8")
+        if not isinstance(body, bytes):
+            # A file: urllib3 streams it in blocks; without a length it would switch to chunked encoding.
+            headers = _set_length(headers, os.fstat(body.fileno()).st_size)
+            if not has_type:
+                headers["Content-Type"] = "application/octet-stream"
         return body
     return None
+
+
+def _set_length(headers: dict[str, str], size: int) -> dict[str, str]:
+    for name in [k for k in headers if k.lower() == "content-length"]:
+        del headers[name]
+    headers["Content-Length"] = str(size)
+    return headers
 
 
 def _query_value(value: Any) -> str:

@@ -82,31 +82,80 @@ def remote_path_of(step_type: str, entry: str | Mapping[str, Any]) -> str:
     return path
 
 
-def expand_local_files(ctx: StepContext, step_type: str, raw_paths: Sequence[str]) -> list[Path]:
-    """The local files named by paths, directories (their files, not recursive) and globs, in order, once each.
+def expand_local_files(
+    ctx: StepContext, step_type: str, raw_paths: Sequence[str], *, what: str = "file", recursive: bool = False
+) -> list[Path]:
+    """The local files named by paths, directories (their files) and globs, in order, once each.
 
     A plain path that does not exist fails (permanent), naming it; a directory with no file or a glob that matches
     nothing adds nothing, so the caller can skip with ``no_files``. Every result is sandbox-checked.
     """
     found: dict[Path, None] = {}
     for raw in raw_paths:
-        if any(c in raw for c in _GLOB_CHARS):
-            matches = [Path(m) for m in sorted(glob.glob(str(ctx.resolve_path(raw)), recursive=True))]
-        else:
-            path = ctx.resolve_path(raw)
-            if not path.exists():
-                raise input_error(f"{step_type} file not found: {path}")
-            matches = [path]
-        for match in matches:
-            if match.is_dir():
-                files = sorted(p for p in match.iterdir() if p.is_file())
-            elif match.is_file():
-                files = [match]
-            else:
-                raise input_error(f"{step_type} input is not a regular file: {match}")
-            for file in files:
-                found.setdefault(ctx.resolve_path(file), None)  # again: a glob or a directory may reach a symlink
+        for file in local_matches(ctx, step_type, raw, what=what, recursive=recursive):
+            found.setdefault(file, None)
     return list(found)
+
+
+def local_matches(
+    ctx: StepContext,
+    step_type: str,
+    raw: str,
+    *,
+    what: str = "file",
+    is_glob: bool | None = None,
+    recursive: bool = False,
+) -> list[Path]:
+    """The files one input names: a glob's matches, a directory's files (all levels with ``recursive``), or the
+    file itself; sorted, each sandbox-checked. A plain path that does not exist fails (permanent), naming it.
+
+    ``is_glob`` None decides by the glob characters ``*?[`` in ``raw``, unless a file or directory has that very name
+    (``report[1].csv`` would otherwise match only ``report1.csv``, and the step would skip silently).
+    """
+    if is_glob is None:
+        is_glob = any(c in raw for c in _GLOB_CHARS) and not ctx.resolve_path(raw).exists()
+    if is_glob:
+        matches = [Path(m) for m in sorted(glob.glob(str(ctx.resolve_path(raw)), recursive=True))]
+    else:
+        path = ctx.resolve_path(raw)
+        if not path.exists():
+            raise input_error(f"{step_type} {what} not found: {path}")
+        matches = [path]
+    files: list[Path] = []
+    for match in matches:
+        if match.is_dir():
+            files.extend(_directory_files(match, recursive))
+        elif match.is_file():
+            files.append(match)
+        else:
+            raise input_error(f"{step_type} input is not a regular file: {match}")
+    # Again through the sandbox: a glob or a directory may reach a symlink.
+    return [ctx.resolve_path(file) for file in files]
+
+
+def _directory_files(directory: Path, recursive: bool) -> list[Path]:
+    if not recursive:
+        return sorted(p for p in directory.iterdir() if p.is_file())
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        found.extend(Path(root) / f for f in sorted(files))
+    return found
+
+
+def single_input_file(ctx: StepContext, step_type: str, what: str, raw: str) -> Path:
+    """One input file (no globs): sandbox-checked; a path that does not exist or a directory fails (permanent)."""
+    path = ctx.resolve_path(raw)
+    if path.is_dir():
+        raise input_error(f"{step_type} {what} is a directory, not a file: {path}")
+    if not path.is_file():
+        raise input_error(f"{step_type} {what} not found: {path}")
+    return path
+
+
+def no_files(**outputs: Any) -> StepResult:
+    """The result of a file step whose inputs named no file (an empty directory, a glob matching nothing)."""
+    return StepResult.skipped("no_files", count=0, **outputs)
 
 
 def input_error(message: str) -> ValueError:

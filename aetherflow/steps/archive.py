@@ -13,13 +13,11 @@ directory a killed attempt left is removed when the step runs again.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import os
-import re
 import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -45,6 +43,7 @@ from aetherflow.api import (
     safe_join,
     zip_member,
 )
+from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, no_files
 
 DEFAULT_RESOURCE = "archive_default"
 # The built-in fallback connectors. Steps never import connector modules statically (import-linter contract); this
@@ -55,7 +54,6 @@ _BUILTIN_CLASSES = {
     "pyzipper": "PyzipperConnector",
     "os": "aetherflow.connectors.archive_programs:OsZipConnector",
 }
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 class ZipInputs(Inputs):
@@ -142,46 +140,27 @@ def _check_cancelled(ctx: StepContext, step: str) -> None:
 
 
 # -- zip ------------------------------------------------------------------------------------------------------------
-def _item_pattern(item: str | Mapping[str, str]) -> tuple[str, bool]:
-    """(text, is_glob) of one ``items`` entry."""
+def _item_pattern(item: str | Mapping[str, str]) -> tuple[str, bool | None]:
+    """(text, is_glob) of one ``items`` entry; a string is a glob when it has glob characters and names no file."""
     if isinstance(item, str):
-        return item, bool(_GLOB_CHARS.search(item))
+        return item, None
     keys = set(item)
     if keys == {"path"}:
         return str(item["path"]), False
     if keys == {"glob"}:
         return str(item["glob"]), True
-    raise ValueError(f"zip item must be a path, a glob, or a mapping with one key 'path' or 'glob': {dict(item)}")
-
-
-def _expand(path: Path, recursive: bool) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        return []
-    if not recursive:
-        return sorted(p for p in path.iterdir() if p.is_file())
-    found: list[Path] = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        found.extend(Path(root) / f for f in sorted(files))
-    return found
+    raise input_error(f"zip item must be a path, a glob, or a mapping with one key 'path' or 'glob': {dict(item)}")
 
 
 def collect_files(ctx: StepContext, items: Sequence[str | Mapping[str, str]], recursive: bool) -> list[Path]:
-    """Every file the items name (globs matched, directories expanded), sandbox-checked, de-duplicated, sorted."""
+    """Every file the items name (globs matched, directories expanded), sandbox-checked, de-duplicated, sorted.
+
+    A named path that does not exist fails the step (permanent), naming it.
+    """
     found: set[Path] = set()
     for item in items:
         text, is_glob = _item_pattern(item)
-        if is_glob:
-            pattern = ctx.resolve_path(text)
-            matches = [Path(m) for m in glob.glob(str(pattern), recursive=True)]
-        else:
-            matches = [ctx.resolve_path(text)]
-        for match in matches:
-            for path in _expand(match, recursive):
-                # Re-resolve: a glob or directory walk may reach a symlink the sandbox refuses.
-                found.add(ctx.resolve_path(path))
+        found.update(local_matches(ctx, "zip", text, what="item", is_glob=is_glob, recursive=recursive))
     return sorted(found)
 
 
@@ -198,14 +177,14 @@ class Zip(Step[ZipInputs]):
         items = [inputs.items] if isinstance(inputs.items, str) else inputs.items
         compression = inputs.compression.strip().lower()
         if compression not in ("deflated", "stored"):
-            raise ValueError(f"zip unsupported compression: {inputs.compression}. Use one of: deflated, stored")
+            raise input_error(f"zip unsupported compression: {inputs.compression}. Use one of: deflated, stored")
         excluded = {dest, dest.with_name(dest.name + ".tmp")}
         files = [f for f in collect_files(ctx, items, inputs.recursive) if f not in excluded]
         for path in files:
             if path != base and base not in path.parents:
-                raise ValueError(f"zip input '{path}' is outside base_dir '{base}'")
+                raise input_error(f"zip input '{path}' is outside base_dir '{base}'")
         if not files:
-            return StepResult.skipped("no_files", output=str(dest), count=0)
+            return no_files(output=str(dest))
         if dest.exists() and not inputs.overwrite:
             raise FileExistsError(f"zip output exists and overwrite is false: {dest}")
         _check_cancelled(ctx, "zip")
@@ -312,14 +291,13 @@ class Unzip(Step[UnzipInputs]):
         src_dir = ctx.resolve_path(inputs.src_dir) if inputs.src_dir else ctx.artifacts_dir
         archives = [inputs.archives] if isinstance(inputs.archives, str) else inputs.archives
         limits = ArchiveLimits(inputs.max_total_mb, inputs.max_entries, inputs.max_ratio)
+        files = expand_local_files(ctx, "unzip", archives, what="archive")
+        if not files:
+            return no_files(unzipped=[], dest_dir=str(dest))
         dest.mkdir(parents=True, exist_ok=True)
         unzipped: list[dict[str, Any]] = []
-        for item in archives:
+        for archive in files:
             _check_cancelled(ctx, "unzip")
-            archive = ctx.resolve_path(item)
-            if not archive.is_file():
-                ctx.emit("unzip_archive_missing", level="WARNING", archive=str(archive))
-                continue
             target = _target_dir(dest, src_dir, archive, inputs.private_zip_folder)
             staging = _staging_dir(dest, archive, target)
             shutil.rmtree(staging, ignore_errors=True)  # what a killed attempt left

@@ -8,13 +8,14 @@ connector as ``ConnectorError`` (transient ones are retried by the step's retry 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 from pydantic import Field, field_validator
 
 from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
-from aetherflow.steps._transfer import input_error
+from aetherflow.steps._transfer import input_error, single_input_file
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 
@@ -31,7 +32,7 @@ class RestConnectorLike(Protocol):
         headers: Mapping[str, Any] | None = None,
         json_body: Any = ...,
         data: Mapping[str, Any] | None = None,
-        body: str | bytes | None = None,
+        body: str | bytes | BinaryIO | None = None,
         timeout: float | None = None,
         expect_status: Iterable[int] | None = None,
         output: Path | None = None,
@@ -51,6 +52,8 @@ class HttpRequestInputs(Inputs):
     json_body: Any = Field(None, alias="json")
     data: dict[str, Any] | None = None
     body: str | None = None
+    body_file: str | None = None
+    content_type: str | None = None
     timeout_seconds: float | None = Field(None, gt=0)
     expect_status: list[int] | None = None
     output: str | None = None
@@ -74,28 +77,23 @@ class HttpRequest(Step[HttpRequestInputs]):
     resource_kind: ClassVar[str | None] = "rest"
 
     def run(self, inputs: HttpRequestInputs, ctx: StepContext) -> StepResult:
-        given = [name for name in ("json_body", "data", "body") if name in inputs.model_fields_set]
+        given = [name for name in ("json_body", "data", "body", "body_file") if name in inputs.model_fields_set]
         if len(given) > 1:
-            raise input_error("http_request accepts only one of json, data, body")
+            raise input_error("http_request accepts only one of json, data, body, body_file")
+        if inputs.content_type is not None and inputs.body_file is None:
+            raise input_error("http_request content_type applies to body_file only (set Content-Type in headers)")
         output = ctx.resolve_path(inputs.output) if inputs.output else None
+        body_path = single_input_file(ctx, "http_request", "body_file", inputs.body_file) if inputs.body_file else None
         rest: RestConnectorLike = ctx.connector(inputs.resource, kind="rest")
-        extra: dict[str, Any] = {}
-        if "json_body" in inputs.model_fields_set:
-            extra["json_body"] = inputs.json_body
-        result = rest.request(
-            inputs.method,
-            inputs.path,
-            params=inputs.params,
-            headers=inputs.headers,
-            data=inputs.data,
-            body=inputs.body,
-            timeout=inputs.timeout_seconds,
-            expect_status=inputs.expect_status,
-            output=output,
-            max_body_bytes=inputs.max_body_bytes,
-            cancelled=ctx.cancelled,
-            **extra,
-        )
+        headers = dict(inputs.headers)
+        if inputs.content_type is not None:
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            headers["Content-Type"] = inputs.content_type
+        with ExitStack() as stack:
+            body: str | BinaryIO | None = inputs.body
+            if body_path is not None:
+                body = stack.enter_context(body_path.open("rb"))  # streamed by the connector, never read here
+            result = self._send(rest, inputs, ctx, headers, body, output)
         if output is None and "body" not in result and result.get("bytes", 0) > inputs.max_body_bytes:
             ctx.emit(
                 "http_body_not_kept",
@@ -105,3 +103,30 @@ class HttpRequest(Step[HttpRequestInputs]):
                 hint="set inputs.output to stream the body to a file",
             )
         return StepResult.success(result)
+
+    @staticmethod
+    def _send(
+        rest: RestConnectorLike,
+        inputs: HttpRequestInputs,
+        ctx: StepContext,
+        headers: dict[str, Any],
+        body: str | BinaryIO | None,
+        output: Path | None,
+    ) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if "json_body" in inputs.model_fields_set:
+            extra["json_body"] = inputs.json_body
+        return rest.request(
+            inputs.method,
+            inputs.path,
+            params=inputs.params,
+            headers=headers,
+            data=inputs.data,
+            body=body,
+            timeout=inputs.timeout_seconds,
+            expect_status=inputs.expect_status,
+            output=output,
+            max_body_bytes=inputs.max_body_bytes,
+            cancelled=ctx.cancelled,
+            **extra,
+        )

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import Field, field_validator
 
 from aetherflow.api import Inputs, Step, StepContext, StepResult
-from aetherflow.steps._transfer import input_error
+from aetherflow.steps._transfer import input_error, single_input_file
 
 DEFAULT_MAX_ATTACHMENTS_BYTES = 26_214_400
 
@@ -137,9 +137,7 @@ class MailSend(Step[MailSendInputs]):
         paths: list[Path] = []
         total = 0
         for raw in inputs.attachments:
-            path = ctx.resolve_path(raw)
-            if not path.is_file():
-                raise input_error(f"mail_send attachment not found: {path}")
+            path = single_input_file(ctx, "mail_send", "attachment", raw)
             total += path.stat().st_size
             paths.append(path)
         cap = inputs.max_attachments_bytes

@@ -6,7 +6,6 @@ resource's ``config.bucket``. Local paths go through the sandbox; remote keys do
 
 from __future__ import annotations
 
-import glob
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -26,10 +25,10 @@ from aetherflow.steps._transfer import (
     elapsed_ms,
     input_error,
     listing_result,
+    local_matches,
+    no_files,
     run_items,
 )
-
-_GLOB_CHARS = ("*", "?", "[")
 
 
 class S3ConnectorLike(Protocol):
@@ -172,22 +171,24 @@ class S3UploadInputs(Inputs):
 
 
 class S3UploadFiles(Step[S3UploadInputs]):
-    """Upload files (paths, globs or ``{file, key}``); a per-key manifest lets a retry skip finished keys."""
+    """Upload files (paths, directories, globs or ``{file, key}``); a per-key manifest lets a retry skip finished
+    keys; SKIPPED when the items name no file."""
 
     inputs_model = S3UploadInputs
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3UploadInputs, ctx: StepContext) -> StepResult:
         planned = self._plan(inputs, ctx)
+        if not planned:
+            return no_files(uploaded=[])
         keys = [key for _, key in planned]
         check_unique_ids("s3_upload_files", keys)
         manifest = UploadManifest(ctx, keys)
-        s3 = _connector(ctx, inputs.resource) if planned else None
-        bucket = s3.bucket(inputs.bucket) if s3 is not None else ""
+        s3 = _connector(ctx, inputs.resource)
+        bucket = s3.bucket(inputs.bucket)
 
         def upload_one(index: int, plan: tuple[Path, str]) -> dict[str, Any] | None:
             local, key = plan
-            assert s3 is not None
             previous = manifest.previous(key)
             if previous is not None:
                 entry = {"id": key, "file": str(local), "key": key, "skipped": True}
@@ -233,18 +234,9 @@ class S3UploadFiles(Step[S3UploadInputs]):
         for item in inputs.items:
             raw = item if isinstance(item, str) else item.file
             explicit_key = None if isinstance(item, str) else item.key
-            if any(c in raw for c in _GLOB_CHARS):
-                pattern = ctx.resolve_path(raw)
-                matches = sorted(glob.glob(str(pattern), recursive=True))
-                files = [ctx.resolve_path(m) for m in matches]
-                files = [f for f in files if f.is_file()]
-                if explicit_key is not None and len(files) > 1:
-                    raise input_error(f"s3_upload_files item '{raw}' matches {len(files)} files but gives one key")
-            else:
-                local = ctx.resolve_path(raw)
-                if not local.is_file():
-                    raise input_error(f"s3_upload_files file not found: {local}")
-                files = [local]
+            files = local_matches(ctx, "s3_upload_files", raw)
+            if explicit_key is not None and len(files) > 1:
+                raise input_error(f"s3_upload_files item '{raw}' names {len(files)} files but gives one key")
             for local in files:
                 planned.append((local, explicit_key or f"{inputs.prefix}{local.name}"))
         return planned

@@ -26,6 +26,8 @@ from aetherflow.steps._transfer import (
     elapsed_ms,
     input_error,
     listing_result,
+    local_matches,
+    no_files,
     remote_path_of,
     run_items,
 )
@@ -124,26 +126,37 @@ class SftpUploadInputs(Inputs):
     _one_or_many = field_validator("items", mode="before")(as_list)
 
 
+def _upload_plan(ctx: StepContext, inputs: SftpUploadInputs) -> list[tuple[str, Path, str]]:
+    """(id, local file, remote path) of every file the items name; an item naming several files cannot give them
+    one ``id`` or ``remote_name``."""
+    planned: list[tuple[str, Path, str]] = []
+    for item in inputs.items:
+        raw = item if isinstance(item, str) else item.file
+        files = local_matches(ctx, "sftp_upload_files", raw)
+        if not isinstance(item, str) and (item.id or item.remote_name) and len(files) > 1:
+            raise input_error(f"sftp_upload_files item '{raw}' names {len(files)} files but gives one id/remote_name")
+        for local in files:
+            item_id = local.name if isinstance(item, str) else (item.id or local.name)
+            remote_name = local.name if isinstance(item, str) else (item.remote_name or local.name)
+            planned.append((item_id, local, posixpath.join(inputs.remote_dir, remote_name)))
+    return planned
+
+
 class SftpUploadFiles(Step[SftpUploadInputs]):
-    """Upload local files atomically (``.part`` then rename); a per-item manifest lets a retry skip finished ids."""
+    """Upload local files, directories (their files) and globs atomically (``.part`` then rename); a per-item
+    manifest lets a retry skip finished ids; SKIPPED when the items name no file."""
 
     inputs_model = SftpUploadInputs
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpUploadInputs, ctx: StepContext) -> StepResult:
-        planned: list[tuple[str, Path, str]] = []  # (id, local file, remote path)
-        for item in inputs.items:
-            raw = item if isinstance(item, str) else item.file
-            local = ctx.resolve_path(raw)
-            if not local.is_file():
-                raise input_error(f"sftp_upload_files file not found: {local}")
-            item_id = local.name if isinstance(item, str) else (item.id or local.name)
-            remote_name = local.name if isinstance(item, str) else (item.remote_name or local.name)
-            planned.append((item_id, local, posixpath.join(inputs.remote_dir, remote_name)))
+        planned = _upload_plan(ctx, inputs)
+        if not planned:
+            return no_files()
         ids = [p[0] for p in planned]
         check_unique_ids("sftp_upload_files", ids)
         manifest = UploadManifest(ctx, ids)
-        sftp = _connector(ctx, inputs.resource) if planned else None
+        sftp = _connector(ctx, inputs.resource)
 
         def upload_one(index: int, plan: tuple[str, Path, str]) -> None:
             item_id, local, remote = plan
@@ -151,7 +164,6 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
                 manifest.record(index, {"id": item_id, "skipped": True, "file": str(local), "remote_path": remote})
                 return
             check_cancelled(ctx.cancelled, "sftp_upload_files")
-            assert sftp is not None
             started = time.monotonic()
             size = sftp.upload(local, remote, cancelled=ctx.cancelled)
             manifest.record(index, {"id": item_id, "file": str(local), "remote_path": remote})
@@ -174,7 +186,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
             )
 
         run_items(planned, upload_one, parallelism=inputs.parallelism, cancelled=ctx.cancelled, on_error=report)
-        manifest.save()  # also when there was nothing to upload: the output names the file
+        manifest.save()  # also when every item was done before: the output names the file
         return StepResult.success(manifest=str(manifest.path), count=len(planned))
 
 

@@ -27,6 +27,7 @@ from aetherflow.steps._transfer import (
     expand_local_files,
     input_error,
     listing_result,
+    no_files,
     remote_path_of,
 )
 
@@ -120,7 +121,7 @@ class SmbUploadFiles(Step[SmbUploadInputs]):
     def run(self, inputs: SmbUploadInputs, ctx: StepContext) -> StepResult:
         files = expand_local_files(ctx, "smb_upload_files", inputs.local_files)
         if not files:
-            return StepResult.skipped("no_files", count=0, uploaded=[], remote_dir=inputs.remote_dir)
+            return no_files(uploaded=[], remote_dir=inputs.remote_dir)
         seen: dict[str, Path] = {}
         for local in files:
             if local.name in seen:

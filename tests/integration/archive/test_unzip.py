@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from aetherflow.api import ConnectorError
+from aetherflow.api import ConnectorError, InvalidValue
 from tests.integration.archive.conftest import ArchiveHarness
 
 
@@ -140,16 +141,14 @@ def test_unzip_checks_only_the_listed_members_for_safety(harness: ArchiveHarness
     assert tree(harness.artifacts / "out") == ["good.txt"]
 
 
-def test_a_missing_archive_is_skipped_with_a_warning_event(harness: ArchiveHarness) -> None:
+def test_a_missing_archive_fails_naming_it_and_extracts_nothing(harness: ArchiveHarness) -> None:
     make_zip(harness.artifacts / "there.zip", {"a.txt": "A"})
 
-    result = harness.run("unzip", archives=["gone.zip", "there.zip"], dest_dir="out")
+    expected = f"unzip archive not found: {harness.artifacts / 'gone.zip'}"
+    with pytest.raises(InvalidValue, match=f"^{re.escape(expected)}$"):
+        harness.run("unzip", archives=["there.zip", "gone.zip"], dest_dir="out")
 
-    [event] = harness.events.named("unzip_archive_missing")
-    assert event["level"] == "WARNING"
-    assert event["archive"] == str(harness.artifacts / "gone.zip")
-    assert len(result.output["unzipped"]) == 1
-    assert (harness.artifacts / "out/a.txt").read_text() == "A"
+    assert not (harness.artifacts / "out").exists()
 
 
 @pytest.mark.parametrize("content", [b"this is not a zip file", b"PK\x03\x04" + b"\x00" * 40])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Callable
 
 import pytest
 
-from aetherflow.api import ConnectorError, Interrupted, Status
+from aetherflow.api import ConnectorError, Interrupted, InvalidValue, Status
 from aetherflow.spec.resources import ResolvedResource
 from tests.integration.archive.conftest import ArchiveHarness
 
@@ -83,11 +84,22 @@ def test_zip_of_a_file_outside_src_dir_fails_with_the_spec_message(harness: Arch
 
 
 def test_zip_with_no_matching_files_is_skipped_with_no_files_reason(harness: ArchiveHarness) -> None:
-    result = harness.run("zip", dest_path="none.zip", items=["*.csv", "missing.txt"])
+    harness.write("empty/.keep").unlink()
+    result = harness.run("zip", dest_path="none.zip", items=["*.csv", {"glob": "*.txt"}, "empty"])
 
     assert result.status == Status.SKIPPED
     assert result.output == {"output": str(harness.artifacts / "none.zip"), "count": 0, "reason": "no_files"}
     assert not (harness.artifacts / "none.zip").exists()
+
+
+def test_zip_of_a_missing_path_fails_naming_it(harness: ArchiveHarness) -> None:
+    harness.write("a.txt")
+
+    expected = f"zip item not found: {harness.artifacts / 'missing.txt'}"
+    with pytest.raises(InvalidValue, match=f"^{re.escape(expected)}$"):
+        harness.run("zip", dest_path="out.zip", items=["a.txt", {"path": "missing.txt"}])
+
+    assert not (harness.artifacts / "out.zip").exists()
 
 
 def test_zip_without_overwrite_refuses_an_existing_archive(harness: ArchiveHarness) -> None:

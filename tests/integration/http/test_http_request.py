@@ -78,7 +78,7 @@ def test_form_data_and_raw_body_are_encoded(http_step_env) -> None:
 def test_more_than_one_body_kind_is_refused(http_step_env) -> None:
     ctx, _ = http_step_env()
 
-    with pytest.raises(ValueError, match=r"^http_request accepts only one of json, data, body$"):
+    with pytest.raises(ValueError, match=r"^http_request accepts only one of json, data, body, body_file$"):
         _request(ctx, method="POST", path="/echo", json={"a": 1}, body="x")
 
 

@@ -113,3 +113,35 @@ def test_missing_object_fails_at_once_despite_a_step_retry(tmp_path: Path, s3_se
     assert error == (
         f"ConnectorError: S3 download: object not found: s3://{s3_bucket}/nope/missing.csv (resource 'lake')"
     )
+
+
+def test_an_upload_of_a_directory_sends_its_files_and_a_missing_one_fails_at_once(
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    out = tmp_path / "work" / "out ü"
+    out.mkdir(parents=True)
+    (out / "a.csv").write_text("a\n")
+    (out / "b.csv").write_text("bb\n")
+    flow = _flow(
+        tmp_path,
+        s3_server.endpoint_url,
+        s3_bucket,
+        f"""              - id: push
+                type: s3_upload_files
+                inputs: {{resource: lake, items: ["{out}"], prefix: "dir/"}}
+              - id: again
+                type: s3_upload_files
+                retry: {{max_attempts: 3, backoff_seconds: 0}}
+                inputs: {{resource: lake, items: ["{out}/gone"], prefix: "dir/"}}""",
+    )
+
+    result = flow.run(env=_env())
+
+    assert result.code == 3, result.stderr
+    rows = {
+        step: (status, attempts, error)
+        for step, status, attempts, error in flow.query("SELECT step_id, status, attempts, error FROM step_runs")
+    }
+    assert rows["again"] == ("FAILED", 1, f"ValueError: s3_upload_files file not found: {out / 'gone'}")
+    [(outputs,)] = flow.query("SELECT outputs_json FROM step_runs WHERE step_id = 'push'")
+    assert [u["key"] for u in json.loads(outputs)["uploaded"]] == ["dir/a.csv", "dir/b.csv"]

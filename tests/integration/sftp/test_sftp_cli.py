@@ -108,3 +108,32 @@ def test_unknown_host_key_fails_at_once_despite_a_step_retry(tmp_path: Path, ssh
     [(status, attempts, error)] = flow.query("SELECT status, attempts, error FROM step_runs")
     assert (status, attempts) == ("FAILED", 1)
     assert error == f"ConnectorError: SFTP host key for 127.0.0.1:{sshd_server.port} not verified (unknown)"
+
+
+def test_an_upload_of_a_directory_and_a_glob_sends_their_files(
+    tmp_path: Path, sshd_server: SshdServer, sftp_dir: str
+) -> None:
+    out = tmp_path / "work" / "out ü"
+    (out / "deeper").mkdir(parents=True)
+    (out / "a.csv").write_text("a\n")
+    (out / "b.csv").write_text("bb\n")
+    (out / "deeper" / "not-sent.csv").write_text("no\n")
+    (tmp_path / "work" / "c.txt").write_text("ccc\n")
+    sshd_server.make_dir(f"{sftp_dir}/up")
+    glob = tmp_path / "work" / "*.txt"
+    flow = _flow(
+        tmp_path,
+        sshd_server,
+        f"""              - id: put
+                type: sftp_upload_files
+                inputs: {{resource: partner, items: ["{out}", "{glob}"], remote_dir: "{sftp_dir}/up"}}""",
+    )
+
+    result = flow.run(env={"PARTNER_KNOWN_HOSTS": sshd_server.known_hosts})
+
+    assert result.code == 0, result.stderr
+    remote = sshd_server.home / sftp_dir / "up"
+    assert sorted(p.name for p in remote.iterdir()) == ["a.csv", "b.csv", "c.txt"]
+    assert (remote / "b.csv").read_text() == "bb\n"
+    [(outputs,)] = flow.query("SELECT outputs_json FROM step_runs")
+    assert json.loads(outputs)["count"] == 3
