@@ -47,6 +47,7 @@ class Settings:
     pod_name: str | None = field(default=None, metadata=_STR)
     namespace: str | None = field(default=None, metadata=_STR)
     state_path: str | None = field(default=None, metadata=_STR)
+    state_url: str | None = field(default=None, metadata=_STR)  # postgresql://… or sqlite:///PATH; wins over state_path
     work_root: str | None = field(default=None, metadata=_STR)
     locks_scope: str | None = field(default=None, metadata=_choice("none", "job", "flow"))
     profiles_file: str | None = field(default=None, metadata=_STR)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aetherflow.plan import Plan
     from aetherflow.redaction import Redactor
     from aetherflow.runner.engine import RunOutcome
+    from aetherflow.state.store import StateStore
 
 log = logging.getLogger("aetherflow")
 _Mask = Callable[[str], str]
@@ -243,17 +244,24 @@ def _report_invalid(message: str, flow_id: str | None) -> None:
     raise _Invalid(message, flow_id)
 
 
-def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: EventBus, flow_id: str) -> Any:
+def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: EventBus, flow_id: str) -> StateStore:
     from aetherflow.errors import StateInputError
-    from aetherflow.state.sqlite import SqliteStore, database_path
+    from aetherflow.state.backends import first_location, open_store, resolve_location
 
-    configured = settings.state_path or (CONTAINER_STATE_DIR + "/" if request.container else plan.meta.state_path)
+    container_dir = CONTAINER_STATE_DIR + "/" if request.container else None
+    chosen = first_location(
+        (request.state, "--state"),
+        (settings.state_url, "AETHERFLOW_STATE_URL"),
+        (settings.state_path, "AETHERFLOW_STATE_PATH"),
+        (container_dir, "container default"),
+        (plan.meta.state_path, "flow.state.path"),
+    )
     if plan.meta.state_backend == "file":
         events.emit("state_backend_unsupported", level="WARNING", backend="file")
     try:
-        path = database_path(configured, flow_id)
-        store = SqliteStore.open(
-            path,
+        text, source = chosen if chosen is not None else (plan.meta.state_path, "flow.state.path")
+        store = open_store(
+            resolve_location(text, source, flow_id),
             journal_mode=settings.state_journal_mode,
             strict_fs=settings.state_strict_fs,
             busy_timeout_ms=settings.state_busy_timeout_ms,
@@ -263,7 +271,10 @@ def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: Eve
     except StateInputError as exc:
         _report_invalid(str(exc), flow_id)
         raise
-    vol = store.volume
+    vol = getattr(store, "volume", None)
+    if vol is None:
+        events.emit("state_database", backend="postgresql", location=store.describe())
+        return store
     events.emit(
         "state_volume",
         level="WARNING" if vol.network else "INFO",
@@ -333,7 +344,7 @@ def _execute(
         except InputError as exc:
             _report_invalid(str(exc), flow_id)
     locks = LockManager(
-        store.path,
+        store.location,
         run_id=run_id,
         flow_id=flow_id,
         pod_name=settings.pod_name,
