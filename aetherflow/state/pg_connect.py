@@ -7,6 +7,7 @@ caller may create state. Errors become one ``StateError`` line naming the URL wi
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from aetherflow.errors import StateError, StateInputError
 from aetherflow.state.location import redact_url
 
 T = TypeVar("T")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: seconds to wait for the server when the URL does not say (``connect_timeout=…``)
 CONNECT_TIMEOUT = 10
@@ -141,5 +144,5 @@ def storable_text(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        text = _SURROGATE.sub("\ufffd", text)
     return text

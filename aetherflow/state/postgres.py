@@ -42,7 +42,25 @@ class _PgTx:
         self._conn = conn
 
     def execute(self, sql: str, args: Any = (), /) -> Any:
-        return self._conn.execute(sql.replace("%", "%%").replace("?", "%s"), args or None)
+        if not args:
+            return self._conn.execute(sql)  # no parameters: psycopg sends the text as it is
+        return self._conn.execute(pg_placeholders(sql), args)
+
+
+def pg_placeholders(sql: str) -> str:
+    """``sql`` with each ``?`` placeholder as ``%s`` and ``%`` doubled; quoted text and identifiers are kept."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote is not None:
+            quote = None if char == quote else quote  # a doubled quote closes and reopens: the same text
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if char == "%" else char)
+    return "".join(out)
 
 
 class PostgresStore:
