@@ -70,12 +70,17 @@ class PgLockBackend:
             host = claim.host
             values = (key, claim.owner, now + claim.ttl_seconds, claim.flow_id, claim.pod_name, now, now)
             insert = (*values, claim.ttl_seconds, host.boot_id, host.pid_ns, host.hostname, claim.pid)
-            # The common case first: nobody holds the key, one statement takes it.
-            if c.execute(_INSERT, insert).rowcount == 1:
-                return Acquired()
-            row = _fetch_row(c, key, now, lock=True)
-            if row is None:  # deleted between the two statements: the next attempt takes it
-                return Busy("released meanwhile", now)
+            # The common case first: nobody holds the key, one statement takes it. A row released between the
+            # insert and the read is simply tried again.
+            row = None
+            for _ in range(3):
+                if c.execute(_INSERT, insert).rowcount == 1:
+                    return Acquired()
+                row = _fetch_row(c, key, now, lock=True)
+                if row is not None:
+                    break
+            if row is None:
+                return Busy("unknown", now)
             if row.owner == claim.owner:
                 c.execute(_REFRESH, (now + claim.ttl_seconds, now, claim.ttl_seconds, claim.pod_name, key, claim.owner))
                 return Acquired()
