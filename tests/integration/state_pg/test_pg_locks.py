@@ -82,7 +82,7 @@ def test_a_lock_without_heartbeat_on_the_server_clock_is_taken_over_as_stale(
         dead.acquire("flow:f", 30)
         # its pod on another node stopped renewing 40 s ago by the server's clock; the row has not expired yet
         postgres_server.execute(
-            f'UPDATE "{schema_of(lock_url)}".locks SET host_boot_id = \'other-node\','
+            f"UPDATE \"{schema_of(lock_url)}\".locks SET host_boot_id = 'other-node',"
             " heartbeat_at = extract(epoch FROM clock_timestamp()) - 40,"
             " expires_at = extract(epoch FROM clock_timestamp()) + 600"
         )

@@ -20,7 +20,7 @@ from aetherflow.state.store import StateStore
 from tests.integration.state_pg.conftest import query, schema_of, state_url
 from tests.servers.postgres import PostgresServer
 
-HOSTILE = "it's \"quoted\" \\ back\\slash\nnew line ? %s %% ünïcødé 🚀 $1 ; DROP TABLE runs; --"
+HOSTILE = 'it\'s "quoted" \\ back\\slash\nnew line ? %s %% ünïcødé 🚀 $1 ; DROP TABLE runs; --'
 
 
 def _script(store: StateStore) -> None:
@@ -77,7 +77,8 @@ def test_a_resumed_run_marks_what_the_dead_attempt_left_running_interrupted(
     store.step_running("f", "r1", "a", "s1", "external.process", 1, 1)
     store.start_run("f", "r1")
     store.close()
-    rows = query(postgres_server, schema_of(pg_url), "SELECT status FROM step_attempts UNION ALL SELECT status FROM job_runs")
+    sql = "SELECT status FROM step_attempts UNION ALL SELECT status FROM job_runs"
+    rows = query(postgres_server, schema_of(pg_url), sql)
     assert rows == [("INTERRUPTED",), ("INTERRUPTED",)]
 
 
@@ -136,9 +137,7 @@ def test_a_query_never_creates_the_schema_and_says_to_initialise_it(
 ) -> None:
     with pytest.raises(StateError, match="state init"):
         open_store(pg_url, create=False)
-    assert query(
-        postgres_server, "public", "SELECT 1 FROM pg_namespace WHERE nspname = %s", schema_of(pg_url)
-    ) == []
+    assert query(postgres_server, "public", "SELECT 1 FROM pg_namespace WHERE nspname = %s", schema_of(pg_url)) == []
 
 
 def test_pods_opening_a_new_schema_together_create_it_once(pg_url: str, postgres_server: PostgresServer) -> None:
@@ -149,7 +148,7 @@ def test_pods_opening_a_new_schema_together_create_it_once(pg_url: str, postgres
         try:
             go.wait()
             open_store(pg_url).close()
-        except BaseException as exc:  # noqa: BLE001 (collected and asserted on below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_one) for _ in range(8)]

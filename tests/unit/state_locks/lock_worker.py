@@ -4,7 +4,8 @@
     python lock_worker.py hold  DB OWNER KEY TTL SECONDS      (SECONDS < 0: hold until killed)
     python lock_worker.py watch DB OWNER KEY TTL SECONDS      (hold, report "lost" when the heartbeat finds out)
 
-DB is the SQLite file or a PostgreSQL URL. Lines on stdout: ``ready``, ``acquired <expires_at>``, ``released``, ``lost``, ``result <json>``.
+DB is the SQLite file or a PostgreSQL URL.
+Lines on stdout: ``ready``, ``acquired <expires_at>``, ``released``, ``lost``, ``result <json>``.
 Exit 3 when the race finds another holder's side-effect file (mutual exclusion broken).
 """
 
