@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aetherflow.edge.podinfo import RunIdMoved
 from aetherflow.errors import AetherFlowError, ExitCode, InputError, Issue, SpecErrors, error_text
 from aetherflow.settings import (
     CONTAINER_STATE_DIR,
@@ -161,7 +162,11 @@ def _run_flow(
     store = _open_store(plan, settings, request, events, flow_id)
     try:
         run_id = _run_id(settings, store, flow_id, events)
-        return _execute(plan, settings, request, store, run_id, inputs, resources, events, stop, tracker)
+        try:
+            return _execute(plan, settings, request, store, run_id, inputs, resources, events, stop, tracker)
+        except RunIdMoved as moved:
+            _emit_reused(events, settings, flow_id, moved.previous_uid)
+            return _execute(plan, settings, request, store, moved.run_id, inputs, resources, events, stop, tracker)
     finally:
         store.close()
 
@@ -286,41 +291,61 @@ def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: Eve
     return store
 
 
-def _run_id(settings: Settings, store: Any, flow_id: str, events: EventBus) -> str:
+def _run_id(settings: Settings, store: StateStore, flow_id: str, events: EventBus) -> str:
+    try:
+        run_id, reused_uid = _derive_run_id(settings, store, flow_id)
+    except InputError as exc:
+        _report_invalid(str(exc), flow_id)
+        raise
+    if reused_uid is not None:
+        _emit_reused(events, settings, flow_id, reused_uid)
+    return run_id
+
+
+def _derive_run_id(settings: Settings, store: StateStore, flow_id: str) -> tuple[str, str | None]:
     from aetherflow.edge.podinfo import derive_run_id
 
     def previous_uid(run_id: str) -> str | None:
         rec = store.get_run(flow_id, run_id)
         return rec.job_uid if rec is not None else None
 
-    try:
-        run_id, reused_uid = derive_run_id(
-            settings_run_id=settings.run_id,
-            cli_run_id=None,
-            job_name=settings.job_name,
-            job_uid=settings.job_uid,
-            lookup_previous_uid=previous_uid,
-        )
-    except InputError as exc:
-        _report_invalid(str(exc), flow_id)
-        raise
-    if reused_uid is not None:
-        events.emit(
-            "run_id_reused",
-            level="WARNING",
-            flow_id=flow_id,
-            job_name=settings.job_name,
-            previous_uid=reused_uid,
-            job_uid=settings.job_uid,
-        )
-    return run_id
+    return derive_run_id(
+        settings_run_id=settings.run_id,
+        cli_run_id=None,
+        job_name=settings.job_name,
+        job_uid=settings.job_uid,
+        lookup_previous_uid=previous_uid,
+    )
+
+
+def _emit_reused(events: EventBus, settings: Settings, flow_id: str, previous_uid: str) -> None:
+    events.emit(
+        "run_id_reused",
+        level="WARNING",
+        flow_id=flow_id,
+        job_name=settings.job_name,
+        previous_uid=previous_uid,
+        job_uid=settings.job_uid,
+    )
+
+
+def _uid_recheck(settings: Settings, store: StateStore, flow_id: str, run_id: str) -> Callable[[], None]:
+    """The Job-UID check again, once the run lock is held: another Job of the same name may have recorded the run
+    between the first check and the lock (many pods share one database)."""
+
+    def check() -> None:
+        again, previous = _derive_run_id(settings, store, flow_id)
+        if again != run_id and previous is not None:
+            raise RunIdMoved(again, previous)
+
+    return check
 
 
 def _execute(
     plan: Plan,
     settings: Settings,
     request: RunRequest,
-    store: Any,
+    store: StateStore,
     run_id: str,
     inputs: RunInputs,
     resources: Any,
@@ -335,6 +360,7 @@ def _execute(
     flow_id = plan.meta.flow_id
     work_root = settings.work_root or (CONTAINER_WORK_ROOT if request.container else plan.meta.work_root)
     locks_scope = settings.locks_scope or plan.meta.locks_scope
+    observers = list(events.observers)
     pusher = _metrics(settings, plan, events, run_id)
     if settings.metrics_module:
         from aetherflow.observability.hook import MetricsHook
@@ -345,6 +371,7 @@ def _execute(
             _report_invalid(str(exc), flow_id)
     locks = LockManager(
         store.location,
+        after_run_lock=_uid_recheck(settings, store, flow_id, run_id),
         run_id=run_id,
         flow_id=flow_id,
         pod_name=settings.pod_name,
@@ -401,6 +428,9 @@ def _execute(
     runner.on_abandon = report
     try:
         outcome = runner.run()
+    except RunIdMoved:
+        events.observers[:] = observers  # the run starts again under its own id, observing it once
+        raise
     finally:
         locks.close()
     if settings.state_retention_days is not None and outcome.overlap is None:

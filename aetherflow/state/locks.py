@@ -69,9 +69,11 @@ class LockManager:
         clock: Callable[[], float] = time.time,
         synchronous: str | None = None,
         host: HostIdentity | None = None,
+        after_run_lock: Callable[[], None] | None = None,
     ) -> None:
         """Open the lock store at the state's location (an SQLite file or a PostgreSQL URL); ``synchronous=None``
-        follows the SQLite store (NORMAL in WAL)."""
+        follows the SQLite store (NORMAL in WAL). ``after_run_lock`` runs once the run lock is held; when it raises,
+        the run lock is released and the exception propagates."""
         from aetherflow.state.backends import open_lock_backend
 
         self.db_path = db_path if isinstance(db_path, str) else Path(db_path)
@@ -81,6 +83,7 @@ class LockManager:
         self.pod_name = pod_name
         self.host = host if host is not None else current_host()
         self._on_event = on_event
+        self._after_run_lock = after_run_lock
         self._backend: LockBackend = open_lock_backend(
             self.db_path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous, clock=clock
         )
@@ -157,6 +160,12 @@ class LockManager:
             raise ValueError("the run lock needs the flow id")
         key = run_lock_key(self.flow_id, self.run_id)
         self.acquire(key, ttl_seconds, wait_seconds=wait_seconds, poll_seconds=poll_seconds, stop=stop)
+        if self._after_run_lock is not None:
+            try:
+                self._after_run_lock()
+            except BaseException:
+                self.release(key)
+                raise
         with self._cond:
             self._run_key = key
         return key

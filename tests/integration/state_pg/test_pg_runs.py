@@ -200,3 +200,54 @@ def test_sigkill_at_random_points_never_repeats_a_step_recorded_in_postgresql(
         trial = tmp_path / f"t{n}"
         trial.mkdir()
         _crash_trial(trial, state_url(postgres_server, new_schema()), postgres_server, rng)  # type: ignore[operator]
+
+
+def test_a_reused_job_name_recorded_by_another_job_while_waiting_for_the_run_lock_starts_a_fresh_run(
+    pg_url: str, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    import threading
+
+    from aetherflow.state.backends import open_store
+    from aetherflow.state.locks import LockManager
+
+    marker = tmp_path / "ran"
+    flow = write_flow(tmp_path, FLOW.replace("echo one", f"touch {marker}"))
+    open_store(pg_url).close()
+    # The old Job's pod holds the run lock of the bare Job name and has recorded nothing yet.
+    old_pod = LockManager(pg_url, run_id="nightly", flow_id="pgflow")
+    old_pod.acquire_run(60, wait_seconds=0)
+    env = clean_env(
+        AETHERFLOW_LOG_FORMAT="json",
+        AETHERFLOW_STATE_URL=pg_url,
+        AETHERFLOW_JOB_NAME="nightly",
+        AETHERFLOW_JOB_UID="0123456789-new-job",
+        AETHERFLOW_RUN_TAKEOVER_SECONDS="60",
+    )
+    argv = cli_argv("run", "--flow-yaml", str(flow), "--work-root", str(tmp_path / "w"))
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting, lines = threading.Event(), []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "already live" in line:
+                waiting.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert waiting.wait(60), "".join(lines)  # the new pod derived the bare name and waits for its run lock
+        store = open_store(pg_url)
+        store.start_run("pgflow", "nightly", job_name="nightly", job_uid="old-job-uid")
+        store.finish_run("pgflow", "nightly", "FAILED", 1, "old job")
+        store.close()
+    finally:
+        old_pod.close()
+    assert proc.wait(timeout=120) == 0, "".join(lines)
+    reader.join(10)
+    runs = query(postgres_server, schema_of(pg_url), "SELECT run_id, job_uid, attempt, status FROM runs ORDER BY 1")
+    assert runs == [("nightly", "old-job-uid", 1, "FAILED"), ("nightly.01234567", "0123456789-new-job", 1, "SUCCESS")]
+    assert marker.exists()
+    reused = [json.loads(line) for line in lines if '"run_id_reused"' in line]
+    assert [e["previous_uid"] for e in reused] == ["old-job-uid"]
