@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aetherflow.errors import StateInputError
+from aetherflow.errors import StateError, StateInputError
 from aetherflow.state.location import redact_url
 from aetherflow.state.pg_connect import PgConnection, ensure_schema
 from aetherflow.state.schema import SCHEMA_VERSION
@@ -106,7 +106,7 @@ class PostgresStore:
         if version > SCHEMA_VERSION:
             raise StateInputError(f"State schema version {version} is newer than supported {SCHEMA_VERSION}")
         if version == 0 and not create:
-            raise StateInputError(f"No state tables in {self.describe()}: run `aetherflow state init` first")
+            raise StateError(f"No state tables in {self.describe()}: run `aetherflow state init` first")
         return version
 
     def _migrate(self) -> None:

@@ -251,3 +251,26 @@ def test_a_reused_job_name_recorded_by_another_job_while_waiting_for_the_run_loc
     assert marker.exists()
     reused = [json.loads(line) for line in lines if '"run_id_reused"' in line]
     assert [e["previous_uid"] for e in reused] == ["old-job-uid"]
+
+
+def test_query_commands_on_a_schema_never_initialised_say_so_in_one_line_and_create_nothing(
+    pg_url: str, postgres_server: PostgresServer
+) -> None:
+    for argv in (["runs", "list"], ["runs", "show", "r1"], ["state", "prune", "--older-than", "1"], ["locks", "list"]):
+        done = aetherflow(*argv, "--state", pg_url)
+        assert done.code == 1, (argv, done.stderr)
+        assert "Traceback" not in done.stderr and postgres_server.password not in done.stderr
+        assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) == 1, done.stderr
+    assert query(postgres_server, "public", "SELECT 1 FROM pg_namespace WHERE nspname = %s", schema_of(pg_url)) == []
+
+
+def test_an_unreachable_server_fails_the_run_in_one_line_without_running_a_step(tmp_path: Path) -> None:
+    from tests.servers.postgres import free_port
+
+    marker = tmp_path / "ran"
+    flow = write_flow(tmp_path, FLOW.replace("echo one", f"touch {marker}"))
+    url = f"postgresql://u:hunter2-secret@127.0.0.1:{free_port()}/db?connect_timeout=3"
+    done = aetherflow(*_run(flow, tmp_path / "w", "r1", "--state", url))
+    assert done.code == 1, done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+    assert "connecting" in done.stderr and not marker.exists()
