@@ -52,8 +52,10 @@ def _init(args: argparse.Namespace) -> int:
     )
     store.close()
     volume = getattr(store, "volume", None)
-    detail = f", journal {volume.journal_mode}" if volume is not None else ""
-    print(f"State ready: {store.describe()} (schema {SCHEMA_VERSION}{detail})")
+    if volume is None:
+        print(f"State ready: {store.describe()}, schema version {SCHEMA_VERSION}")
+    else:
+        print(f"State ready: {store.describe()} (schema {SCHEMA_VERSION}, journal {volume.journal_mode})")
     return 0
 
 

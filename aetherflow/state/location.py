@@ -1,7 +1,8 @@
 """Where the state lives: an SQLite file or a PostgreSQL URL, and how a location is shown without its password.
 
 A location is either a ``Path`` (SQLite) or the text of a ``postgresql://`` URL. ``sqlite:///PATH`` URLs become the
-path they name. Nothing here connects; ``open_store`` and ``open_lock_backend`` pick the backend.
+path they name (``sqlite:////abs/path.db``, ``sqlite:///relative.db``). Nothing here connects; ``open_store`` and
+``open_lock_backend`` pick the backend.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def parse_state_url(text: str, *, source: str) -> Location:
             raise StateInputError(f"{source}: a PostgreSQL state URL needs a host ({redact_url(text)})")
         return text
     if text.lower().startswith(_SQLITE_PREFIX):
-        path = text[len(_SQLITE_PREFIX) - 1 :]  # keep the leading slash: sqlite:///var/x.db is /var/x.db
+        # as SQLAlchemy reads it: what follows the third slash, so sqlite:////var/x.db is absolute, sqlite:///x.db not
+        path = text[len(_SQLITE_PREFIX) :]
         if path in ("", "/"):
             raise StateInputError(f"{source}: sqlite:/// needs a database path")
         return Path(path)
