@@ -7,6 +7,7 @@ caller may create state. Errors become one ``StateError`` line naming the URL wi
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -81,9 +82,17 @@ class PgConnection:
             except psycopg.Error as exc:
                 raise state_error(self.url, what, exc) from None
 
-    def transaction(self, what: str, body: Callable[[Any], T]) -> T:
-        """``body(connection)`` inside one transaction (BEGIN … COMMIT; rolled back when it raises)."""
-        with self._guard(what), self._conn.transaction():
+    def transaction(self, what: str, body: Callable[[Any], T], *, pipeline: bool = False) -> T:
+        """``body(connection)`` inside one transaction (BEGIN … COMMIT; rolled back when it raises).
+
+        ``pipeline``: BEGIN, the statements and COMMIT travel together instead of one round trip each, which is most
+        of what a transition costs. Rows the body fetches still arrive, but ``rowcount`` is unknown (-1) there: a
+        body that decides on it (the lock store) must not use a pipeline.
+        """
+        with self._guard(what), contextlib.ExitStack() as stack:
+            if pipeline:
+                stack.enter_context(self._conn.pipeline())
+            stack.enter_context(self._conn.transaction())
             return body(_TextSafe(self._conn))
 
     def read(self, what: str, body: Callable[[Any], T]) -> T:

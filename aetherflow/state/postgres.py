@@ -211,7 +211,7 @@ class PostgresStore:
                 )
             return RunRecord(*c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()), previous
 
-        return self._db.transaction(f"starting run {run_id}", body)
+        return self._db.transaction(f"starting run {run_id}", body, pipeline=True)
 
     def finish_run(self, flow_id: str, run_id: str, status: str, exit_code: int, error: str | None) -> None:
         """Record the run's final status of this attempt."""
@@ -308,7 +308,7 @@ class PostgresStore:
                 (flow_id, run_id, job_id, step_id, attempt, run_attempt, ts),
             )
 
-        self._db.transaction(f"starting step {job_id}.{step_id}", body)
+        self._db.transaction(f"starting step {job_id}.{step_id}", body, pipeline=True)
 
     def step_attempt_failed(
         self, flow_id: str, run_id: str, job_id: str, step_id: str, attempt: int, error: str
@@ -372,7 +372,7 @@ class PostgresStore:
                     (status, ts, error, flow_id, run_id, job_id, step_id, attempts),
                 )
 
-        self._db.transaction(f"ending step {job_id}.{step_id}", body)
+        self._db.transaction(f"ending step {job_id}.{step_id}", body, pipeline=True)
 
     def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
         """Store the rendered ``outputs`` of a finished step."""
@@ -414,7 +414,7 @@ class PostgresStore:
         return self._db.transaction("pruning", body)
 
     def _write(self, what: str, sql: str, args: tuple[Any, ...]) -> None:
-        self._db.transaction(what, lambda c: c.execute(sql, args))
+        self._db.transaction(what, lambda c: c.execute(sql, args), pipeline=True)
 
 
 def _version_of(c: Any) -> int:

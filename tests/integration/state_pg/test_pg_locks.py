@@ -110,3 +110,19 @@ def test_locks_list_and_release_work_on_a_postgresql_url_without_showing_its_pas
     for result in (listed, refused, released):
         assert postgres_server.password not in result.stdout + result.stderr
     assert list_locks(lock_url) == []
+
+
+def test_the_heartbeat_keeps_a_lock_across_renewals_and_release_deletes_the_row(lock_url: str) -> None:
+    events = Events()
+    manager = LockManager(lock_url, run_id="r1", flow_id="f", on_event=events)
+    manager.acquire("flow:f", 3)  # renewed every second
+    first = list_locks(lock_url)[0]
+    time.sleep(2.6)
+    renewed = list_locks(lock_url)[0]
+    assert manager.lost == frozenset()
+    assert renewed.heartbeat_at is not None and first.heartbeat_at is not None
+    assert renewed.heartbeat_at > first.heartbeat_at and renewed.expires_at > first.expires_at
+    manager.release("flow:f")
+    manager.close()
+    assert [e["key"] for e in events.named("lock_released")] == ["flow:f"]
+    assert list_locks(lock_url) == []
