@@ -159,7 +159,8 @@ class PostgresStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, run_id DESC LIMIT %s"
-        rows = self._db.read("listing runs", lambda c: c.execute(sql, (*args, max(limit, 0))).fetchall())
+        bound = None if limit < 0 else limit  # as SQLite reads a negative LIMIT: no limit
+        rows = self._db.read("listing runs", lambda c: c.execute(sql, (*args, bound)).fetchall())
         return [RunRecord(*r) for r in rows]
 
     def start_run(

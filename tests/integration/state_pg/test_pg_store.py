@@ -245,3 +245,15 @@ def test_a_migration_parameter_becomes_a_placeholder_but_a_quoted_question_mark_
 
     sql = "UPDATE \"a?b\" SET x = '?''?', y = ?, z = '50%' WHERE k = ?"
     assert pg_placeholders(sql) == "UPDATE \"a?b\" SET x = '?''?', y = %s, z = '50%%' WHERE k = %s"
+
+
+def test_list_runs_limits_like_sqlite_and_a_negative_limit_means_all(pg_url: str, tmp_path: Path) -> None:
+    for store in (open_store(pg_url), open_store(tmp_path / "s.db")):
+        try:
+            for run_id in ("a", "b", "c"):
+                store.start_run("f", run_id)
+            assert len(store.list_runs(limit=2)) == 2
+            assert len(store.list_runs(limit=-1)) == 3
+            assert store.list_runs(limit=0) == []
+        finally:
+            store.close()
