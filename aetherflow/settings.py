@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     pod_name: str | None = None
     namespace: str | None = None
     state_path: str | None = None
+    state_url: str | None = None  # postgresql://… or sqlite:///PATH; wins over state_path
     work_root: str | None = None
     locks_scope: Literal["none", "job", "flow"] | None = None
     profiles_file: str | None = None

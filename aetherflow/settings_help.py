@@ -76,6 +76,7 @@ RUN_SETTINGS: Final[tuple[str, ...]] = (
     "flow_file",
     "flow_job",
     "run_id",
+    "state_url",
     "state_path",
     "work_root",
     "locks_scope",

@@ -7,9 +7,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aetherflow.errors import InputError
+
+if TYPE_CHECKING:
+    from aetherflow.state.location import Location
 
 CONTAINER_FLOW_FILE = "/etc/aetherflow/flows/flow.yaml"
 
@@ -18,7 +21,9 @@ def add_state_args(parser: argparse.ArgumentParser, *, flow_id: bool = True) -> 
     """``--flow-yaml PATH | --state PATH`` (and ``--flow-id``)."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--flow-yaml", help="flow file whose flow.state.path (and flow id) to use")
-    group.add_argument("--state", help="state database path (a directory means <dir>/<flow_id>.db)")
+    group.add_argument(
+        "--state", help="state database path (a directory means <dir>/<flow_id>.db) or a postgresql:// URL"
+    )
     if flow_id:
         parser.add_argument("--flow-id", help="flow id (needed when the state path is a directory)")
 
@@ -40,32 +45,40 @@ def discover_flow_file(explicit: str | None) -> str | None:
 class StateTarget:
     """The database a query command reads, and the flow it belongs to when known."""
 
-    path: Path
+    path: Location  # the SQLite file, or the PostgreSQL URL
     flow_id: str | None
     declared_jobs: dict[str, list[str]] | None  # job id -> step ids, in declaration order, when the flow is known
 
 
 def resolve_state(args: argparse.Namespace) -> StateTarget:
-    """``--state`` > ``AETHERFLOW_STATE_PATH`` > the discovered flow's ``flow.state.path`` (docs/reference/cli.md)."""
-    from aetherflow.state.sqlite import database_path
+    """The first of ``--state`` (a path or a URL), ``AETHERFLOW_STATE_URL``, ``AETHERFLOW_STATE_PATH``, the discovered
+    flow's ``flow.state.path`` (docs/reference/cli.md)."""
+    from aetherflow.state.backends import first_location, resolve_location
+    from aetherflow.state.location import is_url
 
     flow_id: str | None = getattr(args, "flow_id", None)
-    configured = getattr(args, "state", None) or os.environ.get("AETHERFLOW_STATE_PATH") or None
+    chosen = first_location(
+        (getattr(args, "state", None), "--state"),
+        (os.environ.get("AETHERFLOW_STATE_URL"), "AETHERFLOW_STATE_URL"),
+        (os.environ.get("AETHERFLOW_STATE_PATH"), "AETHERFLOW_STATE_PATH"),
+    )
     declared: dict[str, list[str]] | None = None
     explicit_flow = getattr(args, "flow_yaml", None)
     # The flow is read only when it is asked for or needed: a stray ./flow.yaml must not break `--state` queries.
-    needs_flow = explicit_flow or configured is None or (flow_id is None and _is_dir(configured))
+    needs_flow = explicit_flow or chosen is None or (flow_id is None and not is_url(chosen[0]) and _is_dir(chosen[0]))
     flow_file = discover_flow_file(explicit_flow) if needs_flow else None
     plan = None
     if flow_file is not None:
         plan = _plan(flow_file)
         flow_id = flow_id or plan.meta.flow_id
         declared = {job.id: [s.id for s in job.steps] for job in sorted(plan.jobs, key=lambda j: j.index)}
-    if configured is None:
+    if chosen is None:
         if plan is None:
-            raise InputError("No state database: pass --state or --flow-yaml (or set AETHERFLOW_STATE_PATH)")
-        configured = plan.meta.state_path
-    return StateTarget(database_path(configured, flow_id), flow_id, declared)
+            raise InputError(
+                "No state database: pass --state or --flow-yaml (or set AETHERFLOW_STATE_URL or AETHERFLOW_STATE_PATH)"
+            )
+        chosen = (plan.meta.state_path, "flow.state.path")
+    return StateTarget(resolve_location(*chosen, flow_id), flow_id, declared)
 
 
 def _is_dir(path: str) -> bool:

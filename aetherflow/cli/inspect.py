@@ -187,15 +187,32 @@ def _doctor(args: argparse.Namespace) -> int:
 def _state_checks(settings: Settings, plan: Plan | None) -> tuple[list[Issue], list[Issue]]:
     """Writable state directory and its filesystem (docs/reference/state.md steps 1-3), creating nothing."""
     from aetherflow.errors import Issue, StateInputError
+    from aetherflow.state.location import is_url, parse_state_url
     from aetherflow.state.sqlite import database_path
     from aetherflow.state.volume import check_writable, choose_journal_mode, detect_filesystem
 
-    if settings.state_path:
+    if settings.state_url:
+        try:
+            location = parse_state_url(settings.state_url, source="AETHERFLOW_STATE_URL")
+        except StateInputError as exc:
+            return [Issue("settings:invalid", "AETHERFLOW_STATE_URL", str(exc))], []
+        if isinstance(location, str):
+            return [], []  # PostgreSQL: nothing on this machine to check, and doctor never connects
+        configured, loc = str(location), "AETHERFLOW_STATE_URL"
+    elif settings.state_path:
         configured, loc = settings.state_path, "AETHERFLOW_STATE_PATH"
     elif plan is not None:
         configured, loc = plan.meta.state_path, "flow.state.path"
     else:
         return [], []  # the flow did not validate: its state path is unknown (the errors say why)
+    if loc == "flow.state.path" and is_url(configured):
+        return [
+            Issue(
+                "settings:invalid",
+                loc,
+                "flow.state.path must be a path: a database URL belongs in AETHERFLOW_STATE_URL or --state",
+            )
+        ], []
     try:
         db_path = database_path(configured, plan.meta.flow_id if plan is not None else None)
     except StateInputError as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
+    from aetherflow.state.location import Location
     from aetherflow.state.locks import LockRow
 
 
@@ -42,7 +43,9 @@ def _add_database_flags(parser: argparse.ArgumentParser) -> None:
     # the flags of cli.common.add_state_args, with --flow-yaml and --state as the alternatives (docs/reference/cli.md)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--flow-yaml", metavar="PATH", help="flow file whose flow.state.path names the database")
-    source.add_argument("--state", metavar="PATH", help="state database (a directory means <dir>/<flow_id>.db)")
+    source.add_argument(
+        "--state", metavar="PATH", help="state database (a directory means <dir>/<flow_id>.db) or a postgresql:// URL"
+    )
     parser.add_argument(
         "--flow-id", metavar="ID", help="flow id naming the database when the state path is a directory"
     )
@@ -84,21 +87,35 @@ def release_command(args: argparse.Namespace) -> int:
 # -- locating the database --------------------------------------------------------------------------------------
 
 
-def resolve_database(args: argparse.Namespace) -> Path:
-    """The existing database file (found as docs/reference/cli.md says); a missing one is an error."""
+def resolve_database(args: argparse.Namespace) -> Location:
+    """The existing database file, or the PostgreSQL URL (found as docs/reference/cli.md says); a missing file is an
+    error."""
     from aetherflow.cli.common import resolve_state
     from aetherflow.errors import StateError
+    from aetherflow.state.backends import first_location, resolve_location
+    from aetherflow.state.location import is_postgres, is_url
 
-    configured: str | None = args.state or os.environ.get("AETHERFLOW_STATE_PATH") or None
-    if configured and not args.flow_yaml and not (configured.endswith("/") or Path(configured).is_dir()):
-        # A database file named outright needs no flow file: an unrelated ./flow.yaml must neither be planned
-        # (slow) nor break the command when it is invalid.
-        db = Path(configured)
+    chosen = first_location(
+        (args.state, "--state"),
+        (os.environ.get("AETHERFLOW_STATE_URL"), "AETHERFLOW_STATE_URL"),
+        (os.environ.get("AETHERFLOW_STATE_PATH"), "AETHERFLOW_STATE_PATH"),
+    )
+    db: Location
+    if chosen is not None and not args.flow_yaml and (is_url(chosen[0]) or not _is_dir(chosen[0])):
+        # A database named outright needs no flow file: an unrelated ./flow.yaml must neither be planned (slow)
+        # nor break the command when it is invalid.
+        db = resolve_location(*chosen, args.flow_id)
     else:
         db = resolve_state(args).path
-    if not db.is_file():
+    if is_postgres(db):
+        return db
+    if not Path(db).is_file():
         raise StateError(f"State database not found: {db}")
-    return db
+    return Path(db)
+
+
+def _is_dir(path: str) -> bool:
+    return path.endswith("/") or Path(path).is_dir()
 
 
 # -- output -----------------------------------------------------------------------------------------------------

@@ -16,7 +16,11 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--allow-stale-bundle", action="store_true", default=None, help="run the last synced bundle when the sync fails"
     )
-    run.add_argument("--state", help="state database path (overrides AETHERFLOW_STATE_PATH and flow.state.path)")
+    run.add_argument(
+        "--state",
+        help="state database path or postgresql:// URL (overrides AETHERFLOW_STATE_URL, AETHERFLOW_STATE_PATH and "
+        "flow.state.path)",
+    )
     run.add_argument("--work-root", help="work root (overrides AETHERFLOW_WORK_ROOT and flow.workspace.root)")
     run.add_argument("--locks-scope", choices=["none", "job", "flow"], help="implicit locks (overrides the flow)")
     run.set_defaults(handler=_run)

@@ -28,10 +28,10 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
-    from aetherflow.state.sqlite import SqliteStore
+    from aetherflow.state.backends import open_store
 
     target = resolve_state(args)
-    return target, SqliteStore.open(target.path, create=False)
+    return target, open_store(target.path, create=False)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -38,12 +38,12 @@ def _init(args: argparse.Namespace) -> int:
     import os
 
     from aetherflow.settings import load_settings
+    from aetherflow.state.backends import open_store
     from aetherflow.state.schema import SCHEMA_VERSION
-    from aetherflow.state.sqlite import SqliteStore
 
     settings = load_settings(os.environ)
     target = resolve_state(args)
-    store = SqliteStore.open(
+    store = open_store(
         target.path,
         journal_mode=settings.state_journal_mode,
         strict_fs=settings.state_strict_fs,
@@ -51,15 +51,19 @@ def _init(args: argparse.Namespace) -> int:
         quick_check=settings.state_quick_check,
     )
     store.close()
-    print(f"State ready: {target.path} (schema {SCHEMA_VERSION}, journal {store.volume.journal_mode})")
+    volume = getattr(store, "volume", None)
+    if volume is None:
+        print(f"State ready: {store.describe()}, schema version {SCHEMA_VERSION}")
+    else:
+        print(f"State ready: {store.describe()} (schema {SCHEMA_VERSION}, journal {volume.journal_mode})")
     return 0
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from aetherflow.state.sqlite import SqliteStore
+    from aetherflow.state.backends import open_store
 
     target = resolve_state(args)
-    store = SqliteStore.open(target.path, create=False)
+    store = open_store(target.path, create=False)
     try:
         counts = store.prune(float(args.older_than), flow_id=args.flow_id, dry_run=args.dry_run)
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aetherflow.edge.podinfo import RunIdMoved
 from aetherflow.errors import AetherFlowError, ExitCode, InputError, Issue, SpecErrors, error_text
 from aetherflow.settings import (
     CONTAINER_STATE_DIR,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from aetherflow.plan import Plan
     from aetherflow.redaction import Redactor
     from aetherflow.runner.engine import RunOutcome
+    from aetherflow.state.store import StateStore
 
 log = logging.getLogger("aetherflow")
 _Mask = Callable[[str], str]
@@ -160,7 +162,11 @@ def _run_flow(
     store = _open_store(plan, settings, request, events, flow_id)
     try:
         run_id = _run_id(settings, store, flow_id, events)
-        return _execute(plan, settings, request, store, run_id, inputs, resources, events, stop, tracker)
+        try:
+            return _execute(plan, settings, request, store, run_id, inputs, resources, events, stop, tracker)
+        except RunIdMoved as moved:
+            _emit_reused(events, settings, flow_id, moved.previous_uid)
+            return _execute(plan, settings, request, store, moved.run_id, inputs, resources, events, stop, tracker)
     finally:
         store.close()
 
@@ -249,17 +255,24 @@ def _report_invalid(message: str, flow_id: str | None) -> None:
     raise _Invalid(message, flow_id)
 
 
-def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: EventBus, flow_id: str) -> Any:
+def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: EventBus, flow_id: str) -> StateStore:
     from aetherflow.errors import StateInputError
-    from aetherflow.state.sqlite import SqliteStore, database_path
+    from aetherflow.state.backends import first_location, open_store, resolve_location
 
-    configured = settings.state_path or (CONTAINER_STATE_DIR + "/" if request.container else plan.meta.state_path)
+    container_dir = CONTAINER_STATE_DIR + "/" if request.container else None
+    chosen = first_location(
+        (request.state, "--state"),
+        (settings.state_url, "AETHERFLOW_STATE_URL"),
+        (settings.state_path, "AETHERFLOW_STATE_PATH"),
+        (container_dir, "container default"),
+        (plan.meta.state_path, "flow.state.path"),
+    )
     if plan.meta.state_backend == "file":
         events.emit("state_backend_unsupported", level="WARNING", backend="file")
     try:
-        path = database_path(configured, flow_id)
-        store = SqliteStore.open(
-            path,
+        text, source = chosen if chosen is not None else (plan.meta.state_path, "flow.state.path")
+        store = open_store(
+            resolve_location(text, source, flow_id),
             journal_mode=settings.state_journal_mode,
             strict_fs=settings.state_strict_fs,
             busy_timeout_ms=settings.state_busy_timeout_ms,
@@ -269,7 +282,10 @@ def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: Eve
     except StateInputError as exc:
         _report_invalid(str(exc), flow_id)
         raise
-    vol = store.volume
+    vol = getattr(store, "volume", None)
+    if vol is None:
+        events.emit("state_database", backend="postgresql", location=store.describe())
+        return store
     events.emit(
         "state_volume",
         level="WARNING" if vol.network else "INFO",
@@ -281,41 +297,61 @@ def _open_store(plan: Plan, settings: Settings, request: RunRequest, events: Eve
     return store
 
 
-def _run_id(settings: Settings, store: Any, flow_id: str, events: EventBus) -> str:
+def _run_id(settings: Settings, store: StateStore, flow_id: str, events: EventBus) -> str:
+    try:
+        run_id, reused_uid = _derive_run_id(settings, store, flow_id)
+    except InputError as exc:
+        _report_invalid(str(exc), flow_id)
+        raise
+    if reused_uid is not None:
+        _emit_reused(events, settings, flow_id, reused_uid)
+    return run_id
+
+
+def _derive_run_id(settings: Settings, store: StateStore, flow_id: str) -> tuple[str, str | None]:
     from aetherflow.edge.podinfo import derive_run_id
 
     def previous_uid(run_id: str) -> str | None:
         rec = store.get_run(flow_id, run_id)
         return rec.job_uid if rec is not None else None
 
-    try:
-        run_id, reused_uid = derive_run_id(
-            settings_run_id=settings.run_id,
-            cli_run_id=None,
-            job_name=settings.job_name,
-            job_uid=settings.job_uid,
-            lookup_previous_uid=previous_uid,
-        )
-    except InputError as exc:
-        _report_invalid(str(exc), flow_id)
-        raise
-    if reused_uid is not None:
-        events.emit(
-            "run_id_reused",
-            level="WARNING",
-            flow_id=flow_id,
-            job_name=settings.job_name,
-            previous_uid=reused_uid,
-            job_uid=settings.job_uid,
-        )
-    return run_id
+    return derive_run_id(
+        settings_run_id=settings.run_id,
+        cli_run_id=None,
+        job_name=settings.job_name,
+        job_uid=settings.job_uid,
+        lookup_previous_uid=previous_uid,
+    )
+
+
+def _emit_reused(events: EventBus, settings: Settings, flow_id: str, previous_uid: str) -> None:
+    events.emit(
+        "run_id_reused",
+        level="WARNING",
+        flow_id=flow_id,
+        job_name=settings.job_name,
+        previous_uid=previous_uid,
+        job_uid=settings.job_uid,
+    )
+
+
+def _uid_recheck(settings: Settings, store: StateStore, flow_id: str, run_id: str) -> Callable[[], None]:
+    """The Job-UID check again, once the run lock is held: another Job of the same name may have recorded the run
+    between the first check and the lock (many pods share one database)."""
+
+    def check() -> None:
+        again, previous = _derive_run_id(settings, store, flow_id)
+        if again != run_id and previous is not None:
+            raise RunIdMoved(again, previous)
+
+    return check
 
 
 def _execute(
     plan: Plan,
     settings: Settings,
     request: RunRequest,
-    store: Any,
+    store: StateStore,
     run_id: str,
     inputs: RunInputs,
     resources: Any,
@@ -330,6 +366,7 @@ def _execute(
     flow_id = plan.meta.flow_id
     work_root = settings.work_root or (CONTAINER_WORK_ROOT if request.container else plan.meta.work_root)
     locks_scope = settings.locks_scope or plan.meta.locks_scope
+    observers = list(events.observers)
     pusher = _metrics(settings, plan, events, run_id)
     if settings.metrics_module:
         from aetherflow.observability.hook import MetricsHook
@@ -339,7 +376,8 @@ def _execute(
         except InputError as exc:
             _report_invalid(str(exc), flow_id)
     locks = LockManager(
-        store.path,
+        store.location,
+        after_run_lock=_uid_recheck(settings, store, flow_id, run_id),
         run_id=run_id,
         flow_id=flow_id,
         pod_name=settings.pod_name,
@@ -396,6 +434,9 @@ def _execute(
     runner.on_abandon = report
     try:
         outcome = runner.run()
+    except RunIdMoved:
+        events.observers[:] = observers  # the run starts again under its own id, observing it once
+        raise
     finally:
         locks.close()
     if settings.state_retention_days is not None and outcome.overlap is None:

@@ -21,6 +21,18 @@ _RUN_ID = re.compile(RUN_ID_PATTERN)
 UID_PREFIX_LENGTH = 8
 
 
+class RunIdMoved(Exception):  # a signal between two stages of one run, never shown
+    """Once the run lock was held, the Job-UID check found the run taken by another Job of the same name.
+
+    Two pods of two Jobs with one name can both derive the bare name before either has recorded its run; the one
+    that gets the run lock second must not resume the other's run: it runs as ``run_id`` instead.
+    """
+
+    def __init__(self, run_id: str, previous_uid: str) -> None:
+        super().__init__(run_id)
+        self.run_id, self.previous_uid = run_id, previous_uid
+
+
 @dataclass(frozen=True, slots=True)
 class PodInfo:
     """The pod's identity from the downward-API settings (all optional outside Kubernetes)."""

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from aetherflow.plan import JobSpec, Plan, StepSpec
     from aetherflow.spec.resources import ResolvedResource
     from aetherflow.state.locks import LockManager
-    from aetherflow.state.sqlite import SqliteStore
+    from aetherflow.state.store import StateStore
 
 log = logging.getLogger("aetherflow")
 
@@ -141,7 +141,7 @@ class Runner:
         self,
         plan: Plan,
         *,
-        store: SqliteStore,
+        store: StateStore,
         locks: LockManager | None,
         registry: Registry,
         resources: Mapping[str, ResolvedResource],

@@ -2,7 +2,8 @@
 
 Used by the runner (the implicit run lock, ``locks.scope: flow|job``) and by ``with_lock`` steps through
 ``LockManager``, and by the ``locks`` commands (``list_locks``, ``release_lock``). The rules of who may take a lock
-from whom live in ``lock_backend``; the store behind them is a ``LockBackend`` (SQLite: ``sqlite_locks``).
+from whom live in ``lock_backend``; the store behind them is a ``LockBackend`` (SQLite: ``sqlite_locks``;
+PostgreSQL: ``pg_locks``).
 
 One daemon thread per manager, on its own connection, renews the held keys every ``min(ttl / 3, 10)`` seconds and
 parks on a condition while nothing is due. A renewal that touches no row means the lock was force-released or taken
@@ -24,6 +25,7 @@ from typing import Any
 
 from aetherflow.errors import LockBusy, StateError
 from aetherflow.state.host import HostIdentity, current_host
+from aetherflow.state.location import Location, describe
 from aetherflow.state.lock_backend import (
     Busy,
     Claim,
@@ -35,7 +37,6 @@ from aetherflow.state.lock_backend import (
     new_owner,
     run_lock_key,
 )
-from aetherflow.state.sqlite_locks import SqliteLockBackend
 
 __all__ = ["LockHeldByOther", "LockManager", "LockNotFound", "LockRow", "list_locks", "release_lock"]
 
@@ -58,7 +59,7 @@ class LockManager:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Location,
         *,
         run_id: str,
         flow_id: str | None = None,
@@ -68,16 +69,22 @@ class LockManager:
         clock: Callable[[], float] = time.time,
         synchronous: str | None = None,
         host: HostIdentity | None = None,
+        after_run_lock: Callable[[], None] | None = None,
     ) -> None:
-        """Open the state database's lock store; ``synchronous=None`` follows the store (NORMAL in WAL)."""
-        self.db_path = Path(db_path)
+        """Open the lock store at the state's location (an SQLite file or a PostgreSQL URL); ``synchronous=None``
+        follows the SQLite store (NORMAL in WAL). ``after_run_lock`` runs once the run lock is held; when it raises,
+        the run lock is released and the exception propagates."""
+        from aetherflow.state.backends import open_lock_backend
+
+        self.db_path = db_path if isinstance(db_path, str) else Path(db_path)
         self.run_id = run_id
         self.owner = new_owner(run_id)
         self.flow_id = flow_id
         self.pod_name = pod_name
         self.host = host if host is not None else current_host()
         self._on_event = on_event
-        self._backend: LockBackend = SqliteLockBackend(
+        self._after_run_lock = after_run_lock
+        self._backend: LockBackend = open_lock_backend(
             self.db_path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous, clock=clock
         )
         # _op serialises the main connection and hold counting; _cond guards the state shared with the heartbeat.
@@ -153,6 +160,12 @@ class LockManager:
             raise ValueError("the run lock needs the flow id")
         key = run_lock_key(self.flow_id, self.run_id)
         self.acquire(key, ttl_seconds, wait_seconds=wait_seconds, poll_seconds=poll_seconds, stop=stop)
+        if self._after_run_lock is not None:
+            try:
+                self._after_run_lock()
+            except BaseException:
+                self.release(key)
+                raise
         with self._cond:
             self._run_key = key
         return key
@@ -230,7 +243,7 @@ class LockManager:
         with self._op:
             with self._cond:
                 if self._closed:
-                    raise StateError(f"Lock manager for {self.db_path} is closed; cannot acquire {key}")
+                    raise StateError(f"Lock manager for {describe(self.db_path)} is closed; cannot acquire {key}")
                 hold = self._holds.get(key)
                 if hold is not None and key not in self._lost:
                     # Nested hold in this process: the row is ours and the heartbeat keeps it.
@@ -295,7 +308,7 @@ class LockManager:
                     self._renew(session, due)
                 except StateError:
                     # Not a lost lock (no answer is not "no row"): try again soon, well before it turns stale.
-                    log.warning("lock renewal failed for %s; retrying in 1 s", self.db_path, exc_info=True)
+                    log.warning("lock renewal failed for %s; retrying in 1 s", describe(self.db_path), exc_info=True)
                     self._postpone(due, 1.0)
         finally:
             if session is not None:
@@ -351,10 +364,13 @@ class LockManager:
             log.warning("lock event observer failed on %s", name, exc_info=True)
 
 
-def list_locks(db_path: Path, now: float | None = None, *, busy_timeout_ms: int = 30000) -> list[LockRow]:
-    """Every lock row ordered by key, ``expired`` judged at ``now`` (default: the wall clock). Never creates the DB."""
+def list_locks(db_path: Location, now: float | None = None, *, busy_timeout_ms: int = 30000) -> list[LockRow]:
+    """Every lock row ordered by key, ``expired`` judged at ``now`` (default: the wall clock; PostgreSQL: the
+    server's clock always). Never creates the database."""
+    from aetherflow.state.backends import open_lock_backend
+
     clock = time.time if now is None else (lambda: now)
-    backend = SqliteLockBackend(Path(db_path), busy_timeout_ms=busy_timeout_ms, clock=clock)
+    backend = open_lock_backend(db_path, busy_timeout_ms=busy_timeout_ms, clock=clock)
     try:
         return backend.list_rows()
     finally:
@@ -362,7 +378,7 @@ def list_locks(db_path: Path, now: float | None = None, *, busy_timeout_ms: int 
 
 
 def release_lock(
-    db_path: Path,
+    db_path: Location,
     key: str,
     *,
     owner: str | None = None,
@@ -377,8 +393,10 @@ def release_lock(
     """
     if not force and owner is None:
         raise ValueError("release_lock needs owner=<run id> or force=True")
+    from aetherflow.state.backends import open_lock_backend
+
     clock = time.time if now is None else (lambda: now)
-    backend = SqliteLockBackend(Path(db_path), busy_timeout_ms=busy_timeout_ms, clock=clock)
+    backend = open_lock_backend(db_path, busy_timeout_ms=busy_timeout_ms, clock=clock)
     try:
         return backend.release_any(key, run_id=owner, force=force)
     finally:

@@ -4,6 +4,10 @@ Each migration is a function of an open write transaction (the caller holds the 
 processes opening one file at once cannot both migrate it) and is applied exactly once, in version order. A new
 version adds one entry at the end of ``MIGRATIONS``; nothing here is ever edited once released, and the version 1 DDL
 stays frozen in ``schema.SCHEMA_V1`` so the path from the oldest file is always the one that is tested.
+
+PostgreSQL joined at version 2: a new PostgreSQL schema is created at ``pg_schema.PG_BASE_VERSION`` from its own DDL
+and then upgraded by this same list (under an advisory lock), so every migration after it must be portable SQL with
+``?`` placeholders (the PostgreSQL store turns them into its own).
 """
 
 from __future__ import annotations
@@ -59,5 +63,10 @@ def upgrade(tx: Executor, from_version: int) -> list[int]:
             migration.apply(tx)
             applied.append(migration.version)
     if applied:
-        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(applied[-1]),))
+        # portable (SQLite and PostgreSQL): migrations run on both stores
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(applied[-1]),),
+        )
     return applied

@@ -7,7 +7,6 @@ emits the matching event. Called by the runner and the state/runs commands.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import sqlite3
 import time
@@ -21,14 +20,21 @@ from aetherflow.errors import StateError, StateInputError
 from aetherflow.private import private_database
 from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.sqlite_locks import open_error
-from aetherflow.state.store import JobRecord, RunRecord, StepRecord, now_ts
+from aetherflow.state.store import (
+    INTERRUPTED_BY_CRASH,
+    JOB_COLUMNS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    JobRecord,
+    RunRecord,
+    StepRecord,
+    job_record,
+    now_ts,
+    step_record,
+)
 
 _BUSY_RETRIES = 3
-_RUN_COLUMNS = (
-    "flow_id, run_id, status, attempt, started_at, ended_at, updated_at, exit_code, error, flow_file, flow_sha256,"
-    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint"
-)
-INTERRUPTED_BY_CRASH = "Interrupted: previous attempt ended without recording a result"
+_RUN_COLUMNS = RUN_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +64,12 @@ class SqliteStore:
     def __init__(self, conn: sqlite3.Connection, path: Path, volume: VolumeInfo) -> None:
         self._conn = conn
         self.path = path
+        self.location: Path | str = path
         self.volume = volume
+
+    def describe(self) -> str:
+        """The database file."""
+        return str(self.path)
 
     # -- opening -------------------------------------------------------------------------------------------------
     @classmethod
@@ -295,25 +306,10 @@ class SqliteStore:
     def load_jobs(self, flow_id: str, run_id: str) -> dict[str, JobRecord]:
         """Every job record of the run, ordered by creation."""
         rows = self._conn.execute(
-            "SELECT job_id, status, created_at, started_at, ended_at, skip_reason, skip_trigger, reason, error,"
-            " outputs_json FROM job_runs WHERE flow_id = ? AND run_id = ? ORDER BY created_at, job_id",
+            f"SELECT {JOB_COLUMNS} FROM job_runs WHERE flow_id = ? AND run_id = ? ORDER BY created_at, job_id",
             (flow_id, run_id),
         ).fetchall()
-        return {
-            r[0]: JobRecord(
-                job_id=r[0],
-                status=r[1],
-                created_at=r[2],
-                started_at=r[3],
-                ended_at=r[4],
-                skip_reason=r[5],
-                skip_trigger=r[6],
-                reason=r[7],
-                error=r[8],
-                outputs=json.loads(r[9]) if r[9] else {},
-            )
-            for r in rows
-        }
+        return {r[0]: job_record(r) for r in rows}
 
     def set_job(
         self,
@@ -363,27 +359,11 @@ class SqliteStore:
     def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
         """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
         rows = self._conn.execute(
-            "SELECT job_id, step_id, step_type, status, attempts, created_at, started_at, ended_at, error,"
-            " outputs_json, promoted_json FROM step_runs WHERE flow_id = ? AND run_id = ?"
+            f"SELECT {STEP_COLUMNS} FROM step_runs WHERE flow_id = ? AND run_id = ?"
             " ORDER BY created_at, job_id, step_id",
             (flow_id, run_id),
         ).fetchall()
-        return {
-            (r[0], r[1]): StepRecord(
-                job_id=r[0],
-                step_id=r[1],
-                step_type=r[2],
-                status=r[3],
-                attempts=r[4],
-                created_at=r[5],
-                started_at=r[6],
-                ended_at=r[7],
-                error=r[8],
-                outputs=json.loads(r[9]) if r[9] is not None else None,
-                promoted=json.loads(r[10]) if r[10] is not None else None,
-            )
-            for r in rows
-        }
+        return {(r[0], r[1]): step_record(r) for r in rows}
 
     def step_running(
         self, flow_id: str, run_id: str, job_id: str, step_id: str, step_type: str, attempt: int, run_attempt: int

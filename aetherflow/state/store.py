@@ -1,14 +1,21 @@
-"""Records the state store hands back, and the time format it writes."""
+"""What a state store offers (``StateStore``), the records it hands back, and the time format it writes.
+
+Two stores implement it: SQLite (``sqlite.SqliteStore``) and PostgreSQL (``postgres.PostgresStore``); the runner and
+the ``runs``/``state`` commands see only this protocol. Every transition is its own short transaction.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from aetherflow.state.encoding import encode_json
 
-__all__ = ["FINAL", "JobRecord", "RunRecord", "StepRecord", "encode_json", "now_ts"]
+__all__ = ["FINAL", "JobRecord", "RunRecord", "StateStore", "StepRecord", "encode_json", "now_ts"]
 
 #: statuses that end a job or step for good within a run id
 FINAL = frozenset({"SUCCESS", "SKIPPED"})
@@ -75,3 +82,147 @@ class StepRecord:
     error: str | None = None
     outputs: dict[str, Any] | None = None
     promoted: dict[str, Any] | None = None
+
+
+#: the columns of ``runs`` in ``RunRecord`` order (both stores select them this way)
+RUN_COLUMNS = (
+    "flow_id, run_id, status, attempt, started_at, ended_at, updated_at, exit_code, error, flow_file, flow_sha256,"
+    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint"
+)
+#: the columns of ``job_runs`` ``job_record`` reads
+JOB_COLUMNS = "job_id, status, created_at, started_at, ended_at, skip_reason, skip_trigger, reason, error, outputs_json"
+#: the columns of ``step_runs`` ``step_record`` reads
+STEP_COLUMNS = (
+    "job_id, step_id, step_type, status, attempts, created_at, started_at, ended_at, error, outputs_json, promoted_json"
+)
+INTERRUPTED_BY_CRASH = "Interrupted: previous attempt ended without recording a result"
+
+
+def job_record(r: Sequence[Any]) -> JobRecord:
+    """A ``JobRecord`` from a row of ``JOB_COLUMNS``."""
+    return JobRecord(
+        job_id=r[0],
+        status=r[1],
+        created_at=r[2],
+        started_at=r[3],
+        ended_at=r[4],
+        skip_reason=r[5],
+        skip_trigger=r[6],
+        reason=r[7],
+        error=r[8],
+        outputs=json.loads(r[9]) if r[9] else {},
+    )
+
+
+def step_record(r: Sequence[Any]) -> StepRecord:
+    """A ``StepRecord`` from a row of ``STEP_COLUMNS``."""
+    return StepRecord(
+        job_id=r[0],
+        step_id=r[1],
+        step_type=r[2],
+        status=r[3],
+        attempts=r[4],
+        created_at=r[5],
+        started_at=r[6],
+        ended_at=r[7],
+        error=r[8],
+        outputs=json.loads(r[9]) if r[9] is not None else None,
+        promoted=json.loads(r[10]) if r[10] is not None else None,
+    )
+
+
+class StateStore(Protocol):
+    """The state of runs, jobs and steps keyed by (flow_id, run_id); each write is one transaction."""
+
+    #: where the store lives (the SQLite file, or the PostgreSQL URL): the lock store opens the same place
+    location: Path | str
+
+    def describe(self) -> str:
+        """The location as messages show it (never a password)."""
+
+    def get_run(self, flow_id: str, run_id: str) -> RunRecord | None:
+        """The run record, or None."""
+
+    def runs_with_id(self, run_id: str) -> list[RunRecord]:
+        """Every run with this id, whatever its flow."""
+
+    def list_runs(self, flow_id: str | None = None, status: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs newest first by ``started_at``."""
+
+    def start_run(
+        self,
+        flow_id: str,
+        run_id: str,
+        *,
+        flow_file: str | None = None,
+        flow_sha256: str | None = None,
+        flow_job: str | None = None,
+        job_name: str | None = None,
+        job_uid: str | None = None,
+        pod_name: str | None = None,
+        namespace: str | None = None,
+        bundle_fingerprint: str | None = None,
+    ) -> tuple[RunRecord, RunRecord | None]:
+        """Create the run (attempt 1) or resume it (attempt + 1, RUNNING rows of the dead attempt INTERRUPTED)."""
+
+    def finish_run(self, flow_id: str, run_id: str, status: str, exit_code: int, error: str | None) -> None:
+        """Record the run's final status of this attempt."""
+
+    def load_jobs(self, flow_id: str, run_id: str) -> dict[str, JobRecord]:
+        """Every job record of the run, ordered by creation."""
+
+    def set_job(
+        self,
+        flow_id: str,
+        run_id: str,
+        job_id: str,
+        status: str,
+        *,
+        started: bool = False,
+        ended: bool = True,
+        skip_reason: str | None = None,
+        skip_trigger: str | None = None,
+        reason: str | None = None,
+        error: str | None = None,
+        outputs_json: str = "{}",
+    ) -> None:
+        """Write a job transition (insert or update)."""
+
+    def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
+        """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
+
+    def step_running(
+        self, flow_id: str, run_id: str, job_id: str, step_id: str, step_type: str, attempt: int, run_attempt: int
+    ) -> None:
+        """The step starts attempt ``attempt``: its row RUNNING and a new attempt row."""
+
+    def step_attempt_failed(
+        self, flow_id: str, run_id: str, job_id: str, step_id: str, attempt: int, error: str
+    ) -> None:
+        """An attempt failed and another follows."""
+
+    def step_end(
+        self,
+        flow_id: str,
+        run_id: str,
+        job_id: str,
+        step_id: str,
+        step_type: str,
+        status: str,
+        *,
+        attempts: int,
+        error: str | None = None,
+        outputs_json: str | None = None,
+        promoted_json: str | None = None,
+        attempt_row: bool = True,
+    ) -> None:
+        """A step's final status of this attempt."""
+
+    def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
+        """Store the rendered ``outputs`` of a finished step."""
+
+    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
+
+    def close(self) -> None:
+        """Close the connection."""

@@ -382,3 +382,36 @@ def test_an_invalid_setting_is_a_problem_and_the_other_checks_still_run(tmp_path
         ("settings:invalid", "AETHERFLOW_LOCKS_SCOPE"),
         ("semantic:missing_env", "jobs[0].steps[0].inputs"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("state_url", "flow_state", "loc", "message"),
+    [
+        ("mysql://u:pw@127.0.0.1/db", None, "AETHERFLOW_STATE_URL", "unsupported state URL"),
+        (None, "postgresql://u:pw@127.0.0.1/db", "flow.state.path", "must be a path"),
+    ],
+)
+def test_a_bad_state_url_is_a_problem_naming_where_it_came_from_without_its_password(
+    tmp_path: Path, state_url: str | None, flow_state: str | None, loc: str, message: str
+) -> None:
+    flow, env = _setup(tmp_path, state=Path(flow_state) if flow_state else None)
+    if flow_state:
+        flow.write_text(flow.read_text().replace(str(Path(flow_state)), flow_state))
+    if state_url:
+        env["AETHERFLOW_STATE_URL"] = state_url
+
+    result = aetherflow("doctor", "--flow-yaml", str(flow), "--json", env=env)
+
+    assert result.code == 2, result.stdout + result.stderr
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["loc"], message in p["msg"]) for p in problems] == [(loc, True)]
+    assert ":pw@" not in result.stdout
+
+
+def test_a_postgresql_state_url_needs_no_state_directory(tmp_path: Path) -> None:
+    flow, env = _setup(tmp_path, state=Path("/proc/not-writable/doc.db"))
+    env["AETHERFLOW_STATE_URL"] = "postgresql://u@127.0.0.1:1/db?options=-csearch_path%3Dx"
+
+    result = aetherflow("doctor", "--flow-yaml", str(flow), env=env)
+
+    assert result.code == 0, result.stdout + result.stderr

@@ -4,6 +4,7 @@
     python lock_worker.py hold  DB OWNER KEY TTL SECONDS      (SECONDS < 0: hold until killed)
     python lock_worker.py watch DB OWNER KEY TTL SECONDS      (hold, report "lost" when the heartbeat finds out)
 
+DB is the SQLite file or a PostgreSQL URL.
 Lines on stdout: ``ready``, ``acquired <expires_at>``, ``released``, ``lost``, ``result <json>``.
 Exit 3 when the race finds another holder's side-effect file (mutual exclusion broken).
 """
@@ -14,20 +15,20 @@ import json
 import math
 import os
 import random
-import sqlite3
 import sys
 import time
 from pathlib import Path
 
 from aetherflow.errors import LockBusy
-from aetherflow.state.locks import LockManager
+from aetherflow.state.location import Location
+from aetherflow.state.locks import LockManager, list_locks
 
 
 def say(line: str) -> None:
     print(line, flush=True)
 
 
-def race(db: Path, owner: str, key: str, side_file: Path, go_file: Path, seconds: float) -> int:
+def race(db: Location, owner: str, key: str, side_file: Path, go_file: Path, seconds: float) -> int:
     manager = LockManager(db, run_id=owner)
     say("ready")
     while not go_file.exists():
@@ -57,15 +58,11 @@ def race(db: Path, owner: str, key: str, side_file: Path, go_file: Path, seconds
     return 0
 
 
-def expires_at(db: Path, key: str) -> float:
-    conn = sqlite3.connect(db)
-    try:
-        return float(conn.execute("SELECT expires_at FROM locks WHERE key = ?", (key,)).fetchone()[0])
-    finally:
-        conn.close()
+def expires_at(db: Location, key: str) -> float:
+    return next(row.expires_at for row in list_locks(db) if row.key == key)
 
 
-def hold(db: Path, owner: str, key: str, ttl: int, seconds: float, watch: bool) -> int:
+def hold(db: Location, owner: str, key: str, ttl: int, seconds: float, watch: bool) -> int:
     manager = LockManager(db, run_id=owner)
     manager.acquire(key, ttl)
     say(f"acquired {expires_at(db, key)}")
@@ -81,7 +78,8 @@ def hold(db: Path, owner: str, key: str, ttl: int, seconds: float, watch: bool) 
 
 
 def main(argv: list[str]) -> int:
-    mode, db, owner, key = argv[0], Path(argv[1]), argv[2], argv[3]
+    mode, owner, key = argv[0], argv[2], argv[3]
+    db: Location = argv[1] if "://" in argv[1] else Path(argv[1])  # a PostgreSQL URL, else the SQLite file
     if mode == "race":
         return race(db, owner, key, Path(argv[4]), Path(argv[5]), float(argv[6]))
     if mode in {"hold", "watch"}:

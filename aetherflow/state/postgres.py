@@ -1,0 +1,425 @@
+"""The PostgreSQL state store: the same records, statuses and versioning as the SQLite store, many runs in one database.
+
+Many pods of many flows share the database; the store works in the schema its URL's ``search_path`` names, so two
+namespaces (or releases) never see each other's runs or locks. Each transition is its own transaction. A new schema
+is created at ``pg_schema.PG_BASE_VERSION`` and upgraded by the shared migrations, under a transaction-scoped advisory
+lock so that pods starting together migrate it once.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from aetherflow.errors import StateError, StateInputError
+from aetherflow.state.location import redact_url
+from aetherflow.state.pg_connect import PgConnection, ensure_schema
+from aetherflow.state.schema import SCHEMA_VERSION
+from aetherflow.state.store import (
+    INTERRUPTED_BY_CRASH,
+    JOB_COLUMNS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    JobRecord,
+    RunRecord,
+    StepRecord,
+    job_record,
+    now_ts,
+    step_record,
+)
+
+#: the advisory lock key space of this store (``pg_advisory_xact_lock(bigint)`` of a hash of a text)
+_MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.migrate.' || current_schema(), 0))"
+_RUN_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.run.' || %s || '/' || %s, 0))"
+_SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE flow_id = %s AND run_id = %s"
+
+
+class _PgTx:
+    """A migration's view of the open transaction: portable ``?`` placeholders become psycopg's ``%s``."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Any = (), /) -> Any:
+        if not args:
+            return self._conn.execute(sql)  # no parameters: psycopg sends the text as it is
+        return self._conn.execute(pg_placeholders(sql), args)
+
+
+def pg_placeholders(sql: str) -> str:
+    """``sql`` with each ``?`` placeholder as ``%s`` and ``%`` doubled; quoted text and identifiers are kept."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote is not None:
+            quote = None if char == quote else quote  # a doubled quote closes and reopens: the same text
+        elif char in "'\"":
+            quote = char
+        elif char == "?":
+            out.append("%s")
+            continue
+        out.append("%%" if char == "%" else char)
+    return "".join(out)
+
+
+class PostgresStore:
+    """The state of every flow's runs in one PostgreSQL schema."""
+
+    def __init__(self, conn: PgConnection, url: str, schema: str) -> None:
+        self._db = conn
+        self.url = url
+        self.location: Path | str = url
+        self.schema = schema
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> PostgresStore:
+        """Connect, find (or create) the schema, migrate it; ``create=False`` (query commands) only checks."""
+        conn = PgConnection(url)
+        try:
+            schema = conn.read("finding the schema", lambda c: ensure_schema(c, create=create))
+            store = cls(conn, url, schema)
+            if create:
+                store._migrate()
+            else:
+                store._check_version(create=False)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def describe(self) -> str:
+        """The URL without its password, and the schema."""
+        return f"{redact_url(self.url)} (schema {self.schema})"
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # -- versions ------------------------------------------------------------------------------------------------
+    def version(self) -> int:
+        """The schema version recorded in ``meta`` (0: no state tables yet)."""
+        return self._db.read("reading the schema version", _version_of)
+
+    def _check_version(self, *, create: bool, version: int | None = None) -> int:
+        version = self.version() if version is None else version
+        if version > SCHEMA_VERSION:
+            raise StateInputError(f"State schema version {version} is newer than supported {SCHEMA_VERSION}")
+        if version == 0 and not create:
+            raise StateError(f"No state tables in {self.describe()}: run `aetherflow state init` first")
+        return version
+
+    def _migrate(self) -> None:
+        from aetherflow.state.migrations import upgrade
+        from aetherflow.state.pg_schema import PG_BASE_VERSION, PG_SCHEMA
+
+        if self._check_version(create=True) == SCHEMA_VERSION:
+            return
+
+        def body(c: Any) -> None:
+            c.execute(_MIGRATE_LOCK)
+            # again under the lock: another pod may have migrated it meanwhile
+            version = self._check_version(create=True, version=_version_of(c))
+            if version == 0:
+                for statement in PG_SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', %s), ('created_at', %s)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (str(PG_BASE_VERSION), now_ts()),
+                )
+                version = PG_BASE_VERSION
+            upgrade(_PgTx(c), version)
+
+        self._db.transaction("migrating the schema", body)
+
+    # -- runs ----------------------------------------------------------------------------------------------------
+    def get_run(self, flow_id: str, run_id: str) -> RunRecord | None:
+        """The run record, or None."""
+        row = self._db.read("reading a run", lambda c: c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone())
+        return RunRecord(*row) if row else None
+
+    def runs_with_id(self, run_id: str) -> list[RunRecord]:
+        """Every run with this id, whatever its flow."""
+        sql = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = %s ORDER BY flow_id"
+        rows = self._db.read("reading runs", lambda c: c.execute(sql, (run_id,)).fetchall())
+        return [RunRecord(*r) for r in rows]
+
+    def list_runs(self, flow_id: str | None = None, status: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs newest first by ``started_at``."""
+        where, args = [], []
+        if flow_id:
+            where.append("flow_id = %s")
+            args.append(flow_id)
+        if status:
+            where.append("status = %s")
+            args.append(status)
+        sql = f"SELECT {RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, run_id DESC LIMIT %s"
+        bound = None if limit < 0 else limit  # as SQLite reads a negative LIMIT: no limit
+        rows = self._db.read("listing runs", lambda c: c.execute(sql, (*args, bound)).fetchall())
+        return [RunRecord(*r) for r in rows]
+
+    def start_run(
+        self,
+        flow_id: str,
+        run_id: str,
+        *,
+        flow_file: str | None = None,
+        flow_sha256: str | None = None,
+        flow_job: str | None = None,
+        job_name: str | None = None,
+        job_uid: str | None = None,
+        pod_name: str | None = None,
+        namespace: str | None = None,
+        bundle_fingerprint: str | None = None,
+    ) -> tuple[RunRecord, RunRecord | None]:
+        """Create the run (attempt 1) or resume it (attempt + 1); returns (current, previous record or None)."""
+        ts = now_ts()
+        identity = (flow_file, flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)
+
+        def body(c: Any) -> tuple[RunRecord, RunRecord | None]:
+            c.execute(_RUN_LOCK, (flow_id, run_id))  # two starts of one run never interleave (as BEGIN IMMEDIATE)
+            row = c.execute(_SELECT_RUN + " FOR UPDATE", (flow_id, run_id)).fetchone()
+            previous = RunRecord(*row) if row else None
+            if previous is None:
+                c.execute(
+                    "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
+                    " flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)"
+                    " VALUES (%s, %s, 'RUNNING', 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (flow_id, run_id, ts, ts, *identity),
+                )
+            else:
+                for table in ("job_runs", "step_runs"):
+                    c.execute(
+                        f"UPDATE {table} SET status = 'INTERRUPTED', error = %s, updated_at = %s, ended_at = %s"
+                        " WHERE flow_id = %s AND run_id = %s AND status = 'RUNNING'",
+                        (INTERRUPTED_BY_CRASH, ts, ts, flow_id, run_id),
+                    )
+                c.execute(
+                    "UPDATE step_attempts SET status = 'INTERRUPTED', error = %s, ended_at = %s"
+                    " WHERE flow_id = %s AND run_id = %s AND status = 'RUNNING'",
+                    (INTERRUPTED_BY_CRASH, ts, flow_id, run_id),
+                )
+                c.execute(
+                    "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, ended_at = NULL, updated_at = %s,"
+                    " exit_code = NULL, error = NULL, flow_job = %s, pod_name = COALESCE(%s, pod_name),"
+                    " bundle_fingerprint = COALESCE(%s, bundle_fingerprint) WHERE flow_id = %s AND run_id = %s",
+                    (ts, flow_job, pod_name, bundle_fingerprint, flow_id, run_id),
+                )
+            return RunRecord(*c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()), previous
+
+        return self._db.transaction(f"starting run {run_id}", body, pipeline=True)
+
+    def finish_run(self, flow_id: str, run_id: str, status: str, exit_code: int, error: str | None) -> None:
+        """Record the run's final status of this attempt."""
+        ts = now_ts()
+        self._write(
+            f"finishing run {run_id}",
+            "UPDATE runs SET status = %s, exit_code = %s, error = %s, ended_at = %s, updated_at = %s"
+            " WHERE flow_id = %s AND run_id = %s",
+            (status, exit_code, error, ts, ts, flow_id, run_id),
+        )
+
+    # -- jobs ----------------------------------------------------------------------------------------------------
+    def load_jobs(self, flow_id: str, run_id: str) -> dict[str, JobRecord]:
+        """Every job record of the run, ordered by creation."""
+        sql = f"SELECT {JOB_COLUMNS} FROM job_runs WHERE flow_id = %s AND run_id = %s ORDER BY created_at, job_id"
+        rows = self._db.read("reading jobs", lambda c: c.execute(sql, (flow_id, run_id)).fetchall())
+        return {r[0]: job_record(r) for r in rows}
+
+    def set_job(
+        self,
+        flow_id: str,
+        run_id: str,
+        job_id: str,
+        status: str,
+        *,
+        started: bool = False,
+        ended: bool = True,
+        skip_reason: str | None = None,
+        skip_trigger: str | None = None,
+        reason: str | None = None,
+        error: str | None = None,
+        outputs_json: str = "{}",
+    ) -> None:
+        """Write a job transition (insert or update) in one transaction."""
+        ts = now_ts()
+        self._write(
+            f"recording job {job_id}",
+            "INSERT INTO job_runs (flow_id, run_id, job_id, status, created_at, started_at, ended_at, updated_at,"
+            " skip_reason, skip_trigger, reason, error, outputs_json)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (flow_id, run_id, job_id) DO UPDATE SET status = excluded.status,"
+            " started_at = COALESCE(excluded.started_at, job_runs.started_at), ended_at = excluded.ended_at,"
+            " updated_at = excluded.updated_at, skip_reason = excluded.skip_reason,"
+            " skip_trigger = excluded.skip_trigger, reason = excluded.reason, error = excluded.error,"
+            " outputs_json = excluded.outputs_json",
+            (
+                flow_id,
+                run_id,
+                job_id,
+                status,
+                ts,
+                ts if started else None,
+                ts if ended else None,
+                ts,
+                skip_reason,
+                skip_trigger,
+                reason,
+                error,
+                outputs_json,
+            ),
+        )
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+    def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
+        """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
+        sql = (
+            f"SELECT {STEP_COLUMNS} FROM step_runs WHERE flow_id = %s AND run_id = %s"
+            " ORDER BY created_at, job_id, step_id"
+        )
+        rows = self._db.read("reading steps", lambda c: c.execute(sql, (flow_id, run_id)).fetchall())
+        return {(r[0], r[1]): step_record(r) for r in rows}
+
+    def step_running(
+        self, flow_id: str, run_id: str, job_id: str, step_id: str, step_type: str, attempt: int, run_attempt: int
+    ) -> None:
+        """The step starts attempt ``attempt``: its row RUNNING and a new attempt row."""
+        ts = now_ts()
+
+        def body(c: Any) -> None:
+            c.execute(
+                "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
+                " started_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'RUNNING', %s, %s, %s, %s)"
+                " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = 'RUNNING',"
+                " step_type = excluded.step_type, attempts = excluded.attempts, started_at = excluded.started_at,"
+                " ended_at = NULL, updated_at = excluded.updated_at, error = NULL",
+                (flow_id, run_id, job_id, step_id, step_type, attempt, ts, ts, ts),
+            )
+            c.execute(
+                "INSERT INTO step_attempts (flow_id, run_id, job_id, step_id, attempt, run_attempt, status,"
+                " started_at) VALUES (%s, %s, %s, %s, %s, %s, 'RUNNING', %s)"
+                " ON CONFLICT (flow_id, run_id, job_id, step_id, attempt) DO UPDATE SET"
+                " run_attempt = excluded.run_attempt, status = 'RUNNING', started_at = excluded.started_at,"
+                " ended_at = NULL, error = NULL",
+                (flow_id, run_id, job_id, step_id, attempt, run_attempt, ts),
+            )
+
+        self._db.transaction(f"starting step {job_id}.{step_id}", body, pipeline=True)
+
+    def step_attempt_failed(
+        self, flow_id: str, run_id: str, job_id: str, step_id: str, attempt: int, error: str
+    ) -> None:
+        """An attempt failed and another follows: the attempt row ends FAILED, the step stays RUNNING."""
+        self._write(
+            f"recording a failed attempt of {job_id}.{step_id}",
+            "UPDATE step_attempts SET status = 'FAILED', ended_at = %s, error = %s WHERE flow_id = %s"
+            " AND run_id = %s AND job_id = %s AND step_id = %s AND attempt = %s",
+            (now_ts(), error, flow_id, run_id, job_id, step_id, attempt),
+        )
+
+    def step_end(
+        self,
+        flow_id: str,
+        run_id: str,
+        job_id: str,
+        step_id: str,
+        step_type: str,
+        status: str,
+        *,
+        attempts: int,
+        error: str | None = None,
+        outputs_json: str | None = None,
+        promoted_json: str | None = None,
+        attempt_row: bool = True,
+    ) -> None:
+        """A step's final status of this attempt (also for records written without running: attempts unchanged)."""
+        ts = now_ts()
+
+        def body(c: Any) -> None:
+            c.execute(
+                "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
+                " ended_at, updated_at, error, outputs_json, promoted_json)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = excluded.status,"
+                " attempts = excluded.attempts, ended_at = excluded.ended_at, updated_at = excluded.updated_at,"
+                " error = excluded.error, outputs_json = excluded.outputs_json,"
+                " promoted_json = excluded.promoted_json",
+                (
+                    flow_id,
+                    run_id,
+                    job_id,
+                    step_id,
+                    step_type,
+                    status,
+                    attempts,
+                    ts,
+                    ts,
+                    ts,
+                    error,
+                    outputs_json,
+                    promoted_json,
+                ),
+            )
+            if attempt_row:
+                c.execute(
+                    # only the attempt in flight: one that already failed keeps its own error
+                    "UPDATE step_attempts SET status = %s, ended_at = %s, error = %s WHERE flow_id = %s"
+                    " AND run_id = %s AND job_id = %s AND step_id = %s AND attempt = %s AND status = 'RUNNING'",
+                    (status, ts, error, flow_id, run_id, job_id, step_id, attempts),
+                )
+
+        self._db.transaction(f"ending step {job_id}.{step_id}", body, pipeline=True)
+
+    def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
+        """Store the rendered ``outputs`` of a finished step."""
+        self._write(
+            f"recording outputs of {job_id}.{step_id}",
+            "UPDATE step_runs SET promoted_json = %s"
+            " WHERE flow_id = %s AND run_id = %s AND job_id = %s AND step_id = %s",
+            (promoted_json, flow_id, run_id, job_id, step_id),
+        )
+
+    # -- retention -----------------------------------------------------------------------------------------------
+    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
+        seconds = min(older_than_days * 86400, time.time())  # beyond the epoch keeps everything, never overflows
+        cutoff = now_ts(max(time.time() - seconds, 0.0))
+        cond, args = "status <> 'RUNNING' AND COALESCE(ended_at, started_at) < %s", [cutoff]
+        lock_cond = "expires_at < extract(epoch FROM clock_timestamp()) - %s"  # the lock clock is the server's
+        lock_args: list[Any] = [seconds]
+        if flow_id:
+            cond, lock_cond = cond + " AND flow_id = %s", lock_cond + " AND flow_id = %s"
+            args.append(flow_id)
+            lock_args.append(flow_id)
+
+        def body(c: Any) -> dict[str, int]:
+            runs = len(c.execute(f"SELECT flow_id, run_id FROM runs WHERE {cond} FOR UPDATE", args).fetchall())
+            counts = {"runs": runs, "jobs": 0, "steps": 0, "locks": 0}
+            for table, name in (("job_runs", "jobs"), ("step_runs", "steps")):
+                counts[name] = c.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE (flow_id, run_id) IN"
+                    f" (SELECT flow_id, run_id FROM runs WHERE {cond})",
+                    args,
+                ).fetchone()[0]
+            counts["locks"] = c.execute(f"SELECT COUNT(*) FROM locks WHERE {lock_cond}", lock_args).fetchone()[0]
+            if not dry_run:
+                c.execute(f"DELETE FROM runs WHERE {cond}", args)  # job, step and attempt rows cascade
+                c.execute(f"DELETE FROM locks WHERE {lock_cond}", lock_args)
+            return counts
+
+        return self._db.transaction("pruning", body)
+
+    def _write(self, what: str, sql: str, args: tuple[Any, ...]) -> None:
+        self._db.transaction(what, lambda c: c.execute(sql, args), pipeline=True)
+
+
+def _version_of(c: Any) -> int:
+    if c.execute("SELECT to_regclass('meta')").fetchone()[0] is None:
+        return 0
+    row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
