@@ -4,6 +4,7 @@ expansion; a broken file is one error naming the file and the line, never a valu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_an_export_prefix_is_not_part_of_the_key(load: Load) -> None:
 
 
 def test_a_key_named_export_is_still_a_key(load: Load) -> None:
-    assert load("export=1\n") == {"export": "1"}
+    assert load("export=1\nexport =2\n") == {"export": "2"}
 
 
 def test_matching_quotes_are_stripped_and_their_content_kept_literally(load: Load) -> None:
@@ -138,3 +139,11 @@ def test_a_file_at_the_limit_is_read(load: Load) -> None:
 
 def test_the_last_definition_of_a_key_wins(load: Load) -> None:
     assert load("A=1\nexport A=2\n") == {"A": "2"}
+
+
+def test_a_json_env_file_over_the_limit_is_an_error_too(tmp_path: Path) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({"A": "x" * MAX_ENV_FILE_BYTES}))
+
+    with pytest.raises(InputError, match="larger than"):
+        build_env_snapshot({}, Settings(env_files_json=[str(path)]), Redactor())
