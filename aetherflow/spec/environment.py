@@ -17,6 +17,7 @@ from typing import Any, Final, NamedTuple
 from aetherflow.errors import InputError
 from aetherflow.redaction import Redactor
 from aetherflow.settings import Settings
+from aetherflow.spec.envfile import parse_dotenv, read_env_text
 
 __all__ = ["EnvFileSpec", "build_env_snapshot", "parse_env_file_specs", "read_env_file", "runner_env_keys"]
 
@@ -167,8 +168,11 @@ def read_env_file(spec: EnvFileSpec) -> dict[str, str]:
     if spec.type == "dir":
         values = _read_dir(spec)
     else:
-        text = _read_text(spec)
-        values = _parse_json(text, spec) if spec.type == "json" else _parse_dotenv(text)
+        text = read_env_text(spec.path, loc=_loc(spec.source))
+        if spec.type == "json":
+            values = _parse_json(text, spec)
+        else:
+            values = parse_dotenv(text, path=spec.path, loc=_loc(spec.source))
     return {f"{spec.prefix}{key}": value for key, value in values.items()} if spec.prefix else values
 
 
@@ -192,35 +196,6 @@ def _flag(value: Any, where: str, source: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
         return value.strip().lower() in {"true", "1", "yes", "on"}
     raise InputError(f"{where}: expected a boolean, got {type(value).__name__}", loc=_loc(source))
-
-
-def _read_text(spec: EnvFileSpec) -> str:
-    try:
-        with open(spec.path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise InputError(
-            f"Env file not readable: {spec.path}: {exc.strerror or type(exc).__name__}", loc=_loc(spec.source)
-        ) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"Env file not readable: {spec.path}: not valid UTF-8", loc=_loc(spec.source)) from None
-
-
-def _parse_dotenv(text: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for raw_line in text.splitlines():
-        line = raw_line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        if key:
-            values[key] = value
-    return values
 
 
 def _parse_json(text: str, spec: EnvFileSpec) -> dict[str, str]:
@@ -257,5 +232,5 @@ def _read_dir(spec: EnvFileSpec) -> dict[str, str]:
         # Kubernetes Secret volumes hold '..data' and '..<timestamp>' entries; keys are symlinks to regular files.
         if name.startswith(".") or not os.path.isfile(full):
             continue
-        values[name] = _read_text(EnvFileSpec(full, "dotenv", source=spec.source)).rstrip("\r\n")
+        values[name] = read_env_text(full, loc=_loc(spec.source)).rstrip("\r\n")
     return values

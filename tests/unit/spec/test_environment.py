@@ -48,7 +48,7 @@ def test_dotenv_rules(tmp_path: Path) -> None:
 
     env = _snapshot(env_files_json=[str(dotenv)])
 
-    assert dict(env) == {"A": "1", "B": "two words", "C": "single", "D": "a=b", "export E": "x", "F": "\"unbalanced'"}
+    assert dict(env) == {"A": "1", "B": "two words", "C": "single", "D": "a=b", "E": "x", "F": "\"unbalanced'"}
 
 
 def test_json_rules(tmp_path: Path) -> None:
