@@ -93,10 +93,15 @@ def clip(text: str, limit: int) -> str:
 
 
 def wrap(text: str, indent: str) -> list[str]:
-    """``text`` escaped and wrapped to lines of at most :data:`WIDTH` cells, nothing left out."""
+    """``text`` escaped and wrapped to lines of at most :data:`WIDTH` cells, nothing left out, each after ``indent``."""
     room = WIDTH - len(indent)
     lines: list[str] = []
-    for part in textwrap.wrap(escape(text), room, break_long_words=True, break_on_hyphens=False) or [""]:
+    parts = [
+        part
+        for line in text.split("\n")  # a multi-line error keeps its lines; every other control character is escaped
+        for part in textwrap.wrap(escape(line), room, break_long_words=True, break_on_hyphens=False) or [""]
+    ]
+    for part in parts:
         # textwrap counts characters: a wide character may need a further split by cells
         while width(part) > room:
             cut = len(clip(part, room + 1)) - 1
@@ -195,8 +200,7 @@ def show_text(
             clip(cell(reason), _REASON_MAX),
         ]
         rows.append([*row, outputs_cell(job.outputs or None)] if wide else row)
-        if job.error and job.status != "BLOCKED":
-            errors.append((job_id, job.error))
+        job_errors: list[tuple[str, str]] = []
         for (owner, step_id), step in steps.items():
             if owner != job_id:
                 continue
@@ -210,8 +214,12 @@ def show_text(
                 "-",
             ]
             rows.append([*row, outputs_cell(step.outputs)] if wide else row)
-            if step.error and step.error != job.error:
-                errors.append((f"{job_id}.{step_id}", step.error))
+            if step.error:
+                job_errors.append((f"{job_id}.{step_id}", step.error))
+        # the job's error is usually its failed step's: printed once, under the step's name
+        if job.error and job.status != "BLOCKED" and all(text != job.error for _, text in job_errors):
+            job_errors.insert(0, (job_id, job.error))
+        errors += job_errors
     lines = [_run_line(run), table(header, rows, colour=colour)]
     if wide and attempts:
         lines += ["", "attempts:"]
