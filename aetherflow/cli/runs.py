@@ -18,24 +18,24 @@ def register(sub: Any) -> None:
     lst = runs_sub.add_parser("list", help="runs, newest first")
     add_state_args(lst)
     lst.add_argument("--status", help="only runs with this status (e.g. FAILED)")
-    lst.add_argument("--flow", help="only runs of this flow id")
+    lst.add_argument("--flow", metavar="FLOW_ID", help="only runs of this flow id")
     lst.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
-    _add_output_args(lst)
+    _add_output_args(lst, "adds duration and error")
     lst.set_defaults(handler=_list)
     show = runs_sub.add_parser("show", help="one run with its jobs and steps")
     show.add_argument("run_id")
     add_state_args(show)
-    _add_output_args(show)
+    _add_output_args(show, "adds outputs and attempt history")
     show.set_defaults(handler=_show)
 
 
-def _add_output_args(parser: argparse.ArgumentParser) -> None:
+def _add_output_args(parser: argparse.ArgumentParser, wide: str) -> None:
     parser.add_argument(
         "-o",
         "--output",
         choices=["table", "wide", "json", "yaml"],
         default="table",
-        help="table (default), wide (adds outputs and attempt history), json (same as --json) or yaml",
+        help=f"table (default), wide ({wide}), json (same as --json) or yaml",
     )
     parser.add_argument("--json", action="store_true", help="one line of JSON (same as -o json)")
 

@@ -160,7 +160,7 @@ def test_hostile_values_in_errors_never_break_the_table(tmp_path: Path) -> None:
 
 
 def _three_runs(tmp_path: Path) -> Path:
-    """Runs ``first`` and ``third`` of flow ``okflow`` (SUCCESS) and ``second`` of ``nightly`` (FAILED), one database."""
+    """Runs ``first`` and ``third`` of ``okflow`` (SUCCESS), ``second`` of ``nightly`` (FAILED), in one database."""
     (tmp_path / "ok").mkdir()
     (tmp_path / "bad").mkdir()
     ok = make_flow(tmp_path / "ok", OK)
