@@ -145,11 +145,11 @@ def duration(started_at: str | None, ended_at: str | None) -> str:
 
 def human_seconds(seconds: float) -> str:
     """A duration the way a person reads it (see :func:`duration`)."""
-    if seconds < 1:
+    if round(seconds * 1000) < 1000:
         return f"{round(seconds * 1000)}ms"
-    if seconds < 60:
+    if round(seconds, 1) < 60:  # rounding must not print 60.0s
         return f"{seconds:.1f}s"
-    whole = int(seconds)
+    whole = round(seconds)
     if whole < 3600:
         return f"{whole // 60}m{whole % 60:02d}s"
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
