@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aetherflow.cli.common import add_state_args, dumps, resolve_state, table
+from aetherflow.cli import runs_view
+from aetherflow.cli.common import add_state_args, dumps, resolve_state
 from aetherflow.errors import retryable_for
 
 
@@ -16,15 +17,54 @@ def register(sub: Any) -> None:
     runs_sub.required = True
     lst = runs_sub.add_parser("list", help="runs, newest first")
     add_state_args(lst)
-    lst.add_argument("--status", help="only runs with this status")
+    lst.add_argument("--status", help="only runs with this status (e.g. FAILED)")
+    lst.add_argument("--flow", metavar="FLOW_ID", help="only runs of this flow id")
     lst.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
-    lst.add_argument("--json", action="store_true", help="one line of JSON")
+    _add_output_args(lst, "adds duration and error")
     lst.set_defaults(handler=_list)
     show = runs_sub.add_parser("show", help="one run with its jobs and steps")
     show.add_argument("run_id")
     add_state_args(show)
-    show.add_argument("--json", action="store_true", help="one line of JSON")
+    _add_output_args(show, "adds outputs and attempt history")
     show.set_defaults(handler=_show)
+
+
+def _add_output_args(parser: argparse.ArgumentParser, wide: str) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "wide", "json", "yaml"],
+        default="table",
+        help=f"table (default), wide ({wide}), json (same as --json) or yaml",
+    )
+    parser.add_argument("--json", action="store_true", help="one line of JSON (same as -o json)")
+
+
+def _format(args: argparse.Namespace) -> str:
+    return "json" if args.json else str(args.output)
+
+
+def _colour() -> bool:
+    import os
+    import sys
+
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _redactor() -> Any:
+    # Values are masked before they are stored; this second pass catches a secret the environment knows now.
+    import os
+
+    from aetherflow.errors import InputError
+    from aetherflow.redaction import Redactor
+    from aetherflow.settings import load_settings
+
+    try:
+        redactor = Redactor.for_settings(load_settings(os.environ))
+    except InputError:
+        redactor = Redactor()  # a bad setting must not hide the run from the on-call engineer
+    redactor.add_env(os.environ)
+    return redactor
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -37,41 +77,35 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
 def _list(args: argparse.Namespace) -> int:
     target, store = _open(args)
     try:
-        runs = store.list_runs(target.flow_id, args.status, args.limit)
+        runs = store.list_runs(args.flow or target.flow_id, args.status, args.limit)
     finally:
         store.close()
-    if args.json:
-        print(
-            dumps(
-                [
-                    {
-                        "run_id": r.run_id,
-                        "flow_id": r.flow_id,
-                        "status": r.status,
-                        "attempt": r.attempt,
-                        "started_at": r.started_at,
-                        "ended_at": r.ended_at,
-                        "exit_code": r.exit_code,
-                    }
-                    for r in runs
-                ]
-            )
-        )
-        return 0
-    rows = [
-        [
-            r.run_id,
-            r.flow_id,
-            r.status,
-            str(r.attempt),
-            r.started_at,
-            r.ended_at or "-",
-            "-" if r.exit_code is None else str(r.exit_code),
-        ]
+    fmt = _format(args)
+    doc = [
+        {
+            "run_id": r.run_id,
+            "flow_id": r.flow_id,
+            "status": r.status,
+            "attempt": r.attempt,
+            "started_at": r.started_at,
+            "ended_at": r.ended_at,
+            "exit_code": r.exit_code,
+        }
         for r in runs
     ]
-    print(table(["RUN_ID", "FLOW_ID", "STATUS", "ATTEMPT", "STARTED_AT", "ENDED_AT", "EXIT"], rows))
+    if fmt == "json":
+        print(dumps(doc))
+    elif fmt == "yaml":
+        print(_yaml(_redactor().mask_obj(doc)), end="")
+    else:
+        print(_redactor().mask(runs_view.list_text(runs, wide=fmt == "wide", colour=_colour())))
     return 0
+
+
+def _yaml(doc: Any) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -93,13 +127,20 @@ def _show(args: argparse.Namespace) -> int:
             return 1
         jobs = store.load_jobs(run.flow_id, run.run_id)
         steps = store.load_steps(run.flow_id, run.run_id)
+        rows = store.load_attempts(run.flow_id, run.run_id) if _format(args) == "wide" else None
     finally:
         store.close()
-    doc = _document(run, jobs, steps, target.declared_jobs)
-    if args.json:
-        print(dumps(doc))
+    fmt = _format(args)
+    if fmt == "json":
+        print(dumps(_document(run, jobs, steps, target.declared_jobs)))
+    elif fmt == "yaml":
+        print(_yaml(_redactor().mask_obj(_document(run, jobs, steps, target.declared_jobs))), end="")
     else:
-        print(_text(run, doc))
+        # the table keeps the store's order (record creation = execution order), whether the flow is known or not
+        wide = fmt == "wide"
+        attempts = runs_view.attempts_of(rows) if rows is not None else None
+        text = runs_view.show_text(run, jobs, steps, wide=wide, colour=_colour(), attempts=attempts)
+        print(_redactor().mask(text))
     return 0
 
 
@@ -144,18 +185,3 @@ def _document(
         "bundle_fingerprint": run.bundle_fingerprint,
         "jobs": out_jobs,
     }
-
-
-def _text(run: Any, doc: dict[str, Any]) -> str:
-    lines = [
-        f"run {run.run_id} flow={run.flow_id} status={run.status} attempt={run.attempt} "
-        f"started={run.started_at} ended={run.ended_at or '-'} bundle={run.bundle_fingerprint or '-'}"
-    ]
-    for job_id, job in doc["jobs"].items():
-        why = f" ({str(job['error']).splitlines()[0]})" if job["error"] else ""
-        lines.append(f"  job {job_id} {job['status']}{why}")
-        for step_id, step in job["steps"].items():
-            lines.append(f"    step {step_id} {step['status']} attempts={step['attempts']}")
-            if step["error"]:
-                lines.append(f"      error: {str(step['error']).splitlines()[0]}")
-    return "\n".join(lines)

@@ -17,6 +17,7 @@ from aetherflow.state.location import redact_url
 from aetherflow.state.pg_connect import PgConnection, ensure_schema
 from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.store import (
+    ATTEMPT_COLUMNS,
     INTERRUPTED_BY_CRASH,
     JOB_COLUMNS,
     RUN_COLUMNS,
@@ -284,6 +285,17 @@ class PostgresStore:
         )
         rows = self._db.read("reading steps", lambda c: c.execute(sql, (flow_id, run_id)).fetchall())
         return {(r[0], r[1]): step_record(r) for r in rows}
+
+    def load_attempts(self, flow_id: str, run_id: str) -> list[tuple[Any, ...]]:
+        """Every attempt row of the run's steps: (job_id, step_id, attempt, status, started_at, ended_at, error)."""
+        sql = (
+            f"SELECT {ATTEMPT_COLUMNS} FROM step_attempts WHERE flow_id = %s AND run_id = %s"
+            " ORDER BY started_at, job_id, step_id, attempt"
+        )
+        rows: list[tuple[Any, ...]] = self._db.read(
+            "reading attempts", lambda c: c.execute(sql, (flow_id, run_id)).fetchall()
+        )
+        return rows
 
     def step_running(
         self, flow_id: str, run_id: str, job_id: str, step_id: str, step_type: str, attempt: int, run_attempt: int

@@ -21,6 +21,7 @@ from aetherflow.private import private_database
 from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.sqlite_locks import open_error
 from aetherflow.state.store import (
+    ATTEMPT_COLUMNS,
     INTERRUPTED_BY_CRASH,
     JOB_COLUMNS,
     RUN_COLUMNS,
@@ -364,6 +365,14 @@ class SqliteStore:
             (flow_id, run_id),
         ).fetchall()
         return {(r[0], r[1]): step_record(r) for r in rows}
+
+    def load_attempts(self, flow_id: str, run_id: str) -> list[tuple[Any, ...]]:
+        """Every attempt row of the run's steps: (job_id, step_id, attempt, status, started_at, ended_at, error)."""
+        return self._conn.execute(
+            f"SELECT {ATTEMPT_COLUMNS} FROM step_attempts WHERE flow_id = ? AND run_id = ?"
+            " ORDER BY started_at, job_id, step_id, attempt",
+            (flow_id, run_id),
+        ).fetchall()
 
     def step_running(
         self, flow_id: str, run_id: str, job_id: str, step_id: str, step_type: str, attempt: int, run_attempt: int

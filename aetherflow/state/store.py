@@ -21,6 +21,10 @@ __all__ = ["FINAL", "JobRecord", "RunRecord", "StateStore", "StepRecord", "encod
 FINAL = frozenset({"SUCCESS", "SKIPPED"})
 
 
+#: the columns of one attempt row, as ``load_attempts`` returns them
+ATTEMPT_COLUMNS = "job_id, step_id, attempt, status, started_at, ended_at, error"
+
+
 def now_ts(at: float | None = None) -> str:
     """UTC RFC 3339 with milliseconds and ``Z`` (``2025-03-01T02:00:00.123Z``)."""
     ms = round((time.time() if at is None else at) * 1000)  # integer milliseconds: no float truncation (….123 → ….122)
@@ -190,6 +194,9 @@ class StateStore(Protocol):
 
     def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
         """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
+
+    def load_attempts(self, flow_id: str, run_id: str) -> list[tuple[Any, ...]]:
+        """Every attempt row of the run's steps: (job_id, step_id, attempt, status, started_at, ended_at, error)."""
 
     def step_running(
         self, flow_id: str, run_id: str, job_id: str, step_id: str, step_type: str, attempt: int, run_attempt: int
