@@ -53,6 +53,16 @@ def test_a_run_on_a_postgresql_url_is_recorded_and_every_query_command_reads_it(
     assert query(postgres_server, schema_of(pg_url), "SELECT status, attempt FROM runs") == [("SUCCESS", 1)]
 
 
+def test_the_wide_view_of_a_run_reads_its_attempt_history_from_postgresql(pg_url: str, tmp_path: Path) -> None:
+    flow = write_flow(tmp_path, FLOW)
+    assert aetherflow(*_run(flow, tmp_path / "w", "r1", "--state", pg_url)).code == 0
+
+    wide = aetherflow("runs", "show", "r1", "--state", pg_url, "-o", "wide")
+
+    assert wide.code == 0, wide.stderr
+    assert "s1" in wide.stdout and "s2" in wide.stdout and "SUCCESS" in wide.stdout
+
+
 def test_state_init_creates_the_schema_and_names_it_without_the_password(
     pg_url: str, postgres_server: PostgresServer
 ) -> None:
