@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Python 3.12 (the image's); pyenv-managed interpreters are found too. Falls back to python3 (>= 3.11 works).
 PYTHON ?= $(shell for c in python3.12 "$$(command -v pyenv >/dev/null && v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -1) && [ -n "$$v" ] && echo $$(pyenv root)/versions/$$v/bin/python3.12)" python3; do [ -n "$$c" ] && $$c -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$c; break; }; done)
-EXTRAS ?= db,sftp,rest,s3,zip,parquet,excel,smb,k8s,dev
+EXTRAS ?= db,sftp,rest,s3,zip,parquet,excel,smb,k8s,duckdb,oracle,exasol,dev
 STAMP := $(VENV)/.installed
 WORK ?= .work
 RUN_ID ?= example-1
