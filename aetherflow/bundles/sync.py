@@ -97,7 +97,7 @@ class ActiveBundle:
     zip_drivers: list[str] | None  # enterprise archive-driver allow-list (None: the default one)
     stale: bool = False
     changed: bool = False
-    fetched_files: int = 0
+    fetched_files: tuple[str, ...] = ()  # relative paths fetched from the source by this sync, sorted
     version_dir: Path | None = None  # the resolved versions/<fp> directory
     plugins_dir: str | None = field(default=None, repr=False)
 
@@ -125,7 +125,8 @@ class ActiveBundle:
             "fingerprints_dir": str(self.fingerprints_dir),
             "fingerprint": self.fingerprint,
             "changed": self.changed,
-            "fetched_files": self.fetched_files,
+            "fetched_files": list(self.fetched_files),
+            "fetched_count": len(self.fetched_files),
         }
 
 
@@ -183,7 +184,7 @@ def sync_bundle(
         bundle_id=manifest.bundle_id,
         fingerprint=fingerprint,
         changed=changed,
-        fetched_files=fetched,
+        fetched_count=len(fetched),
     )
     return _active(manifest_path, manifest, paths, fingerprint, changed=changed, fetched=fetched)
 
@@ -223,7 +224,7 @@ def _active(
     *,
     stale: bool = False,
     changed: bool = False,
-    fetched: int = 0,
+    fetched: tuple[str, ...] = (),
 ) -> ActiveBundle:
     active = paths.active
     # Only folders the synced bundle has: most sources cannot carry an empty directory, and a bundle without
@@ -283,19 +284,20 @@ class _Syncer:
         self.decode = decode
         self.emit = emit
         self.blobs = BlobStore(paths.cache)
-        self.fetched = 0
+        self.fetched: set[str] = set()
 
     # -- the sync --------------------------------------------------------------------------------------------------
-    def run(self) -> tuple[str, bool, int]:
-        """(fingerprint, changed, fetched files); the build areas are removed whatever happens."""
+    def run(self) -> tuple[str, bool, tuple[str, ...]]:
+        """(fingerprint, changed, fetched relative paths); the build areas are removed whatever happens."""
         try:
-            return self._run()
+            fingerprint, changed = self._run()
+            return fingerprint, changed, tuple(sorted(self.fetched))
         finally:
             for scratch in (self.paths.staged, self.paths.work):
                 with contextlib.suppress(OSError):
                     remove_tree(scratch)
 
-    def _run(self) -> tuple[str, bool, int]:
+    def _run(self) -> tuple[str, bool]:
         self.paths.prepare()
         strict = self.manifest.source.strict_fingerprint
         previous_fp = self.paths.latest_fingerprint()
@@ -306,7 +308,7 @@ class _Syncer:
             if isinstance(source, GitSource | ArchiveSource):
                 fingerprint = fingerprint_of((e.rel_path, e.fingerprint_signature(strict=strict)) for e in entries)
                 if self._unchanged(fingerprint, previous_fp):
-                    return fingerprint, False, self.fetched
+                    return fingerprint, False
                 records = self._ingest_tree(source)
             else:
                 if strict:
@@ -316,7 +318,7 @@ class _Syncer:
                     what = f"the fingerprint of bundle '{self.manifest.bundle_id}'"
                     check_pin(fingerprint, self.manifest.source.sha256, what)
                 if self._unchanged(fingerprint, previous_fp):
-                    return fingerprint, False, self.fetched
+                    return fingerprint, False
                 records = [self._record(source, e, previous) for e in entries]
         finally:
             source.close()
@@ -325,7 +327,7 @@ class _Syncer:
         self.paths.write_snapshot(fingerprint, self._snapshot(fingerprint, records))
         if previous_active != fingerprint:  # a rebuild of the active version (fetch_policy: always) keeps both
             self.paths.prune({fingerprint, *([previous_active] if previous_active else [])})
-        return fingerprint, True, self.fetched
+        return fingerprint, True
 
     def _unchanged(self, fingerprint: str, previous_fp: str | None) -> bool:
         """``cache_check``: the source still has what is active (``always`` rebuilds every time)."""
@@ -372,7 +374,7 @@ class _Syncer:
         except FileNotFoundError as exc:
             raise SourceError(f"bundle file '{entry.rel_path}' vanished during the sync: {exc}") from None
         result = self.blobs.add(tmp, expect_sha256=entry.sha256, what=f"'{entry.rel_path}'")
-        self.fetched += 1
+        self.fetched.add(entry.rel_path)
         return result
 
     def _ingest_tree(self, source: GitSource | ArchiveSource) -> list[FileRecord]:
@@ -382,7 +384,7 @@ class _Syncer:
             with path.open("rb") as handle:
                 sha, size = self.blobs.add_stream(handle)
             records.append(FileRecord(rel, sha, size, None, executable))
-            self.fetched += 1
+            self.fetched.add(rel)
         return records
 
     def _stage(self, records: list[FileRecord]) -> None:

@@ -174,7 +174,15 @@ def _doctor(args: argparse.Namespace) -> int:
         warnings.extend(report_region_warnings(plan))
     ok = not problems
     if args.json:
-        doc = {"ok": ok, "flow_yaml": ctx.flow_path, "problems": _records(problems), "warnings": _records(warnings)}
+        from aetherflow.plan.references import missing_env_names
+
+        doc = {
+            "ok": ok,
+            "flow_yaml": ctx.flow_path,
+            "problems": _records(problems),
+            "warnings": _records(warnings),
+            "missing_env": missing_env_names(problems),
+        }
         print(_dumps(loggable(doc, ctx.redactor.mask)))
     else:
         lines = [f"{'OK' if ok else 'FAIL'}: {ctx.flow_path}"]

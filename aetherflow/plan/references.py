@@ -15,6 +15,8 @@ from aetherflow.plan.findings import Recorder
 from aetherflow.spec.load import YamlDocument
 from aetherflow.templating import ENV_ROOTS, STEP_ROOTS, Template, Token, has_template, parse
 
+#: the message of ``semantic:missing_env``; the env variable's name follows it
+MISSING_ENV_PREFIX: Final = "Missing env env."
 _DECODE_MSG: Final = "Decode target must be a standalone template token like '{{TOKEN}}' (no prefix/suffix)."
 
 
@@ -85,7 +87,8 @@ class TemplateScanner:
         self, token: Token, section: str, line: int | None, file: str | None, *, job_id: str | None, check_env: bool
     ) -> None:
         if token.root == "env" and token.default is None and check_env and _env_missing(self.env, token.path):
-            issue = Issue("semantic:missing_env", section, f"Missing env {token.path}", line=line, file=file)
+            name = token.path.removeprefix("env.")
+            issue = Issue("semantic:missing_env", section, MISSING_ENV_PREFIX + name, line=line, file=file)
             self.rec.add(self.strict_env, issue)
         elif token.root == "jobs" and job_id is not None and "." in token.path:
             ref = token.path.split(".")[1]
@@ -167,3 +170,13 @@ def _dotted(values: Mapping[str, Any], dotted: str) -> Any:
             return None
         current = current[segment]
     return current
+
+
+def missing_env_names(issues: Iterator[Issue] | list[Issue]) -> list[str]:
+    """The env variable names the ``semantic:missing_env`` records among ``issues`` name, sorted, each once."""
+    names = {
+        issue.msg.removeprefix(MISSING_ENV_PREFIX)
+        for issue in issues
+        if issue.code == "semantic:missing_env" and issue.msg.startswith(MISSING_ENV_PREFIX)
+    }
+    return sorted(names)

@@ -14,6 +14,7 @@ from aetherflow.conditions import Condition, WhenError, parse_when
 from aetherflow.plan.findings import Finding, Recorder
 from aetherflow.plan.graph import ancestors, strongly_connected
 from aetherflow.plan.shapes import MAX_INNER_DEPTH, ShapeLookup, StepShape
+from aetherflow.plan.usage import ResourceUsage
 from aetherflow.registry import Registry
 from aetherflow.templating import has_template
 
@@ -58,7 +59,7 @@ class SemanticRules:
                 ("flow", "state", "backend"),
             )
         self.job_ids = frozenset(job["id"] for job in jobs)
-        self._rules_resources(resources)
+        self._rules_resources(resources, ResourceUsage(jobs, self.registry))
         self._rules_ids(jobs)
         graph = self._rules_graph(jobs)
         found = ancestors(graph)
@@ -66,7 +67,7 @@ class SemanticRules:
         conditions = self._rules_when(jobs, found)
         return Semantics(self.job_ids, found, conditions)
 
-    def _rules_resources(self, resources: Mapping[str, Any]) -> None:
+    def _rules_resources(self, resources: Mapping[str, Any], usage: ResourceUsage) -> None:
         if self.enterprise:  # rule 1
             allowed = ", ".join(sorted(self.archive_drivers))
             for name, res in resources.items():
@@ -77,29 +78,42 @@ class SemanticRules:
                         f"Enterprise mode requires archive driver in [{allowed}]; got '{res['driver']}'",
                         ("resources", name, "driver"),
                     )
+        # rules 2 and 3 are errors on a used resource; on one no step uses they are warnings
         unknown: list[str] = []
         for name, res in resources.items():  # rule 2
             key = f"{res['kind']}:{res['driver']}"
             if not self.registry.has_connector(key):
                 unknown.append(name)
                 loaded = ", ".join(self.registry.connector_names())
-                self.rec.error(
-                    "semantic:unknown_connector",
-                    f"resources.{name}.driver",
-                    f"Unknown connector: {key}. Loaded: [{loaded}]",
-                    ("resources", name, "driver"),
+                self._resource_finding(
+                    usage.uses(name),
+                    Finding(
+                        "semantic:unknown_connector",
+                        f"resources.{name}.driver",
+                        f"Unknown connector: {key}. Loaded: [{loaded}]",
+                        ("resources", name, "driver"),
+                    ),
                 )
         for name, res in resources.items():  # rule 3
             key = f"{res['kind']}:{res['driver']}"
             missing = None if name in unknown else self.registry.missing_extra(key)
             if missing is not None:
                 module, extra = missing
-                self.rec.error(
-                    "semantic:missing_extra",
-                    f"resources.{name}.driver",
-                    f"Connector {key} needs the optional dependency '{module}' (install aetherflow[{extra}])",
-                    ("resources", name, "driver"),
+                self._resource_finding(
+                    usage.uses(name),
+                    Finding(
+                        "semantic:missing_extra",
+                        f"resources.{name}.driver",
+                        f"Connector {key} needs the optional dependency '{module}' (install aetherflow[{extra}])",
+                        ("resources", name, "driver"),
+                    ),
                 )
+
+    def _resource_finding(self, used: bool, finding: Finding) -> None:
+        if used:
+            self.rec.found(finding)
+        else:
+            self.rec.warn(finding.code, finding.loc, f"{finding.msg} (no step uses this resource)", finding.path)
 
     def _rules_ids(self, jobs: list[dict[str, Any]]) -> None:
         for job_id in _duplicates(job["id"] for job in jobs):  # rule 4

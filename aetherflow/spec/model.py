@@ -196,8 +196,11 @@ def _empty_decode() -> dict[str, Any]:
 def _flow_block() -> cs.CoreSchema:
     layout = _object(
         "WorkspaceLayout",
-        {name: cs.no_info_after_validator_function(_check_layout, _str()) for name in DEFAULT_LAYOUT},
-        required=frozenset(DEFAULT_LAYOUT),
+        # each key may be given alone; the others keep their defaults
+        {
+            name: _default(cs.no_info_after_validator_function(_check_layout, _str()), default)
+            for name, default in DEFAULT_LAYOUT.items()
+        },
     )
     workspace = _object(
         "Workspace",

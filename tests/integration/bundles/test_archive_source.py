@@ -76,7 +76,7 @@ def test_a_new_archive_activates_a_new_version(tmp_path: Path) -> None:
 
     second = _sync(manifest, tmp_path / "work")
 
-    assert (same.changed, same.fetched_files) == (False, 0)
+    assert (same.changed, same.fetched_files) == (False, ())
     assert second.fingerprint != first.fingerprint
     assert (second.active_dir / "profiles.yaml").read_bytes() == b"new: {}\n"
 

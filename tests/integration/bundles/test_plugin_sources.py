@@ -33,7 +33,7 @@ def test_an_smb_bundle_is_read_through_a_legacy_smb_connector_plugin(
 
     assert first.fingerprint == content_fingerprint(bundle_files())
     assert tree_of(first.active_dir) == bundle_files()
-    assert (again.changed, again.fetched_files) == (False, 0)
+    assert (again.changed, again.fetched_files) == (False, ())
 
 
 def test_a_source_whose_connector_is_not_registered_fails_with_its_name(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_an_unchanged_listing_downloads_nothing(tmp_path: Path, asset_service: A
 
     again = sync_bundle(str(manifest), work_root=tmp_path / "work", allow_stale=False)
 
-    assert (again.changed, again.fetched_files, asset_service.fetched) == (False, 0, [])
+    assert (again.changed, again.fetched_files, asset_service.fetched) == (False, (), [])
 
 
 def test_content_that_does_not_match_the_listed_hash_fails_the_sync(

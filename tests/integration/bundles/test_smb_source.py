@@ -42,7 +42,7 @@ def test_an_smb_bundle_is_synced_through_the_builtin_connector_and_then_reused(
 
     assert first.fingerprint == content_fingerprint(bundle_files())
     assert tree_of(first.active_dir) == bundle_files()
-    assert (again.changed, again.fetched_files) == (False, 0)
+    assert (again.changed, again.fetched_files) == (False, ())
 
 
 def test_a_wrong_smb_password_fails_the_sync_without_showing_it(

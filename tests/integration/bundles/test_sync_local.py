@@ -52,7 +52,7 @@ def test_the_first_sync_activates_the_bundle_through_a_link(local: tuple[Path, P
 
     root = work / "bundles" / "demo"
     assert active.changed is True
-    assert active.fetched_files == 4
+    assert active.fetched_files == tuple(sorted(bundle_files()))
     assert active.fingerprint == content_fingerprint(bundle_files())
     assert active.active_dir == active.local_root == root / "active"
     assert os.readlink(root / "active") == f"versions/{active.fingerprint}"
@@ -95,7 +95,7 @@ def test_an_unchanged_source_fetches_nothing(local: tuple[Path, Path, Path]) -> 
 
     again = _sync(manifest, work)
 
-    assert (again.changed, again.fetched_files, again.fingerprint) == (False, 0, first.fingerprint)
+    assert (again.changed, again.fetched_files, again.fingerprint) == (False, (), first.fingerprint)
 
 
 def test_a_changed_file_activates_a_new_version_and_keeps_the_previous_one(local: tuple[Path, Path, Path]) -> None:
@@ -106,7 +106,7 @@ def test_a_changed_file_activates_a_new_version_and_keeps_the_previous_one(local
     second = _sync(manifest, work)
 
     assert second.changed is True
-    assert second.fetched_files == 1  # the other files' blobs are reused
+    assert second.fetched_files == ("profiles.yaml",)  # the other files' blobs are reused
     assert second.fingerprint != first.fingerprint
     assert (second.active_dir / "profiles.yaml").read_text() == "changed: {}\n"
     versions = sorted(p.name for p in (work / "bundles" / "demo" / "versions").iterdir())
@@ -152,7 +152,7 @@ def test_a_relaxed_fingerprint_follows_size_and_mtime(tmp_path: Path) -> None:
     second = _sync(manifest, tmp_path / "work")
 
     assert second.fingerprint != first.fingerprint
-    assert second.fetched_files == 1
+    assert second.fetched_files == ("profiles.yaml",)
 
 
 def test_a_failed_sync_leaves_the_active_bundle_intact_and_records_the_error(local: tuple[Path, Path, Path]) -> None:
@@ -322,6 +322,7 @@ def test_bundle_sync_json_has_the_documented_keys_in_order(local: tuple[Path, Pa
         "fingerprint",
         "changed",
         "fetched_files",
+        "fetched_count",
     ]
     assert doc == {
         "bundle_manifest": str(manifest),
@@ -331,8 +332,35 @@ def test_bundle_sync_json_has_the_documented_keys_in_order(local: tuple[Path, Pa
         "fingerprints_dir": str(root / "fingerprints"),
         "fingerprint": content_fingerprint(bundle_files()),
         "changed": True,
-        "fetched_files": 4,
+        "fetched_files": sorted(bundle_files()),
+        "fetched_count": 4,
     }
+
+
+def test_bundle_sync_json_lists_each_fetched_path_relative_and_sorted_hostile_names_included(
+    local: tuple[Path, Path, Path],
+) -> None:
+    src, manifest, work = local
+    hostile = 'data/d\u00e9j\u00e0 vu/it\'s "q" \u2603.txt'
+    sync = ("bundle", "sync", "--bundle-manifest", str(manifest), "--work-root", str(work), "--json")
+    aetherflow(*sync)
+    write_tree(src, {hostile: b"x\n"})
+
+    res = aetherflow(*sync)
+
+    assert res.code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (doc["changed"], doc["fetched_files"], doc["fetched_count"]) == (True, [hostile], 1)
+
+
+def test_an_unchanged_bundle_sync_json_fetched_nothing(local: tuple[Path, Path, Path]) -> None:
+    _src, manifest, work = local
+    sync = ("bundle", "sync", "--bundle-manifest", str(manifest), "--work-root", str(work), "--json")
+    aetherflow(*sync)
+
+    doc = json.loads(aetherflow(*sync).stdout)
+
+    assert (doc["changed"], doc["fetched_files"], doc["fetched_count"]) == (False, [], 0)
 
 
 def test_bundle_sync_takes_the_manifest_and_work_root_from_the_environment(local: tuple[Path, Path, Path]) -> None:

@@ -80,7 +80,7 @@ def test_json_document_has_the_documented_keys_in_order(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stdout.count("\n") == 1
     doc = json.loads(result.stdout)
-    assert list(doc) == ["ok", "flow_yaml", "problems", "warnings"]
+    assert list(doc) == ["ok", "flow_yaml", "problems", "warnings", "missing_env"]
     assert doc == {
         "ok": False,
         "flow_yaml": str(flow),
@@ -93,7 +93,27 @@ def test_json_document_has_the_documented_keys_in_order(tmp_path: Path) -> None:
             }
         ],
         "warnings": [],
+        "missing_env": ["ITEM"],
     }
+
+
+def test_json_missing_env_lists_each_missing_name_of_flow_and_profiles_once_sorted(tmp_path: Path) -> None:
+    flow, env = _setup(tmp_path)
+    del env["DB_FILE"], env["CACHE_MODE"], env["ITEM"]
+
+    result = aetherflow("doctor", "--flow-yaml", str(flow), "--json", env=env)
+
+    assert result.code == 2
+    assert json.loads(result.stdout)["missing_env"] == ["CACHE_MODE", "DB_FILE", "ITEM"]
+
+
+def test_json_missing_env_is_an_empty_list_when_every_name_is_set(tmp_path: Path) -> None:
+    flow, env = _setup(tmp_path)
+
+    result = aetherflow("doctor", "--flow-yaml", str(flow), "--json", env=env)
+
+    assert result.code == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["missing_env"] == []
 
 
 def test_validation_errors_are_problems(tmp_path: Path) -> None:
@@ -347,19 +367,30 @@ def test_the_flow_is_discovered_from_the_setting_then_the_working_directory(tmp_
     assert nowhere.stderr.startswith("error: No flow file: pass --flow-yaml, set AETHERFLOW_FLOW_FILE")
 
 
-def test_a_connector_whose_extra_is_not_installed_is_a_problem(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+USES_WH = "      - {id: q, type: db_extract, inputs: {resource: wh, sql: SELECT 1, output: out.tsv}}\n"
+
+
+def _absent_sqlite_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, used: bool) -> Path:
     from aetherflow import registry
-    from aetherflow.cli import main
 
     flow, env = _setup(tmp_path)
+    if used:
+        flow.write_text(flow.read_text(encoding="utf-8") + USES_WH, encoding="utf-8")
     for name in [n for n in os.environ if n.startswith("AETHERFLOW_")]:
         monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # what is installed is the environment's business: pretend sqlite3 came from an extra that is absent
     monkeypatch.setitem(registry.REQUIRES, "db:sqlite3", ("aetherflow_absent_driver_module", "sqlite"))
+    return flow
+
+
+def test_a_connector_whose_extra_is_not_installed_is_a_problem_when_a_step_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aetherflow.cli import main
+
+    flow = _absent_sqlite_extra(tmp_path, monkeypatch, used=True)
 
     code = main(["doctor", "--flow-yaml", str(flow)])
 
@@ -367,6 +398,22 @@ def test_a_connector_whose_extra_is_not_installed_is_a_problem(
     assert capsys.readouterr().out.splitlines()[1:] == [
         "- resources.wh.driver: semantic:missing_extra - Connector db:sqlite3 needs the optional dependency "
         "'aetherflow_absent_driver_module' (install aetherflow[sqlite]) [line 9]"
+    ]
+
+
+def test_a_connector_whose_extra_is_not_installed_is_a_warning_when_no_step_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aetherflow.cli import main
+
+    flow = _absent_sqlite_extra(tmp_path, monkeypatch, used=False)
+
+    code = main(["doctor", "--flow-yaml", str(flow)])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "! resources.wh.driver: semantic:missing_extra - Connector db:sqlite3 needs the optional dependency "
+        "'aetherflow_absent_driver_module' (install aetherflow[sqlite]) (no step uses this resource) [line 9]"
     ]
 
 

@@ -279,3 +279,11 @@ def test_secrets_hook_expand_env_feeds_the_validation_env(
 
     assert main(["validate", "--flow-yaml", path]) == 0
     assert capsys.readouterr().out == f"OK: {path}\n"
+
+
+def test_a_workspace_layout_with_only_artifacts_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = VALID.replace("flow: {id: f}", "flow: {id: f, workspace: {layout: {artifacts: out}}}")
+    path = _flow(tmp_path, text)
+
+    assert main(["validate", path]) == 0
+    assert capsys.readouterr().out == f"OK: {path}\n"

@@ -332,10 +332,26 @@ def test_ids_that_are_not_identifiers_are_allowed(tmp_path: Path) -> None:
     assert report.errors == []
 
 
-def test_layout_missing_one_key_is_missing_at_that_key(tmp_path: Path) -> None:
-    report, _ = check(tmp_path, "flow:\n  id: f\n  workspace:\n    layout: {artifacts: a, manifests: m}\njobs: []\n")
+def test_a_layout_key_given_alone_is_valid_and_the_others_keep_their_defaults(tmp_path: Path) -> None:
+    report, plan = check(tmp_path, "version: 1\nflow:\n  id: f\n  workspace:\n    layout: {artifacts: out}\njobs: []\n")
 
-    assert records(report.errors) == [("schema:missing", "flow.workspace.layout.scratch", "Field required", 4)]
+    assert report.errors == []
+    assert plan is not None
+    assert dict(plan.meta.layout) == {"artifacts": "out", "scratch": "scratch", "manifests": "manifests"}
+
+
+def test_an_empty_layout_keeps_every_default(tmp_path: Path) -> None:
+    report, plan = check(tmp_path, "version: 1\nflow:\n  id: f\n  workspace:\n    layout: {}\njobs: []\n")
+
+    assert report.errors == []
+    assert plan is not None
+    assert dict(plan.meta.layout) == {"artifacts": "artifacts", "scratch": "scratch", "manifests": "manifests"}
+
+
+def test_a_layout_key_given_alone_is_still_checked(tmp_path: Path) -> None:
+    report, _ = check(tmp_path, "version: 1\nflow:\n  id: f\n  workspace:\n    layout: {scratch: ../up}\njobs: []\n")
+
+    assert [(i.code, i.loc) for i in report.errors] == [("schema:value_error", "flow.workspace.layout.scratch")]
 
 
 @pytest.mark.parametrize("value", ["../out", "/abs", "a/../b", ""])

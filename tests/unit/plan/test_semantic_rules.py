@@ -7,9 +7,13 @@ from pathlib import Path
 from aetherflow.api import Inputs, Step, StepContext, StepResult
 from aetherflow.registry import Registry
 from aetherflow.settings import Settings
-from tests.unit.plan.helpers import check, codes, make_registry, records
+from tests.unit.plan.helpers import Query, check, codes, make_registry, records
 
 HEAD = "version: 1\nflow: {id: f}\n"
+
+
+#: a step that uses the resource ``db`` (an unknown connector is an error only on a used resource)
+_USES_DB = "    steps:\n      - {id: q, type: test_query, inputs: {resource: db, sql: SELECT 1}}"
 
 
 def _job(job_id: str, *lines: str, steps: str = "    steps: []") -> str:
@@ -55,8 +59,8 @@ def test_archive_driver_is_not_restricted_outside_enterprise_mode(tmp_path: Path
 def test_unknown_connector_lists_the_loaded_ones_sorted(tmp_path: Path) -> None:
     report, _ = check(
         tmp_path,
-        HEAD + "resources:\n  db:\n    kind: db\n    driver: oracle\njobs: []\n",
-        registry=Registry(connectors={"db:sqlite3": object, "archive:zipfile": object}),
+        HEAD + "resources:\n  db:\n    kind: db\n    driver: oracle\njobs:\n" + _job("a", steps=_USES_DB),
+        registry=Registry({"test_query": Query}, connectors={"db:sqlite3": object, "archive:zipfile": object}),
     )
 
     assert records(report.errors) == [
@@ -70,7 +74,9 @@ def test_unknown_connector_lists_the_loaded_ones_sorted(tmp_path: Path) -> None:
 
 
 def test_connector_with_missing_optional_dependency_names_the_extra(tmp_path: Path) -> None:
-    report, _ = check(tmp_path, HEAD + "resources:\n  db: {kind: db, driver: fancy}\njobs: []\n")
+    report, _ = check(
+        tmp_path, HEAD + "resources:\n  db: {kind: db, driver: fancy}\njobs:\n" + _job("a", steps=_USES_DB)
+    )
 
     assert records(report.errors) == [
         (
@@ -449,7 +455,11 @@ def test_rules_are_reported_in_table_order_not_document_order(tmp_path: Path) ->
         tmp_path,
         HEAD
         + "resources:\n  r: {kind: nope, driver: x}\njobs:\n"
-        + _job("a", "    when: jobs.zz.status == 1", steps="    steps:\n      - {id: s, type: bogus}")
+        + _job(
+            "a",
+            "    when: jobs.zz.status == 1",
+            steps="    steps:\n      - {id: s, type: bogus, inputs: {resource: r}}",
+        )
         + _job("b", "    depends_on: [b, missing]")
         + _job("a"),
     )
