@@ -300,8 +300,11 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 (an internal error must still end with a FAILED record)
             internal = exc
             self._fail_running(error_text(exc))
-            log.error("internal error: %s", self._redact_error(error_text(exc)))
-            log.debug("internal error\n%s", self.redactor.mask("".join(traceback.format_exception(exc))))
+            log.error(
+                "internal error: %s\n%s",
+                self._redact_error(error_text(exc)),
+                self.redactor.mask("".join(traceback.format_exception(exc))),
+            )
         finally:
             self.connectors.close_all()
         status, code, error = self._final_status(internal)
@@ -417,9 +420,7 @@ class Runner:
         self.store.set_job(
             self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
         )
-        self.results[job.id] = JobOutcome(
-            job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent
-        )
+        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent)
         level = "ERROR" if status == Status.FAILED else "INFO"
         self.events.emit(
             "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error
@@ -621,7 +622,8 @@ class Runner:
                 error=text,
             )
             if status == Status.FAILED and error is not None and not isinstance(error, Interrupted | OutputError):
-                log.error(
+                # the step_end line above is the failure; its traceback is for debugging only
+                log.debug(
                     "step %s/%s failed\n%s",
                     job.id,
                     step.id,
