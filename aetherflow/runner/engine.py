@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aetherflow.api import Status, StepResult
 from aetherflow.conditions import WhenEvaluationError
 from aetherflow.errors import (
+    AetherFlowError,
     ExitCode,
     Interrupted,
     LockBusy,
@@ -300,11 +301,10 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 (an internal error must still end with a FAILED record)
             internal = exc
             self._fail_running(error_text(exc))
-            log.error(
-                "internal error: %s\n%s",
-                self._redact_error(error_text(exc)),
-                self.redactor.mask("".join(traceback.format_exception(exc))),
-            )
+            log.error("internal error: %s", self._redact_error(error_text(exc)))
+            # a known fault (a full state volume) is told by its line; a bug of the runner needs its traceback
+            trace_level = logging.DEBUG if isinstance(exc, AetherFlowError) else logging.ERROR
+            log.log(trace_level, "internal error\n%s", self.redactor.mask("".join(traceback.format_exception(exc))))
         finally:
             self.connectors.close_all()
         status, code, error = self._final_status(internal)
@@ -420,7 +420,9 @@ class Runner:
         self.store.set_job(
             self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
         )
-        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent)
+        self.results[job.id] = JobOutcome(
+            job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent
+        )
         level = "ERROR" if status == Status.FAILED else "INFO"
         self.events.emit(
             "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.hardening.test_last_guard import _with_fault
 from tests.support.cli import CliResult, FlowRun, clean_env, cli_argv, make_flow, run_args
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\S+Z [A-Z]+ \w+( .*)?$")
@@ -171,3 +172,18 @@ def test_no_color_turns_colour_off_even_on_a_terminal(tmp_path: Path) -> None:
 
     assert "\x1b[" not in out
     assert " ERROR step_end " in out
+
+
+def test_an_internal_error_of_the_runner_logs_its_traceback_at_error_on_one_line(tmp_path: Path) -> None:
+    flow = make_flow(tmp_path, FAILING_FLOW)
+    args = ["run", "--flow-yaml", str(flow.flow), "--state", str(flow.state), "--work-root", str(flow.work)]
+
+    result = _with_fault(
+        "aetherflow.runner.engine:Runner._run_jobs", args, {"AETHERFLOW_LOG_FORMAT": "text", "DB_PASSWORD": "pw-9x"}
+    )
+
+    assert result.code == 1
+    traced = [line for line in result.stderr.splitlines() if "Traceback" in line]
+    assert len(traced) == 1 and " ERROR log " in traced[0] and "kaboom ***\\nsecond line" in traced[0]
+    assert "pw-9x" not in result.stderr
+    assert all(LINE.match(line) for line in result.stderr.splitlines())
