@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from aetherflow.observability.logvalues import escape, loggable, text_value
+from aetherflow.observability.textsummary import text_summary
 from aetherflow.redaction import Redactor
 
 
@@ -54,28 +56,53 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(head, ensure_ascii=False)
 
 
-class TextFormatter(logging.Formatter):
-    """``<ISO time> <LEVEL> <event> k=v ...``; library records as ``<ISO time> <LEVEL> <logger>: <message>``.
+# ANSI colours of the level names (only on a terminal); any other level is written plain
+_COLOURS = {"DEBUG": "36", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31"}
 
-    Values are masked, then escaped so that one record is one line whatever a child process wrote.
+
+class TextFormatter(logging.Formatter):
+    """``<ISO time> <LEVEL> <event> k=v ...``, exactly one line per record.
+
+    Values are masked, then escaped, so that one record is one line whatever a child process wrote. A library's
+    record becomes the event ``log`` with ``logger`` and ``message`` (its traceback escaped into the message), as in
+    JSON. ``run_summary`` is shortened to what an operator reads (JSON keeps every field).
     """
 
-    def __init__(self, mask: Mask = _unmasked) -> None:
+    def __init__(self, mask: Mask = _unmasked, *, colour: bool = False) -> None:
         super().__init__()
         self._mask = mask
+        self._colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", None)
-        ts = _iso(record.created)
+        fields: Mapping[str, Any]
         if event is None:
-            text = f"{ts} {record.levelname} {record.name}: {escape(self._mask(record.getMessage()))}"
+            event = "log"
+            message = record.getMessage()
             if record.exc_info:
-                text += "\n" + self._mask(self.formatException(record.exc_info))
-            return text
-        fields: Mapping[str, Any] = getattr(record, "fields", {}) or {}
+                message += "\n" + self.formatException(record.exc_info)
+            fields = {"logger": record.name, "message": message}
+        else:
+            fields = getattr(record, "fields", {}) or {}
+            if event == "run_summary":
+                fields = text_summary(fields)
         masked = loggable(fields, self._mask)
         parts = " ".join(f"{escape(k)}={text_value(v)}" for k, v in masked.items())
-        return f"{ts} {record.levelname} {escape(event)} {parts}".rstrip()
+        return f"{_iso(record.created)} {self._level(record.levelname)} {escape(event)} {parts}".rstrip()
+
+    def _level(self, name: str) -> str:
+        colour = _COLOURS.get(name) if self._colour else None
+        return f"\x1b[{colour}m{name}\x1b[0m" if colour else escape(name)
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set to anything non-empty."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a stream without isatty, or a closed one
+        return False
 
 
 class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -84,7 +111,10 @@ class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO, redactor: Redactor, *, fmt: str = "text") -> None:
         super().__init__(stream)
         self.redactor = redactor
-        self.setFormatter(JsonFormatter(redactor.mask) if fmt == "json" else TextFormatter(redactor.mask))
+        if fmt == "json":
+            self.setFormatter(JsonFormatter(redactor.mask))
+        else:
+            self.setFormatter(TextFormatter(redactor.mask, colour=colour_wanted(stream)))
 
 
 def configure(*, fmt: str, level: str, redactor: Redactor, stream: TextIO | None = None) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aetherflow.api import Status, StepResult
 from aetherflow.conditions import WhenEvaluationError
 from aetherflow.errors import (
+    AetherFlowError,
     ExitCode,
     Interrupted,
     LockBusy,
@@ -301,7 +302,9 @@ class Runner:
             internal = exc
             self._fail_running(error_text(exc))
             log.error("internal error: %s", self._redact_error(error_text(exc)))
-            log.debug("internal error\n%s", self.redactor.mask("".join(traceback.format_exception(exc))))
+            # a known fault (a full state volume) is told by its line; a bug of the runner needs its traceback
+            trace_level = logging.DEBUG if isinstance(exc, AetherFlowError) else logging.ERROR
+            log.log(trace_level, "internal error\n%s", self.redactor.mask("".join(traceback.format_exception(exc))))
         finally:
             self.connectors.close_all()
         status, code, error = self._final_status(internal)
@@ -621,7 +624,8 @@ class Runner:
                 error=text,
             )
             if status == Status.FAILED and error is not None and not isinstance(error, Interrupted | OutputError):
-                log.error(
+                # the step_end line above is the failure; its traceback is for debugging only
+                log.debug(
                     "step %s/%s failed\n%s",
                     job.id,
                     step.id,

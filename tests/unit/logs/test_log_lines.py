@@ -12,6 +12,7 @@ import pytest
 
 from aetherflow.events import EventBus
 from aetherflow.observability.logs import configure
+from aetherflow.observability.textsummary import human_duration
 from aetherflow.redaction import Redactor
 
 
@@ -129,4 +130,47 @@ def test_a_library_message_is_masked_and_kept_on_one_line() -> None:
 
     logging.getLogger("somelib").warning("failed for %s\nforged line", "lib-secret-1")
 
-    assert stream.getvalue().endswith("WARNING somelib: failed for ***\\nforged line\n")
+    assert stream.getvalue().endswith(' WARNING log logger=somelib message="failed for ***\\nforged line"\n')
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_library_traceback_is_escaped_into_its_one_line() -> None:
+    stream = io.StringIO()
+    configure(fmt="text", level="INFO", redactor=Redactor(), stream=stream)
+
+    try:
+        raise KeyError("k")
+    except KeyError:
+        logging.getLogger("somelib").exception("lookup failed")
+
+    (line,) = stream.getvalue().splitlines()
+    assert 'message="lookup failed\\nTraceback (most recent call last):\\n' in line
+    assert line.endswith("KeyError: 'k'\"")
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_text_run_summary_is_short_and_a_json_one_is_whole() -> None:
+    summary: dict[str, Any] = {
+        "status": "FAILED",
+        "exit_code": 1,
+        "attempt": 2,
+        "duration_ms": 187_400,
+        "bundle_fingerprint": None,
+        "status_counts": {"SUCCESS": 2, "FAILED": 1},
+        "jobs": [{"job_id": "a", "status": "SUCCESS"}, {"job_id": "load", "status": "FAILED", "error": "x\ny"}],
+    }
+
+    text = _log("text", Redactor(), "run_summary", **summary)
+    whole = json.loads(_log("json", Redactor(), "run_summary", **summary))
+
+    assert text.split(" ", 2)[2] == (
+        "run_summary status=FAILED exit_code=1 duration=3m07s counts=FAILED:1,SUCCESS:2 failed_jobs=load\n"
+    )
+    assert {k: whole[k] for k in summary} == summary
+
+
+@pytest.mark.parametrize(
+    ("ms", "shown"), [(0, "0.0s"), (4_249, "4.2s"), (59_949, "59.9s"), (60_000, "1m00s"), (7_500_000, "2h05m00s")]
+)
+def test_durations_in_a_text_summary_read_as_a_human_would_write_them(ms: int, shown: str) -> None:
+    assert human_duration(ms) == shown
