@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,13 @@ class _ProgramArchive(Connector):
 
     driver = "os"
 
+    @abstractmethod
     def _create_argv(self, tmp: Path, base: Path, names: list[str], password: str | None, method: int) -> list[str]:
-        raise NotImplementedError
+        """The argv that writes the archive ``tmp`` of ``names`` (relative to ``base``)."""
 
+    @abstractmethod
     def _extract_argv(self, archive: Path, stage: Path, password: str | None) -> list[str]:
-        raise NotImplementedError
+        """The argv that extracts ``archive`` into the staging directory ``stage``."""
 
     def _create_stdin(self, names: list[str]) -> bytes | None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import stat
+from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -33,11 +34,12 @@ def _is_dir(attrs: Any) -> bool:
     return attrs.st_mode is not None and stat.S_ISDIR(attrs.st_mode)
 
 
-class SftpFileContract:
+class SftpFileContract(ABC):
     """``list``, ``read_bytes``, ``write_bytes``, ``mkdir``, ``mkdir_recursive``, ``delete_recursive``."""
 
+    @abstractmethod
     def _operation(self, what: str, remote_path: str) -> AbstractContextManager[Any]:
-        raise NotImplementedError  # provided by the connector
+        """An SFTP client for one operation on ``remote_path`` (the connector's own session handling)."""
 
     def list(self, remote_dir: str) -> list[RemoteFileMeta]:
         """Files and directories directly in ``remote_dir`` (a link as what it points to), sorted by name."""
