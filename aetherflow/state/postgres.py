@@ -22,6 +22,8 @@ from aetherflow.state.store import (
     JOB_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
+    STEP_END_ATTEMPT,
+    STEP_END_UPSERT,
     JobRecord,
     RunRecord,
     StepRecord,
@@ -62,6 +64,10 @@ def pg_placeholders(sql: str) -> str:
             continue
         out.append("%%" if char == "%" else char)
     return "".join(out)
+
+
+_STEP_END_UPSERT = pg_placeholders(STEP_END_UPSERT)
+_STEP_END_ATTEMPT = pg_placeholders(STEP_END_ATTEMPT)
 
 
 class PostgresStore:
@@ -354,13 +360,7 @@ class PostgresStore:
 
         def body(c: Any) -> None:
             c.execute(
-                "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
-                " ended_at, updated_at, error, outputs_json, promoted_json)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = excluded.status,"
-                " attempts = excluded.attempts, ended_at = excluded.ended_at, updated_at = excluded.updated_at,"
-                " error = excluded.error, outputs_json = excluded.outputs_json,"
-                " promoted_json = excluded.promoted_json",
+                _STEP_END_UPSERT,
                 (
                     flow_id,
                     run_id,
@@ -378,12 +378,7 @@ class PostgresStore:
                 ),
             )
             if attempt_row:
-                c.execute(
-                    # only the attempt in flight: one that already failed keeps its own error
-                    "UPDATE step_attempts SET status = %s, ended_at = %s, error = %s WHERE flow_id = %s"
-                    " AND run_id = %s AND job_id = %s AND step_id = %s AND attempt = %s AND status = 'RUNNING'",
-                    (status, ts, error, flow_id, run_id, job_id, step_id, attempts),
-                )
+                c.execute(_STEP_END_ATTEMPT, (status, ts, error, flow_id, run_id, job_id, step_id, attempts))
 
         self._db.transaction(f"ending step {job_id}.{step_id}", body, pipeline=True)
 

@@ -26,6 +26,8 @@ from aetherflow.state.store import (
     JOB_COLUMNS,
     RUN_COLUMNS,
     STEP_COLUMNS,
+    STEP_END_ATTEMPT,
+    STEP_END_UPSERT,
     JobRecord,
     RunRecord,
     StepRecord,
@@ -424,13 +426,7 @@ class SqliteStore:
         ts = now_ts()
         with self._tx() as c:
             c.execute(
-                "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
-                " ended_at, updated_at, error, outputs_json, promoted_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = excluded.status,"
-                " attempts = excluded.attempts, ended_at = excluded.ended_at, updated_at = excluded.updated_at,"
-                " error = excluded.error, outputs_json = excluded.outputs_json,"
-                " promoted_json = excluded.promoted_json",
+                STEP_END_UPSERT,
                 (
                     flow_id,
                     run_id,
@@ -448,12 +444,7 @@ class SqliteStore:
                 ),
             )
             if attempt_row:
-                c.execute(
-                    # only the attempt in flight: one that already failed keeps its own error
-                    "UPDATE step_attempts SET status = ?, ended_at = ?, error = ? WHERE flow_id = ? AND run_id = ?"
-                    " AND job_id = ? AND step_id = ? AND attempt = ? AND status = 'RUNNING'",
-                    (status, ts, error, flow_id, run_id, job_id, step_id, attempts),
-                )
+                c.execute(STEP_END_ATTEMPT, (status, ts, error, flow_id, run_id, job_id, step_id, attempts))
 
     def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
         """Store the rendered ``outputs`` of a finished step."""

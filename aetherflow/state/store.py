@@ -21,6 +21,22 @@ __all__ = ["FINAL", "JobRecord", "RunRecord", "StateStore", "StepRecord", "encod
 FINAL = frozenset({"SUCCESS", "SKIPPED"})
 
 
+#: a step's end, upserted (both stores; ``?`` placeholders, translated once for PostgreSQL)
+STEP_END_UPSERT = (
+    "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
+    " ended_at, updated_at, error, outputs_json, promoted_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = excluded.status,"
+    " attempts = excluded.attempts, ended_at = excluded.ended_at, updated_at = excluded.updated_at,"
+    " error = excluded.error, outputs_json = excluded.outputs_json,"
+    " promoted_json = excluded.promoted_json"
+)
+#: the end of the attempt in flight only: one that already failed keeps its own error
+STEP_END_ATTEMPT = (
+    "UPDATE step_attempts SET status = ?, ended_at = ?, error = ? WHERE flow_id = ? AND run_id = ?"
+    " AND job_id = ? AND step_id = ? AND attempt = ? AND status = 'RUNNING'"
+)
+
 #: the columns of one attempt row, as ``load_attempts`` returns them
 ATTEMPT_COLUMNS = "job_id, step_id, attempt, status, started_at, ended_at, error"
 
