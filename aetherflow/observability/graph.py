@@ -176,7 +176,7 @@ def _dot(jobs: Sequence[GraphJob], ids: Sequence[str], statuses: Mapping[str, st
     for source, target, plain in _edges(jobs, ids):
         lines.append(f"  {source} -> {target};" if plain else f"  {source} -> {target} [style=dashed];")
     if statuses is not None:
-        lines.extend(['  subgraph cluster_legend {', '    label="Legend";'])
+        lines.extend(["  subgraph cluster_legend {", '    label="Legend";'])
         for style in STATUS_STYLES.values():
             lines.append(f'    legend_{style.name} [label="{_dot_text(style.label)}", {_dot_style(style)}];')
         lines.append("  }")

@@ -37,7 +37,10 @@ HOSTILE_WHENS = [
         'jobs.extract.status == "\\"]; end; x[\\"" or jobs.extract.status == "--> end %% | <b>x</b> #quot; &lt;"',
     ),
     ('(jobs.extract.status ==\n   "SUCCESS")', '(jobs.extract.status == "SUCCESS")'),
-    ('jobs.extract.status != "}\\n{ digraph -> \\\\N \\\\G \\\\"', 'jobs.extract.status != "}\\n{ digraph -> \\\\N \\\\G \\\\"'),
+    (
+        'jobs.extract.status != "}\\n{ digraph -> \\\\N \\\\G \\\\"',
+        'jobs.extract.status != "}\\n{ digraph -> \\\\N \\\\G \\\\"',
+    ),
     ('jobs.extract.status != "日本 🚀 \u202e"', 'jobs.extract.status != "日本 🚀 \\u202e"'),
 ]
 
@@ -185,3 +188,22 @@ def test_an_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
     done = aetherflow("graph", "--flow-yaml", str(flow), "--format", "svg")
 
     assert done.code == 2 and "invalid choice: 'svg'" in done.stderr and done.stdout == ""
+
+
+def test_a_secret_in_a_when_text_is_masked_before_it_is_encoded(tmp_path: Path) -> None:
+    secret = "tok<en>&1234"
+    flow = _write(
+        tmp_path,
+        [
+            {"id": "a", "steps": [_step()]},
+            {"id": "b", "depends_on": ["a"], "when": f'jobs.a.status == "{secret}"', "steps": [_step()]},
+        ],
+    )
+
+    outputs = [
+        aetherflow("graph", "--flow-yaml", str(flow), "--format", fmt, env={"API_TOKEN": secret}).stdout
+        for fmt in ("mermaid", "dot")
+    ]
+
+    assert mermaid_parse(outputs[0])["nodes"]["j1_b"] == ["b", 'when: jobs.a.status == "***"']
+    assert all("tok" not in out and "1234" not in out for out in outputs)
