@@ -21,22 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aetherflow.api import Connector, ConnectorError, ConnectorInit, RetryPolicy
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
-def _as_bool(value: Any, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConnectorError(f"{what} must be a boolean, got {value!r}")
+from aetherflow.booleans import bool_word, parse_lax_bool
 
 
 class SmtpConnector(Connector):
@@ -55,9 +40,9 @@ class SmtpConnector(Connector):
             self.port = int(cfg.get("port", 587))
         except (TypeError, ValueError):
             raise ConnectorError(f"Mail resource '{self.name}' config.port must be an integer") from None
-        self.use_ssl = _as_bool(cfg.get("use_ssl", self.port == 465), f"Mail resource '{self.name}' config.use_ssl")
+        self.use_ssl = self._flag(cfg.get("use_ssl", self.port == 465), "config.use_ssl")
         starttls_default = self.port == 587 and not self.use_ssl
-        self.starttls = _as_bool(cfg.get("starttls", starttls_default), f"Mail resource '{self.name}' config.starttls")
+        self.starttls = self._flag(cfg.get("starttls", starttls_default), "config.starttls")
         if self.use_ssl and self.starttls:
             raise ConnectorError(
                 f"Mail resource '{self.name}': config.use_ssl and config.starttls exclude each other "
@@ -78,11 +63,12 @@ class SmtpConnector(Connector):
         except (TypeError, ValueError):
             raise ConnectorError(f"Mail resource '{self.name}' options.retry.max_attempts must be an integer") from None
         self._verify: Any = opts.get("verify_ssl", True)
-        self.allow_insecure_auth = _as_bool(
-            opts.get("allow_insecure_auth", False), f"Mail resource '{self.name}' options.allow_insecure_auth"
-        )
+        self.allow_insecure_auth = self._flag(opts.get("allow_insecure_auth", False), "options.allow_insecure_auth")
         if self._credentials and not self._tls and self.allow_insecure_auth:
             init.ctx.emit("smtp_insecure_auth", level="WARNING", resource=self.name, host=self.host, port=self.port)
+
+    def _flag(self, value: Any, key: str) -> bool:
+        return parse_lax_bool(value, where=f"Mail resource '{self.name}' {key}", error=ConnectorError)
 
     @property
     def _tls(self) -> bool:
@@ -193,8 +179,8 @@ class SmtpConnector(Connector):
 
     def _tls_context(self) -> ssl.SSLContext:
         verify = self._verify
-        if isinstance(verify, str) and verify.strip().lower() in _TRUE | _FALSE:
-            verify = verify.strip().lower() in _TRUE
+        if isinstance(verify, str) and (word := bool_word(verify)) is not None:
+            verify = word
         if verify is False:
             context = ssl.create_default_context()
             context.check_hostname = False
