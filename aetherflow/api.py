@@ -222,6 +222,11 @@ class StepContext(Protocol):
         """Declared resources: name -> (kind, driver)."""
         ...
 
+    def builtin_connector(self, kind: str, driver: str) -> Any:
+        """A new connector of the registered ``kind:driver`` with empty config and options: a step's fallback when no
+        resource is declared. The registry resolves it, so steps never name a connector module."""
+        ...
+
     def track_process(
         self, proc: subprocess.Popen[Any], *, kill_grace_seconds: float = 15.0
     ) -> AbstractContextManager[None]:
