@@ -13,17 +13,8 @@ from aetherflow.bundles.archive_source import ArchiveSource
 from aetherflow.bundles.cache import BlobStore
 from aetherflow.bundles.git_source import GitSource
 from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest
-from aetherflow.bundles.sources import (
-    DbSource,
-    FileSource,
-    FilesystemSource,
-    RestSource,
-    S3Source,
-    SftpSource,
-    SmbSource,
-    SourceError,
-    SourceRefused,
-)
+from aetherflow.bundles.remote_sources import DbSource, RestSource, S3Source, SftpSource, SmbSource
+from aetherflow.bundles.sources import FileSource, FilesystemSource, SourceError, SourceRefused
 from aetherflow.errors import AetherFlowError, Issue, error_text
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext

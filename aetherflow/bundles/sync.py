@@ -27,11 +27,11 @@ from aetherflow.bundles.cache import (
 from aetherflow.bundles.download import check_pin
 from aetherflow.bundles.git_source import GitSource
 from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest, load_manifest
+from aetherflow.bundles.remote_sources import RestSource
 from aetherflow.bundles.source_open import Decode, Emit, SourceOpener
 from aetherflow.bundles.sources import (
     Entry,
     FileSource,
-    RestSource,
     SourceError,
     SourceRefused,
     check_rel_path,
