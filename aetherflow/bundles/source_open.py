@@ -24,12 +24,11 @@ Decode = Callable[[str], str]
 
 
 class SourceOpener:
-    """What opening a source needs from one sync: the manifest, the blob cache, and how connectors see the process."""
+    """What opening a source needs from one sync: the manifest, the registry, and how connectors see the process."""
 
     def __init__(
         self,
         manifest: Manifest,
-        blobs: BlobStore,
         *,
         registry: Registry,
         env: Mapping[str, str],
@@ -38,15 +37,15 @@ class SourceOpener:
         emit: Emit,
     ) -> None:
         self.manifest = manifest
-        self.blobs = blobs
         self.registry = registry
         self.env = env
         self.redactor = redactor
         self.decode = decode
         self.emit = emit
 
-    def open(self) -> FileSource | GitSource | ArchiveSource:
-        """The manifest's source, ready to list (a remote one through its resource's connector)."""
+    def open(self, blobs: BlobStore) -> FileSource | GitSource | ArchiveSource:
+        """The manifest's source, ready to list (a remote one through its resource's connector; an archive's download
+        goes into the ``blobs`` cache)."""
         spec = self.manifest.source
         if spec.type == "filesystem":
             assert spec.base_path is not None
@@ -61,7 +60,7 @@ class SourceOpener:
             return ArchiveSource(
                 location,
                 is_url=spec.url is not None,
-                blobs=self.blobs,
+                blobs=blobs,
                 unzip=self._unzip,
                 sha256=spec.sha256,
                 max_mb=spec.max_mb,

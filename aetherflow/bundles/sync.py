@@ -146,15 +146,15 @@ def sync_bundle(
     redactor = redactor if redactor is not None else Redactor()
     redactor.add_value_forms(manifest.source.url)  # a git URL's password, before any error can quote the URL
     emit = emit if emit is not None else EventBus().emit
-    syncer = _Syncer(
+    opener = SourceOpener(
         manifest,
-        paths,
         registry=registry if registry is not None else Registry.builtin(),
         env=env if env is not None else dict(os.environ),
         redactor=redactor,
         decode=decode,
         emit=emit,
     )
+    syncer = _Syncer(manifest, paths, opener)
     try:
         with paths.locked():
             fingerprint, changed, fetched = syncer.run()
@@ -257,24 +257,10 @@ def _absolute_env_file(item: Any, root: Path) -> Any:
 
 
 class _Syncer:
-    def __init__(
-        self,
-        manifest: Manifest,
-        paths: BundlePaths,
-        *,
-        registry: Registry,
-        env: Mapping[str, str],
-        redactor: Redactor,
-        decode: Decode | None,
-        emit: Emit,
-    ) -> None:
+    def __init__(self, manifest: Manifest, paths: BundlePaths, opener: SourceOpener) -> None:
         self.manifest = manifest
         self.paths = paths
-        self.registry = registry
-        self.env = env
-        self.redactor = redactor
-        self.decode = decode
-        self.emit = emit
+        self.opener = opener
         self.blobs = BlobStore(paths.cache)
         self.fetched: set[str] = set()
 
@@ -294,15 +280,7 @@ class _Syncer:
         strict = self.manifest.source.strict_fingerprint
         previous_fp = self.paths.latest_fingerprint()
         previous = _snapshot_files(self.paths.snapshot(previous_fp))
-        source = SourceOpener(
-            self.manifest,
-            self.blobs,
-            registry=self.registry,
-            env=self.env,
-            redactor=self.redactor,
-            decode=self.decode,
-            emit=self.emit,
-        ).open()
+        source = self.opener.open(self.blobs)
         try:
             entries = self._listing(source)
             if isinstance(source, GitSource | ArchiveSource):

@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aetherflow.cli.inspect import MISSING_ENV_CODE, NETWORK_FS_CODE, dumps, prepare, records, validate
+from aetherflow.cli.common import dumps
+from aetherflow.cli.inspect import MISSING_ENV_CODE, NETWORK_FS_CODE, prepare, records, validate
 from aetherflow.observability.logvalues import loggable
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.cli.inspect import MASK, InspectContext, dumps, prepare, validate
+from aetherflow.cli.common import dumps
+from aetherflow.cli.inspect import MASK, InspectContext, prepare, validate
 from aetherflow.observability.logvalues import loggable
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ Every line printed goes through the run's redactor. Heavy modules are imported i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from aetherflow.settings import Settings
     from aetherflow.spec.secrets import SecretsHook
 
-__all__ = ["InspectContext", "prepare", "register", "validate"]
+__all__ = ["InspectContext", "prepare", "records", "register", "validate"]
 
 MASK: Final = "***"
 MISSING_ENV_CODE: Final = "semantic:missing_env"
@@ -152,8 +151,3 @@ def validate(ctx: InspectContext) -> tuple[Report, Plan | None]:
 def records(issues: list[Issue]) -> list[dict[str, Any]]:
     """Issues as the JSON records every command prints."""
     return [issue.as_dict() for issue in issues]
-
-
-def dumps(obj: Any) -> str:
-    """One JSON document, non-ASCII kept as is."""
-    return json.dumps(obj, ensure_ascii=False)
