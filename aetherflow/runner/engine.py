@@ -38,6 +38,7 @@ from aetherflow.runner.journal import RunJournal
 from aetherflow.runner.outcomes import JobOutcome, RunOptions, RunOutcome, StepOutcome
 from aetherflow.runner.outputs import OutputDocuments
 from aetherflow.runner.stop import StopToken
+from aetherflow.runner.summary import run_summary
 from aetherflow.spec.resources import register_input_secrets
 from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
@@ -668,47 +669,17 @@ class Runner:
         return Status.SUCCESS, ExitCode.OK, None
 
     def _summary(self, status: str, code: int, attempt: int) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        jobs = []
-        for job in self.plan.jobs:
-            outcome = self.results.get(job.id)
-            if outcome is None:
-                continue
-            status_text = str(outcome.status)
-            counts[status_text] = counts.get(status_text, 0) + 1
-            order = {s.id: i for i, s in enumerate(job.steps)}
-            steps = sorted(outcome.steps, key=lambda s: order.get(s.step_id, len(order)))
-            jobs.append(
-                {
-                    "job_id": job.id,
-                    "status": status_text,
-                    "duration_ms": outcome.duration_ms,
-                    "skip_reason": outcome.skip_reason,
-                    "error": outcome.error,
-                    "steps": [
-                        {
-                            "step_id": s.step_id,
-                            "step_type": s.step_type,
-                            "status": str(s.status),
-                            "duration_ms": s.duration_ms,
-                            "attempts": s.attempts,
-                            **({"error": s.error} if s.error else {}),
-                        }
-                        for s in steps
-                    ],
-                }
-            )
-        return {
-            "flow_id": self.flow_id,
-            "run_id": self.run_id,
-            "status": str(status),
-            "exit_code": int(code),
-            "attempt": attempt,
-            "duration_ms": round((time.monotonic() - self._started) * 1000),
-            "bundle_fingerprint": self.opt.bundle_fingerprint,
-            "status_counts": counts,
-            "jobs": jobs,
-        }
+        return run_summary(
+            self.plan,
+            self.results,
+            flow_id=self.flow_id,
+            run_id=self.run_id,
+            status=status,
+            code=code,
+            attempt=attempt,
+            duration_ms=round((time.monotonic() - self._started) * 1000),
+            bundle_fingerprint=self.opt.bundle_fingerprint,
+        )
 
     def _stored_summary(self, attempt: int, jobs: Mapping[str, JobRecord]) -> dict[str, Any]:
         steps = self.store.load_steps(self.flow_id, self.run_id)
