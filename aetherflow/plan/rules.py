@@ -208,6 +208,8 @@ class SemanticRules:
         if shape is not None:
             yield from ((10, f) for f in shape.extra_keys(inputs, iloc, ipath))
             absent = [shown for shown, accepted in shape.required if not accepted & inputs.keys()]
+            if step_type == PROCESS_STEP:  # rule 11 names a missing command already
+                absent = [shown for shown in absent if shown != "command"]
             if absent:
                 msg = f"Step {step['id']} missing inputs: {absent}"
                 yield None, Finding("semantic:missing_required_input", iloc, msg, ipath)
