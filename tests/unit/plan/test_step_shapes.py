@@ -22,8 +22,10 @@ def test_validating_a_flow_imports_only_the_step_modules_of_the_types_it_uses(tm
     # Input keys come from shapes.json; literal input values are checked by the step's own model, so the module of
     # each step type the flow uses is imported (as running it would), and no other step module.
     flow = tmp_path / "flow.yaml"
-    flow.write_text("version: 1\nflow: {id: f}\njobs:\n  - id: a\n    steps:\n"
-                    "      - {id: s, type: check_items, inputs: {items: [a]}}\n")
+    flow.write_text(
+        "version: 1\nflow: {id: f}\njobs:\n  - id: a\n    steps:\n"
+        "      - {id: s, type: check_items, inputs: {items: [a]}}\n"
+    )
     probe = (
         "import sys; from aetherflow.cli import main; code = main(['validate', '--flow-yaml', sys.argv[1]]);"
         "print(code, ','.join(sorted(m for m in sys.modules if m.startswith('aetherflow.steps.'))))"
