@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aetherflow.api import RetryPolicy
 from aetherflow.conditions import Condition
@@ -55,6 +55,7 @@ class JobSpec:
     when: Condition
     when_text: str | None
     steps: tuple[StepSpec, ...]
+    trigger: Literal["all_success", "all_done", "one_failed"] = "all_success"
 
     @classmethod
     def from_validated(cls, index: int, job: Mapping[str, Any], when: Condition) -> JobSpec:
@@ -67,6 +68,7 @@ class JobSpec:
             when=when,
             when_text=job["when"],
             steps=tuple(StepSpec.from_validated(j, step) for j, step in enumerate(job["steps"])),
+            trigger=job["trigger"],
         )
 
 
@@ -83,6 +85,8 @@ class FlowMeta:
     state_path: str
     locks_scope: str
     locks_ttl_seconds: int
+    #: the IANA zone of ``run.date``: ``flow.timezone``, else AETHERFLOW_TIMEZONE, else UTC (checked by validation)
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)

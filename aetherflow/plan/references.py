@@ -2,7 +2,8 @@
 
 Every templated string is parsed with the roots of its phase (env only for ``flow`` and resources, the step roots for
 step inputs/outputs); ``env.*`` reads without a default must name a non-empty variable; a step that reads
-``jobs.<id>`` should depend on that job; a decode target must be one standalone ``{{TOKEN}}``.
+``jobs.<id>`` should depend on that job; ``run.<key>`` must be a key the run root has; a decode target must be one
+standalone ``{{TOKEN}}``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from aetherflow.conditions import run_key_problem
 from aetherflow.errors import Issue, TemplateSyntaxError
 from aetherflow.plan.findings import Recorder
 from aetherflow.spec.load import YamlDocument
@@ -95,6 +97,10 @@ class TemplateScanner:
             if ref not in self.ancestors.get(job_id, set()):
                 msg = f"Job '{job_id}' reads jobs.{ref} but does not depend on it"
                 self.rec.add(False, Issue("semantic:not_a_dependency", section, msg, line=line, file=file))
+        elif token.root == "run" and "." in token.path:
+            problem = run_key_problem(token.path.split(".")[1:])
+            if problem is not None:
+                self.rec.add(True, Issue("template:unknown_reference", section, problem, line=line, file=file))
 
     def decode_targets(
         self, name: str, config: Mapping[str, Any], options: Mapping[str, Any], decode: Mapping[str, Any]

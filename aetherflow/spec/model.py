@@ -230,6 +230,8 @@ def _flow_block() -> cs.CoreSchema:
             ),
             "state": _factory(state, lambda: {"backend": "sqlite", "path": DEFAULT_STATE_PATH}),
             "locks": _factory(locks, lambda: {"scope": "none", "ttl_seconds": 600}),
+            # an IANA name, checked once rendered (it may come from env); None: AETHERFLOW_TIMEZONE, else UTC
+            "timezone": _optional(_str()),
         },
         required=frozenset({"id"}),
     )
@@ -284,6 +286,7 @@ def _job() -> cs.CoreSchema:
             "id": _id(),
             "description": _optional(_str()),
             "depends_on": _factory(_list_of(_str()), list),
+            "trigger": _default(_literal("all_success", "all_done", "one_failed"), "all_success"),
             "when": _optional(_str()),
             "steps": _list_of(_step()),
         },
