@@ -33,8 +33,8 @@ from aetherflow.state.store import (
 )
 
 #: the advisory lock key space of this store (``pg_advisory_xact_lock(bigint)`` of a hash of a text)
-# Keyed by the schema name the store resolved, not current_schema(): right after another session created the schema,
-# current_schema() may still be NULL here, and a NULL key takes no lock at all (two pods would migrate together).
+# Keyed by the schema name the store resolved, not current_schema(): that is NULL in a session whose search_path
+# schema did not exist when it was resolved, and a NULL key locks nothing (two pods would migrate together).
 _MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.migrate.' || %s, 0))"
 _RUN_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.run.' || %s || '/' || %s, 0))"
 _SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE flow_id = %s AND run_id = %s"
@@ -138,7 +138,9 @@ class PostgresStore:
                     " ON CONFLICT (key) DO NOTHING",
                     (str(PG_BASE_VERSION), now_ts()),
                 )
-                version = PG_BASE_VERSION
+                # another pod may have created (and migrated) it while this session could not see the schema yet:
+                # the recorded version counts, never the one this branch assumes
+                version = _version_of(c)
             upgrade(_PgTx(c), version)
 
         self._db.transaction("migrating the schema", body)
