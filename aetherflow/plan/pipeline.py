@@ -196,7 +196,7 @@ class _Checker:
         )
 
     def _timezone(self, written: Any) -> str:
-        """The zone of ``run.date``: ``flow.timezone`` (rendered), else AETHERFLOW_TIMEZONE, else UTC; errors recorded."""
+        """The zone of ``run.date``: ``flow.timezone`` (rendered), else AETHERFLOW_TIMEZONE, else UTC."""
         if written is not None:
             problem = zone_problem(written)
             if problem is not None:

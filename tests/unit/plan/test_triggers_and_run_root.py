@@ -50,9 +50,7 @@ def test_flow_timezone_is_kept_when_it_is_an_iana_name(tmp_path: Path) -> None:
 
 
 def test_flow_timezone_may_come_from_env(tmp_path: Path) -> None:
-    report, plan = check(
-        tmp_path, _flow(flow_lines='  timezone: "{{env.TZ_NAME}}"\n'), env={"TZ_NAME": "Asia/Tokyo"}
-    )
+    report, plan = check(tmp_path, _flow(flow_lines='  timezone: "{{env.TZ_NAME}}"\n'), env={"TZ_NAME": "Asia/Tokyo"})
 
     assert report.ok and plan is not None and plan.meta.timezone == "Asia/Tokyo"
 
