@@ -132,14 +132,12 @@ jobs:
   - id: first
     when: "run.attempt >= 1"
     steps:
+      # the values are written, then the step may wait to be killed: a resume runs it again, re-rendered
       - id: record
         type: external.process
         inputs:
-          command: ["sh", "-c", "printf '%s\\n' \\"$RUN_VALUES\\" >> {out}"]
+          command: ["sh", "-c", "printf '%s\\n' \\"$RUN_VALUES\\" >> {out}; {{env.WAIT_SCRIPT:exit 0}}"]
           env: {RUN_VALUES: "{{run.id}}|{{run.attempt}}|{{run.scheduled_at}}|{{run.date}}"}
-      - id: wait
-        type: external.process
-        inputs: {command: ["sh", "-c", "{{env.WAIT_SCRIPT:exit 0}}"]}
 """
 
 
