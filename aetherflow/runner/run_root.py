@@ -12,7 +12,7 @@ from typing import Any
 
 from aetherflow.spec.timezones import load_zone
 
-__all__ = ["run_date", "run_view", "same_instant", "scheduled_at_text"]
+__all__ = ["differing_slot", "run_date", "run_view", "same_instant", "scheduled_at_text"]
 
 
 def scheduled_at_text(slot: float) -> str:
@@ -36,6 +36,17 @@ def run_date(scheduled_at: str, timezone: str) -> str:
 def same_instant(stored: str, slot: float) -> bool:
     """Whether the stored ``scheduled_at`` is the instant ``slot`` (to the millisecond)."""
     return round(_parse(stored).timestamp(), 3) == round(slot, 3)
+
+
+def differing_slot(stored: str | None, slot: float | None) -> str | None:
+    """The slot as text when a resume is given one that differs from the stored ``scheduled_at`` (else None).
+
+    The stored value wins all the same; the caller warns, because a different slot on a retry means the caller
+    (a script setting AETHERFLOW_SCHEDULED_AT) believes the run is another one.
+    """
+    if stored is None or slot is None or same_instant(stored, slot):
+        return None
+    return scheduled_at_text(slot)
 
 
 def run_view(run_id: str, attempt: int, scheduled_at: str, timezone: str) -> dict[str, Any]:

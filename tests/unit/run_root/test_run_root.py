@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aetherflow.runner.run_root import run_date, run_view, same_instant, scheduled_at_text
+from aetherflow.runner.run_root import differing_slot, run_date, run_view, same_instant, scheduled_at_text
 from aetherflow.spec.timezones import load_zone, zone_problem
 
 
@@ -70,3 +70,10 @@ def test_zones_come_from_tzdata_even_when_the_os_database_says_otherwise(tmp_pat
     ours, os_view = json.loads(out.stdout)
     assert os_view == "0:00:00"  # the fake database is what the OS route reads
     assert ours == "2026-03-02"
+
+
+def test_only_a_differing_slot_on_a_resume_is_reported() -> None:
+    assert differing_slot("2026-03-01T02:00:00Z", 1772330460.0) == "2026-03-01T02:01:00Z"
+    assert differing_slot("2026-03-01T02:00:00.000Z", 1772330400.0) is None
+    assert differing_slot(None, 1772330460.0) is None
+    assert differing_slot("2026-03-01T02:00:00Z", None) is None
