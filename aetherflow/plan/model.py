@@ -52,11 +52,10 @@ class JobSpec:
     index: int
     description: str | None
     depends_on: tuple[str, ...]
-    trigger: str
+    trigger: Literal["all_success", "all_done", "one_failed"]
     when: Condition
     when_text: str | None
     steps: tuple[StepSpec, ...]
-    trigger: Literal["all_success", "all_done", "one_failed"] = "all_success"
 
     @classmethod
     def from_validated(cls, index: int, job: Mapping[str, Any], when: Condition) -> JobSpec:
@@ -70,7 +69,6 @@ class JobSpec:
             when=when,
             when_text=job["when"],
             steps=tuple(StepSpec.from_validated(j, step) for j, step in enumerate(job["steps"])),
-            trigger=job["trigger"],
         )
 
 
