@@ -126,6 +126,16 @@ class FlowChanged(Event):
 
 
 @event_class
+class ScheduledAtKept(Event):
+    """A resume was given a schedule slot other than the ``run.scheduled_at`` stored at the first attempt."""
+
+    name: ClassVar[str] = "scheduled_at_kept"
+    level: ClassVar[str] = "WARNING"
+    stored: str
+    given: str
+
+
+@event_class
 class RunCancelRequested(Event):
     name: ClassVar[str] = "run_cancel_requested"
     level: ClassVar[str] = "WARNING"

@@ -35,6 +35,7 @@ from aetherflow.spec.model import (
     layout_path_problem,
 )
 from aetherflow.spec.profiles import Profiles
+from aetherflow.spec.timezones import DEFAULT_TIMEZONE, zone_problem
 from aetherflow.templating import ENV_ROOTS, render
 
 
@@ -184,6 +185,7 @@ class _Checker:
                     f"Value error, workspace layout path {problem}: '{value}'",
                     ("flow", "workspace", "layout", key),
                 )
+        timezone = self._timezone(flow.get("timezone"))
         if rec.errors:
             return None
         return FlowMeta(
@@ -196,7 +198,23 @@ class _Checker:
             state_path=str(flow["state"]["path"]),
             locks_scope=flow["locks"]["scope"],
             locks_ttl_seconds=flow["locks"]["ttl_seconds"],
+            timezone=timezone,
         )
+
+    def _timezone(self, written: Any) -> str:
+        """The zone of ``run.date``: ``flow.timezone`` (rendered), else AETHERFLOW_TIMEZONE, else UTC."""
+        if written is not None:
+            problem = zone_problem(written)
+            if problem is not None:
+                self.rec.error("schema:value_error", "flow.timezone", f"Value error, {problem}", ("flow", "timezone"))
+            return str(written)
+        setting = self.settings.timezone
+        if setting is None or not setting.strip():
+            return DEFAULT_TIMEZONE
+        problem = zone_problem(setting.strip())
+        if problem is not None:
+            self.rec.error("settings:invalid", "AETHERFLOW_TIMEZONE", f"AETHERFLOW_TIMEZONE: {problem}")
+        return setting.strip()
 
     def _plan(
         self, flow: Mapping[str, Any], semantics: Semantics, meta: FlowMeta, profiles: Profiles, sha256: str

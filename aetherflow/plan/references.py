@@ -1,8 +1,9 @@
 """Static template checks (phase 4, and the profile sections of phase 5): nothing is rendered here.
 
 Every templated string is parsed with the roots of its phase (env only for ``flow`` and resources, the step roots for
-step inputs/outputs); ``env.*`` reads without a default must name a non-empty variable; a decode target must be one
-standalone ``{{TOKEN}}``. What step templates read of steps and jobs is checked by ``output_refs``.
+step inputs/outputs); ``env.*`` reads without a default must name a non-empty variable; ``run.<key>`` must be a key
+the run root has; a decode target must be one standalone ``{{TOKEN}}``. What step templates read of steps and jobs is
+checked by ``output_refs``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from aetherflow.conditions import run_key_problem
 from aetherflow.errors import Issue, TemplateSyntaxError
 from aetherflow.plan.findings import Recorder
 from aetherflow.spec.load import YamlDocument
@@ -85,6 +87,10 @@ class TemplateScanner:
             name = token.path.removeprefix("env.")
             issue = Issue("semantic:missing_env", section, MISSING_ENV_PREFIX + name, line=line, file=file)
             self.rec.add(self.strict_env, issue)
+        elif token.root == "run" and "." in token.path:
+            problem = run_key_problem(token.path.split(".")[1:])
+            if problem is not None:
+                self.rec.add(True, Issue("template:unknown_reference", section, problem, line=line, file=file))
 
     def decode_targets(
         self, name: str, config: Mapping[str, Any], options: Mapping[str, Any], decode: Mapping[str, Any]

@@ -32,6 +32,8 @@ class RunOptions:
     bundle_fingerprint: str | None = None
     overlap_exit_code: int = ExitCode.OVERLAP
     run_takeover_seconds: float | None = None
+    #: the schedule slot in Unix seconds when known (stored as ``run.scheduled_at`` by a run's first attempt)
+    scheduled_at: float | None = None
 
 
 @dataclass(slots=True)
