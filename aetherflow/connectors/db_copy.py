@@ -195,4 +195,3 @@ class PgCopyExport(DbConnectorBase, abc.ABC):
                     raise Interrupted(f"query on {self._where()} cancelled: stop requested") from exc
                 raise self._query_error(exc) from exc
         return int(cursor.rowcount)
-
