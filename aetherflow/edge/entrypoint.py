@@ -405,6 +405,7 @@ def _execute(
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
+        progress_seconds=settings.progress_seconds,
     )
     runner = Runner(
         plan,

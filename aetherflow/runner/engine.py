@@ -31,6 +31,7 @@ from aetherflow.errors import (
     error_text,
     is_permanent,
 )
+from aetherflow.progress import DEFAULT_PROGRESS_SECONDS
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
 from aetherflow.runner.admission import admit_run
@@ -77,6 +78,7 @@ class RunOptions:
     bundle_fingerprint: str | None = None
     overlap_exit_code: int = ExitCode.OVERLAP
     run_takeover_seconds: float | None = None
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
 
 
 @dataclass(slots=True)
@@ -742,6 +744,7 @@ class Runner:
             strict_sandbox=self.opt.strict_sandbox,
             enterprise=self.opt.enterprise,
             hold_lock=self._hold_lock,
+            progress_seconds=self.opt.progress_seconds,
         )
 
     def _fail_running(self, text: str) -> None:
