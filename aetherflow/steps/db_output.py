@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -37,7 +38,7 @@ class RowTally:
         self.check()
         self._meter.add(count)
 
-    def progress_callback(self) -> Any:
+    def progress_callback(self) -> Callable[[int], None]:
         """A callback taking the running row count of a connector's own loop (the COPY fast path)."""
         return self._meter.part()
 
