@@ -7,7 +7,7 @@ Used only when PostgreSQL renders every column exactly as Python's ``str()`` of 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aetherflow.api import CancelToken, ConnectorError, Interrupted
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from sqlalchemy.pool import PoolProxiedConnection
 
 _COPY_CHUNK = 1 << 20
-#: rows between two progress calls of the COPY loop (a power of two minus one: a mask, the cheapest test per row)
-_PROGRESS_MASK = (1 << 14) - 1
 
 
 class PgCopyExport(DbConnectorBase, abc.ABC):
@@ -47,7 +45,6 @@ class PgCopyExport(DbConnectorBase, abc.ABC):
         delimiter: str = ",",
         header: bool = True,
         cancelled: CancelToken | None = None,
-        progress: Callable[[int], None] | None = None,
     ) -> tuple[list[str], int] | None:
         """Write the result to ``out`` as UTF-8 CSV with PostgreSQL's COPY; ``(columns, rows)``, or None if not used.
 
@@ -56,8 +53,6 @@ class PgCopyExport(DbConnectorBase, abc.ABC):
         PostgreSQL renders exactly as ``str()`` of the driver's value; otherwise nothing is written and None is
         returned, so the caller takes the generic path. One known difference: PostgreSQL also quotes a value that holds
         a bare carriage return, which Python's writer leaves unquoted when the line end is ``\\n``.
-
-        ``progress`` gets the running count of rows written now and then (psycopg 3 only: psycopg2 copies in one call).
         """
         if self._serves_sqlite_file():
             return None
@@ -87,7 +82,7 @@ class PgCopyExport(DbConnectorBase, abc.ABC):
             options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {sql_char(delimiter)}"
             copy_sql = f"COPY ({select_sql}) TO STDOUT WITH ({options}, QUOTE '\"', ENCODING 'UTF8')"
             if psycopg3:
-                rows = self._copy_psycopg3(dbapi, copy_sql, out, cancelled, progress, header)
+                rows = self._copy_psycopg3(dbapi, copy_sql, out, cancelled)
             else:
                 rows = self._copy_psycopg2(dbapi, copy_sql, out, cancelled)
             dbapi.rollback()
@@ -137,15 +132,7 @@ class PgCopyExport(DbConnectorBase, abc.ABC):
             exprs.append(f"{expr} AS {quote_ident(str(col.name))}")
         return names, f"SELECT {', '.join(exprs)} FROM (\n{inner}\n) AS _af_q"
 
-    def _copy_psycopg3(
-        self,
-        dbapi: Any,
-        copy_sql: str,
-        out: BinaryIO,
-        cancelled: CancelToken | None,
-        progress: Callable[[int], None] | None,
-        header: bool,
-    ) -> int:
+    def _copy_psycopg3(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
         from psycopg import pq
 
         pgconn = dbapi.pgconn
@@ -156,16 +143,11 @@ class PgCopyExport(DbConnectorBase, abc.ABC):
                 raise self._pq_error(result, watcher.fired)
             get = pgconn.get_copy_data
             write = out.write
-            # libpq hands over one row per call: counting calls counts rows (the header is one too)
-            calls = -1 if header else 0
             while True:
                 size, data = get(0)
                 if size < 0:
                     break
                 write(data)
-                calls += 1
-                if progress is not None and not calls & _PROGRESS_MASK:
-                    progress(calls)
             final = pgconn.get_result()
             while pgconn.get_result() is not None:
                 pass

@@ -102,17 +102,13 @@ def _fetch(connector: DbConnector, inputs: _DbInputs, ctx: StepContext) -> tuple
     """``fetch_batches``, handing over the stop token to connectors that can cancel a running statement."""
     params = inputs.params or {}
     fetch = connector.fetch_batches
-    if _accepts(fetch, "cancelled"):
+    try:
+        accepts_cancel = "cancelled" in inspect.signature(fetch).parameters
+    except (TypeError, ValueError):
+        accepts_cancel = False
+    if accepts_cancel:
         return fetch(inputs.sql, params, inputs.fetch_size, cancelled=ctx.cancelled)  # type: ignore[call-arg]
     return fetch(inputs.sql, params, inputs.fetch_size)
-
-
-def _accepts(method: Any, name: str) -> bool:
-    """Whether ``method`` takes the keyword ``name`` (a plugin's connector may predate it)."""
-    try:
-        return name in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _close(batches: Any) -> None:
@@ -276,14 +272,22 @@ def _copy_out(
     tally: RowTally,
 ) -> list[str] | None:
     """The connector's own CSV export (PostgreSQL COPY) when it has one and its output is the csv writer's; the
-    columns, or None when the generic path must run (nothing written then)."""
+    columns, or None when the generic path must run (nothing written then). Its progress is in bytes written."""
     export_csv = getattr(connector, "export_csv", None)
     if inputs.emit_dtypes or not options.copy_compatible or export_csv is None:
         return None
-    kwargs: dict[str, Any] = {"delimiter": options.delimiter, "header": options.include_header}
-    if _accepts(export_csv, "progress"):
-        kwargs["progress"] = tally.progress_callback()
-    fast = export_csv(inputs.sql, inputs.params or {}, out.binary, cancelled=ctx.cancelled, **kwargs)
+    out.report_bytes(ctx.progress("bytes").part())
+    try:
+        fast = export_csv(
+            inputs.sql,
+            inputs.params or {},
+            out.binary,
+            delimiter=options.delimiter,
+            header=options.include_header,
+            cancelled=ctx.cancelled,
+        )
+    finally:
+        out.report_bytes(None)
     if fast is None:
         return None
     columns, tally.rows = fast

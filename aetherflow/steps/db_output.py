@@ -38,22 +38,24 @@ class RowTally:
         self.check()
         self._meter.add(count)
 
-    def progress_callback(self) -> Callable[[int], None]:
-        """A callback taking the running row count of a connector's own loop (the COPY fast path)."""
-        return self._meter.part()
-
 
 class _HashingFileIO(io.FileIO):
-    """A raw file that hashes exactly the bytes it writes (so the artifact's sha256 costs no second read)."""
+    """A raw file that hashes exactly the bytes it writes (so the artifact's sha256 costs no second read) and counts
+    them, for ``on_write`` (called once per buffer flush, never per row)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, "w")
         self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.on_write: Callable[[int], None] | None = None
 
     def write(self, data: Any) -> int:
         written = super().write(data)
         if written:
             self.sha256.update(memoryview(data)[:written])
+            self.size += written
+            if self.on_write is not None:
+                self.on_write(self.size)
         return written or 0
 
 
@@ -92,6 +94,14 @@ class AtomicOutput:
             self._discard(raw)
             raise
         _fsync_dir(self.path.parent)
+
+    def report_bytes(self, callback: Callable[[int], None] | None) -> None:
+        """Hand the running count of bytes written to ``callback`` (None: stop), as each buffer reaches the file.
+
+        For writers that report nothing themselves (the COPY fast path streams rows without counting them: a
+        per-row counter would cost more than the rest of its loop)."""
+        assert self._raw is not None
+        self._raw.on_write = callback
 
     def _discard(self, raw: _HashingFileIO) -> None:
         try:
