@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import Connector, StepResult, process_group_alive, signal_process_group
+from aetherflow.api import Connector, ConnectorInit, StepResult, process_group_alive, signal_process_group
 from aetherflow.errors import InvalidValue, error_text
+from aetherflow.events import Event, StepProgress
 from aetherflow.progress import DEFAULT_PROGRESS_SECONDS, ProgressMeter, ProgressReport, Unit
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
@@ -171,6 +172,7 @@ class StepRunContext:
         enterprise: bool = False,
         hold_lock: Callable[..., contextlib.AbstractContextManager[None]] | None = None,
         progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
+        publish: Callable[[Event], None] | None = None,
     ) -> None:
         self.flow_id, self.run_id, self.job_id = flow_id, run_id, job_id
         self.step_id, self.step_type = step_id, step_type
@@ -187,6 +189,7 @@ class StepRunContext:
         self._emit = emit
         self._hold_lock = hold_lock
         self.progress_seconds = progress_seconds
+        self._publish = publish  # typed events of the run's bus (``step_progress``)
 
     # The job directories are created on first use: most control steps never touch them, and creating and
     # removing four directories per job would cost more than the rest of the job's bookkeeping.
@@ -223,6 +226,11 @@ class StepRunContext:
         """Declared resources: name -> (kind, driver)."""
         return {name: (r.kind, r.driver) for name, r in self._connectors.resources.items()}
 
+    def builtin_connector(self, kind: str, driver: str) -> Any:
+        """A new connector of ``kind:driver`` named ``builtin:<driver>``, seeing the run through this step."""
+        cls = self._registry.connector_class(f"{kind}:{driver}")
+        return cls(ConnectorInit(f"builtin:{driver}", kind, driver, {}, {}, self))
+
     def track_process(
         self, proc: subprocess.Popen[Any], *, kill_grace_seconds: float = 15.0
     ) -> contextlib.AbstractContextManager[None]:
@@ -238,15 +246,20 @@ class StepRunContext:
         return ProgressMeter(self._report_progress, unit, interval=self.progress_seconds, total=total)
 
     def _report_progress(self, report: ProgressReport) -> None:
-        extra: dict[str, Any] = {} if report.total is None else {"total": report.total}
-        self.emit(
-            "step_progress",
+        event = StepProgress(
+            job_id=self.job_id,
+            step_id=self.step_id,
+            step_type=self.step_type,
             unit=report.unit,
             done=report.done,
-            **extra,
+            total=report.total,
             rate=report.rate,
             elapsed_seconds=report.elapsed_seconds,
         )
+        if self._publish is not None:
+            self._publish(event)
+        else:  # a context without a run's event bus (a step run on its own): the same line through ``emit``
+            self._emit(event.name, level=event.level, **event.fields())
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret masked."""
@@ -291,6 +304,7 @@ class StepRunContext:
             enterprise=self.enterprise,
             hold_lock=self._hold_lock,
             progress_seconds=self.progress_seconds,
+            publish=self._publish,
         )
 
 

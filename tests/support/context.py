@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aetherflow.events import Event
 from aetherflow.progress import DEFAULT_PROGRESS_SECONDS
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
@@ -51,6 +52,9 @@ def make_step_context(
     def emit(event: str, *, level: str = "INFO", **fields: Any) -> None:
         events.append((event, {"level": level, **fields}))
 
+    def publish(event: Event) -> None:
+        events.append((event.name, {"level": event.level, **event.fields()}))
+
     redactor = redactor if redactor is not None else Redactor()
     registry = registry if registry is not None else Registry.builtin()
     snapshot = dict(env or {})
@@ -75,6 +79,7 @@ def make_step_context(
         enterprise=enterprise,
         hold_lock=hold_lock,
         progress_seconds=progress_seconds,
+        publish=publish,
     )
     return ctx, events, pool
 

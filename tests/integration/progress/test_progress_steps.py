@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from aetherflow.api import Status
+from aetherflow.events import StepProgress
 from aetherflow.observability.hook import MetricsHook
 from aetherflow.spec.resources import ResolvedResource
 from tests.integration.smb.conftest import smb_resource
 from tests.servers.postgres import PostgresServer
 from tests.servers.smb import SmbServer
 from tests.support.context import make_step_context, run_step
+from tests.support.events import event_of, observe
 
 pytestmark = pytest.mark.servers
 
@@ -72,6 +74,28 @@ def test_smb_upload_and_download_report_bytes(tmp_path: Path, smb_server: SmbSer
         assert all(0 < int(str(r["done"])) <= size for r in reports)
 
 
+PROGRESS = {
+    "flow_id": "f",
+    "run_id": "r",
+    "job_id": "j",
+    "step_id": "s",
+    "step_type": "db_extract",
+    "unit": "rows",
+    "done": 5,
+    "total": None,
+    "rate": 1.0,
+    "elapsed_seconds": 5.0,
+}
+
+
+def test_progress_is_a_typed_event_that_leaves_an_unknown_total_out_of_its_line() -> None:
+    event = event_of("step_progress", PROGRESS)
+
+    assert isinstance(event, StepProgress)
+    assert (event.name, event.level) == ("step_progress", "INFO")
+    assert "total" not in event.fields()
+
+
 def test_the_metrics_hook_is_not_called_for_progress_events() -> None:
     calls: list[str] = []
 
@@ -79,9 +103,7 @@ def test_the_metrics_hook_is_not_called_for_progress_events() -> None:
         def __getattr__(self, name: str) -> object:
             return lambda **_: calls.append(name)
 
-    MetricsHook(Recorder()).on_event(
-        "step_progress", {"flow_id": "f", "run_id": "r", "job_id": "j", "step_id": "s", "unit": "rows", "done": 5}
-    )
+    observe(MetricsHook(Recorder()), "step_progress", PROGRESS)
 
     assert calls == []
 
@@ -90,6 +112,6 @@ def test_pushgateway_metrics_ignore_progress_events() -> None:
     from aetherflow.observability.metrics import RunMetrics
 
     metrics = RunMetrics("f", {"j": ["s"]}, run_id="r")
-    metrics.on_event("step_progress", {"job_id": "j", "step_id": "s", "unit": "rows", "done": 5, "rate": 1.0})
+    observe(metrics, "step_progress", PROGRESS)
 
     assert (metrics.status, metrics.started_at, metrics.attempt) == ("running", None, 0)
