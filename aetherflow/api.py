@@ -282,6 +282,9 @@ class Step(abc.ABC, Generic[InputsT]):
     inputs_model: ClassVar[type[Inputs]]
     #: the ``kind`` its ``inputs.resource`` must have, when the step uses a resource
     resource_kind: ClassVar[str | None] = None
+    #: every key its output mapping can have (conditional ones included), so validation can check ``steps.S.K`` and
+    #: ``result.K``; None: the keys are not known before it runs (never checked)
+    result_keys: ClassVar[frozenset[str] | None] = None
 
     @abc.abstractmethod
     def run(self, inputs: InputsT, ctx: StepContext) -> StepResult:

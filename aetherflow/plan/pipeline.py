@@ -14,9 +14,12 @@ from typing import Any
 from pydantic_core import ValidationError
 
 from aetherflow.errors import InputError, SpecErrors, TemplateMissingKey, TemplateSyntaxError
+from aetherflow.plan.connector_keys import check_connector_keys
 from aetherflow.plan.findings import Recorder, one_line
 from aetherflow.plan.graph import execution_order
+from aetherflow.plan.literal_inputs import check_literal_inputs
 from aetherflow.plan.model import FlowMeta, JobSpec, Plan, Report
+from aetherflow.plan.output_refs import OutputReferences
 from aetherflow.plan.profile_checks import check_profiles
 from aetherflow.plan.references import TemplateScanner
 from aetherflow.plan.rules import DEFAULT_ARCHIVE_DRIVERS, SemanticRules, Semantics
@@ -136,9 +139,12 @@ class _Checker:
             rec, registry=self.registry, enterprise=self.settings.enterprise, archive_drivers=self.archive_drivers
         )
         semantics = rules.check(flow)  # phase 3
+        check_connector_keys(rec, self.registry, flow["resources"])
+        check_literal_inputs(rec, rules.shapes, flow["jobs"])
         strict = self.settings.validate_env_strict
-        scanner = TemplateScanner(rec, env=self.env, strict_env=strict, ancestors=semantics.ancestors)
+        scanner = TemplateScanner(rec, env=self.env, strict_env=strict)
         scanner.scan_flow(doc.data)  # phase 4
+        OutputReferences(rec, rules.shapes, semantics).check_flow(doc.data)
         profiles = check_profiles(  # phase 5
             rec,
             scanner,

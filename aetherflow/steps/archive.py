@@ -41,6 +41,7 @@ from aetherflow.api import (
     safe_join,
     zip_member,
 )
+from aetherflow.steps._allowed import one_of
 from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, local_size, no_files
 
 DEFAULT_RESOURCE = "archive_default"
@@ -56,6 +57,8 @@ class ZipInputs(Inputs):
     overwrite: bool = True
     password: str | None = None
     compression: str = "deflated"
+
+    _compression = one_of("zip", "compression")
     resource: str | None = None
     connector: str | None = None
 
@@ -156,6 +159,7 @@ class Zip(Step[ZipInputs]):
     """Create a zip archive from files, directories and globs; SKIPPED when nothing matched."""
 
     inputs_model = ZipInputs
+    result_keys = frozenset({"output", "count", "password", "driver", "src_dir", "reason"})
     resource_kind = "archive"
 
     def run(self, inputs: ZipInputs, ctx: StepContext) -> StepResult:
@@ -273,6 +277,7 @@ class Unzip(Step[UnzipInputs]):
     written."""
 
     inputs_model = UnzipInputs
+    result_keys = frozenset({"unzipped", "dest_dir", "count", "reason"})
     resource_kind = "archive"
 
     def run(self, inputs: UnzipInputs, ctx: StepContext) -> StepResult:

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Protocol
 from pydantic import Field
 
 from aetherflow.api import Inputs, Step, StepContext, StepResult
+from aetherflow.steps._allowed import one_of
 from aetherflow.steps.db_csv import CsvOptions, given_dtypes, write_csv
 from aetherflow.steps.db_output import AtomicOutput, LineBuffer, RowTally
 from aetherflow.steps.db_parquet import import_pyarrow, write_parquet
@@ -67,6 +68,8 @@ class DbExtractInputs(_DbInputs):
     output: str
     format: str = "tsv"
 
+    _format = one_of("db_extract", "format")
+
 
 class DbFetchSmallInputs(_DbInputs):
     """Inputs of ``db_fetch_small``."""
@@ -91,6 +94,9 @@ class DbExtractStreamInputs(_DbInputs):
     quoting: str = "minimal"
     linefeed: str = "\n"
     file: dict[str, Any] | None = None
+
+    _format = one_of("db_extract_stream", "format")
+    _quoting = one_of("db_extract_stream", "quoting")
 
 
 def _connector(ctx: StepContext, resource: str) -> DbConnector:
@@ -154,6 +160,7 @@ class DbExtract(Step[DbExtractInputs]):
     """Run a query and write its rows to a TSV or JSONL file."""
 
     inputs_model = DbExtractInputs
+    result_keys = frozenset({"output", "format", "rows", "reason"})
     resource_kind = "db"
 
     def run(self, inputs: DbExtractInputs, ctx: StepContext) -> StepResult:
@@ -182,6 +189,9 @@ class DbFetchSmall(Step[DbFetchSmallInputs]):
     """Run a query and return its rows in the step output (at most ``max_rows``)."""
 
     inputs_model = DbFetchSmallInputs
+    result_keys = frozenset(
+        {"columns", "rows", "row_count", "columns_json", "rows_json", "dtypes", "dtypes_json", "reason"}
+    )
     resource_kind = "db"
 
     def run(self, inputs: DbFetchSmallInputs, ctx: StepContext) -> StepResult:
@@ -222,6 +232,9 @@ class DbExtractStream(Step[DbExtractStreamInputs]):
     """Stream a query's rows to a CSV, TSV or Parquet file with bounded memory; returns its sha256."""
 
     inputs_model = DbExtractStreamInputs
+    result_keys = frozenset(
+        {"artifact_path", "format", "columns", "row_count", "sha256", "dtypes", "dtypes_json", "reason"}
+    )
     resource_kind = "db"
 
     def run(self, inputs: DbExtractStreamInputs, ctx: StepContext) -> StepResult:

@@ -100,6 +100,7 @@ class S3ListFiles(Step[S3ListInputs]):
     """List objects under a prefix; SKIPPED when fewer than ``min_count`` match."""
 
     inputs_model = S3ListInputs
+    result_keys = frozenset({"has_data", "count", "files", "reason"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3ListInputs, ctx: StepContext) -> StepResult:
@@ -126,6 +127,7 @@ class S3DownloadFiles(Step[S3DownloadInputs]):
     """Download objects to ``dest_dir/<rel_path>`` (a key string's ``rel_path`` is its base name)."""
 
     inputs_model = S3DownloadInputs
+    result_keys = frozenset({"local_files", "dest_dir"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3DownloadInputs, ctx: StepContext) -> StepResult:
@@ -180,6 +182,7 @@ class S3UploadFiles(Step[S3UploadInputs]):
     keys; SKIPPED when the items name no file."""
 
     inputs_model = S3UploadInputs
+    result_keys = frozenset({"uploaded", "count", "manifest", "reason"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3UploadInputs, ctx: StepContext) -> StepResult:
@@ -265,6 +268,7 @@ class S3DeleteFiles(Step[S3DeleteInputs]):
     """Delete objects; a key that does not exist is not an error."""
 
     inputs_model = S3DeleteInputs
+    result_keys = frozenset({"is_deleted", "count"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3DeleteInputs, ctx: StepContext) -> StepResult:

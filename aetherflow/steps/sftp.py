@@ -56,6 +56,7 @@ class SftpListFiles(Step[SftpListInputs]):
     """List remote files (directories never listed); SKIPPED when fewer than ``min_count`` match."""
 
     inputs_model = SftpListInputs
+    result_keys = frozenset({"has_data", "count", "files", "reason"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpListInputs, ctx: StepContext) -> StepResult:
@@ -85,6 +86,7 @@ class SftpDownloadFiles(Step[SftpDownloadInputs]):
     """Download files to ``dest_dir/<rel_path>`` (a string's ``rel_path`` is its base name)."""
 
     inputs_model = SftpDownloadInputs
+    result_keys = frozenset({"local_files", "dest_dir"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpDownloadInputs, ctx: StepContext) -> StepResult:
@@ -150,6 +152,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
     manifest lets a retry skip finished ids; SKIPPED when the items name no file."""
 
     inputs_model = SftpUploadInputs
+    result_keys = frozenset({"manifest", "count", "reason"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpUploadInputs, ctx: StepContext) -> StepResult:
@@ -208,6 +211,7 @@ class SftpDeleteFiles(Step[SftpDeleteInputs]):
     """Delete remote files; a missing one fails the step."""
 
     inputs_model = SftpDeleteInputs
+    result_keys = frozenset({"is_deleted"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpDeleteInputs, ctx: StepContext) -> StepResult:

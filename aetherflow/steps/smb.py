@@ -54,6 +54,7 @@ class SmbListFiles(Step[SmbListInputs]):
     """List remote files (directories never listed); SKIPPED when fewer than ``min_count`` match."""
 
     inputs_model = SmbListInputs
+    result_keys = frozenset({"has_data", "count", "files", "reason"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbListInputs, ctx: StepContext) -> StepResult:
@@ -82,6 +83,7 @@ class SmbDownloadFiles(Step[SmbDownloadInputs]):
     """Download files to ``dest_dir/<rel_path>`` (a string's ``rel_path`` is its base name)."""
 
     inputs_model = SmbDownloadInputs
+    result_keys = frozenset({"local_files", "dest_dir"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbDownloadInputs, ctx: StepContext) -> StepResult:
@@ -119,6 +121,7 @@ class SmbUploadFiles(Step[SmbUploadInputs]):
     """Upload local files to ``remote_dir/<base name>`` (``.part`` then rename); SKIPPED when there is none."""
 
     inputs_model = SmbUploadInputs
+    result_keys = frozenset({"uploaded", "remote_dir", "count", "reason"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbUploadInputs, ctx: StepContext) -> StepResult:
@@ -167,6 +170,7 @@ class SmbDeleteFiles(Step[SmbDeleteInputs]):
     """Delete remote files; a missing one fails the step."""
 
     inputs_model = SmbDeleteInputs
+    result_keys = frozenset({"is_deleted"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbDeleteInputs, ctx: StepContext) -> StepResult:
