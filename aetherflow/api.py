@@ -45,6 +45,7 @@ from aetherflow.extraction import (
     tar_member,
     zip_member,
 )
+from aetherflow.progress import ProgressMeter, Unit
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -66,6 +67,7 @@ __all__ = [
     "InvalidValue",
     "LockBusy",
     "Permanent",
+    "ProgressMeter",
     "Registration",
     "RemoteFileMeta",
     "RetryPolicy",
@@ -251,6 +253,10 @@ class StepContext(Protocol):
 
     def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
         """Log a structured event with this step's flow/run/job/step ids (redacted)."""
+        ...
+
+    def progress(self, unit: Unit, *, total: int | None = None) -> ProgressMeter:
+        """A meter of this step's rows or bytes: ``step_progress`` at most every ``AETHERFLOW_PROGRESS_SECONDS``."""
         ...
 
     def redact(self, text: str) -> str:

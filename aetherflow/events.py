@@ -214,6 +214,22 @@ class StepRetry(Event):
 
 
 @event_class
+class StepProgress(Event):
+    """A long step's rows or bytes so far, at most once per ``AETHERFLOW_PROGRESS_SECONDS`` (no state write)."""
+
+    name: ClassVar[str] = "step_progress"
+    optional: ClassVar[frozenset[str]] = frozenset({"total"})
+    job_id: str
+    step_id: str
+    step_type: str
+    unit: str
+    done: int
+    total: int | None
+    rate: float
+    elapsed_seconds: float
+
+
+@event_class
 class StepEnd(Event):
     name: ClassVar[str] = "step_end"
     optional: ClassVar[frozenset[str]] = frozenset({"error"})

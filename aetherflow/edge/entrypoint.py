@@ -408,6 +408,7 @@ def _execute(
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
         scheduled_at=schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at).slot,
+        progress_seconds=settings.progress_seconds,
     )
     runner = Runner(
         plan,

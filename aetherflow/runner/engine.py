@@ -572,9 +572,11 @@ class Runner:
             cancelled=threading.Event(),
             tracker=self.tracker,
             emit=self.events.emit,
+            publish=self.events.publish,
             strict_sandbox=self.opt.strict_sandbox,
             enterprise=self.opt.enterprise,
             hold_lock=self._hold_lock,
+            progress_seconds=self.opt.progress_seconds,
         )
 
     def _fail_running(self, text: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aetherflow.api import Status
 from aetherflow.errors import ExitCode, LockBusy
+from aetherflow.progress import DEFAULT_PROGRESS_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class RunOptions:
     run_takeover_seconds: float | None = None
     #: the schedule slot in Unix seconds when known (stored as ``run.scheduled_at`` by a run's first attempt)
     scheduled_at: float | None = None
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
 
 
 @dataclass(slots=True)

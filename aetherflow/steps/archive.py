@@ -42,7 +42,7 @@ from aetherflow.api import (
     zip_member,
 )
 from aetherflow.steps._allowed import one_of
-from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, no_files
+from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, local_size, no_files
 
 DEFAULT_RESOURCE = "archive_default"
 
@@ -103,7 +103,7 @@ def _archive_connector(ctx: StepContext, requested: str | None, password: str | 
 
 
 #: keyword arguments a plugin connector of the upstream API may not accept; passed only when it does
-_OPTIONAL_KWARGS = ("cancelled", "limits")
+_OPTIONAL_KWARGS = ("cancelled", "limits", "progress")
 
 
 def _has_info_zip() -> bool:
@@ -180,6 +180,7 @@ class Zip(Step[ZipInputs]):
         if dest.exists() and not inputs.overwrite:
             raise FileExistsError(f"zip output exists and overwrite is false: {dest}")
         _check_cancelled(ctx, "zip")
+        meter = ctx.progress("bytes", total=local_size(files))
         result = _call(
             connector.create_zip,
             ctx,
@@ -189,6 +190,7 @@ class Zip(Step[ZipInputs]):
             password=inputs.password,
             compression=compression,
             overwrite=inputs.overwrite,
+            progress=meter.part(),
         )
         output = {"output": str(dest), "count": len(files), "password": bool(inputs.password), "driver": driver}
         return StepResult.success({**output, **result, "src_dir": str(base)})
@@ -288,6 +290,7 @@ class Unzip(Step[UnzipInputs]):
         if not files:
             return no_files(unzipped=[], dest_dir=str(dest))
         dest.mkdir(parents=True, exist_ok=True)
+        meter = ctx.progress("bytes")
         unzipped: list[dict[str, Any]] = []
         for archive in files:
             _check_cancelled(ctx, "unzip")
@@ -307,6 +310,7 @@ class Unzip(Step[UnzipInputs]):
                     overwrite=True,
                     members=inputs.members,
                     limits=limits,
+                    progress=meter.part(),
                 )
                 placed = _move_into_place(staging, target, inputs.overwrite)
             finally:

@@ -24,8 +24,10 @@ from aetherflow.steps._transfer import (
     download_target,
     elapsed_ms,
     input_error,
+    listed_size,
     listing_result,
     local_matches,
+    local_size,
     no_files,
     run_items,
 )
@@ -142,8 +144,11 @@ class S3DownloadFiles(Step[S3DownloadInputs]):
             "s3_download_files",
             "s3_object_downloaded",
             plan,
-            lambda obj, target: s3.download(obj[0], obj[1], target, cancelled=ctx.cancelled),
+            lambda obj, target, progress: s3.download(
+                obj[0], obj[1], target, cancelled=ctx.cancelled, progress=progress
+            ),
             lambda obj: {"path": f"s3://{obj[0]}/{obj[1]}"},
+            total=listed_size(inputs.files),
         )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
@@ -189,6 +194,7 @@ class S3UploadFiles(Step[S3UploadInputs]):
         manifest = UploadManifest(ctx, keys)
         s3 = _connector(ctx, inputs.resource)
         bucket = s3.bucket(inputs.bucket)
+        meter = ctx.progress("bytes", total=local_size([p[0] for p in planned if manifest.previous(p[1]) is None]))
 
         def upload_one(index: int, plan: tuple[Path, str]) -> dict[str, Any] | None:
             local, key = plan
@@ -205,7 +211,9 @@ class S3UploadFiles(Step[S3UploadInputs]):
                 ctx.emit("s3_object_exists_skipped", path=f"s3://{bucket}/{key}")
                 return None
             started = time.monotonic()
-            done = s3.upload(local, bucket, key, content_type=inputs.content_type, cancelled=ctx.cancelled)
+            done = s3.upload(
+                local, bucket, key, content_type=inputs.content_type, cancelled=ctx.cancelled, progress=meter.part()
+            )
             manifest.record(index, {"id": key, "file": str(local), "key": key, "etag": done["etag"]})
             ctx.emit(
                 "s3_object_uploaded",

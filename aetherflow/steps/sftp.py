@@ -25,8 +25,10 @@ from aetherflow.steps._transfer import (
     download_target,
     elapsed_ms,
     input_error,
+    listed_size,
     listing_result,
     local_matches,
+    local_size,
     no_files,
     remote_path_of,
     run_items,
@@ -100,8 +102,9 @@ class SftpDownloadFiles(Step[SftpDownloadInputs]):
             "sftp_download_files",
             "sftp_file_downloaded",
             plan,
-            lambda remote, local: sftp.download(remote, local, cancelled=ctx.cancelled),
+            lambda remote, local, progress: sftp.download(remote, local, cancelled=ctx.cancelled, progress=progress),
             lambda remote: {"remote_path": remote},
+            total=listed_size(inputs.files),
         )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
@@ -160,6 +163,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
         check_unique_ids("sftp_upload_files", ids)
         manifest = UploadManifest(ctx, ids)
         sftp = _connector(ctx, inputs.resource)
+        meter = ctx.progress("bytes", total=local_size([p[1] for p in planned if manifest.previous(p[0]) is None]))
 
         def upload_one(index: int, plan: tuple[str, Path, str]) -> None:
             item_id, local, remote = plan
@@ -168,7 +172,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
                 return
             check_cancelled(ctx.cancelled, "sftp_upload_files")
             started = time.monotonic()
-            size = sftp.upload(local, remote, cancelled=ctx.cancelled)
+            size = sftp.upload(local, remote, cancelled=ctx.cancelled, progress=meter.part())
             manifest.record(index, {"id": item_id, "file": str(local), "remote_path": remote})
             ctx.emit(
                 "sftp_file_uploaded",

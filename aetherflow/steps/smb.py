@@ -26,7 +26,9 @@ from aetherflow.steps._transfer import (
     elapsed_ms,
     expand_local_files,
     input_error,
+    listed_size,
     listing_result,
+    local_size,
     no_files,
     remote_path_of,
 )
@@ -97,8 +99,9 @@ class SmbDownloadFiles(Step[SmbDownloadInputs]):
             "smb_download_files",
             "smb_file_downloaded",
             plan,
-            lambda remote, local: smb.download(remote, local, cancelled=ctx.cancelled),
+            lambda remote, local, progress: smb.download(remote, local, cancelled=ctx.cancelled, progress=progress),
             lambda remote: {"remote_path": remote},
+            total=listed_size(inputs.files),
         )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
@@ -135,11 +138,12 @@ class SmbUploadFiles(Step[SmbUploadInputs]):
         smb = _connector(ctx, inputs.resource)
         base = inputs.remote_dir.rstrip("/\\")
         uploaded: list[str] = []
+        meter = ctx.progress("bytes", total=local_size(files))
         for local in files:
             check_cancelled(ctx.cancelled, "smb_upload_files")
             remote = f"{base}/{local.name}" if base else local.name
             started = time.monotonic()
-            size = smb.upload(local, remote, cancelled=ctx.cancelled)
+            size = smb.upload(local, remote, cancelled=ctx.cancelled, progress=meter.part())
             ctx.emit(
                 "smb_file_uploaded",
                 level="DEBUG",
