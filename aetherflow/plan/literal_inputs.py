@@ -16,6 +16,7 @@ from aetherflow.errors import Issue
 from aetherflow.plan.findings import Recorder
 from aetherflow.plan.shapes import ShapeLookup
 from aetherflow.spec.load import schema_issues
+from aetherflow.static_check import STATIC_CHECK
 from aetherflow.templating import has_template
 
 #: pydantic error types the semantic rules report already (rule 10 and the missing-required-input rule)
@@ -57,7 +58,7 @@ def _issues(rec: Recorder, model: Any, inputs: Mapping[str, Any], head: str, at:
     from pydantic import ValidationError  # loaded with the step module already
 
     try:
-        model.model_validate(inputs)
+        model.model_validate(inputs, context=STATIC_CHECK)
     except ValidationError as exc:
         errors = list(_literal_errors(exc.errors(), inputs))
     else:
