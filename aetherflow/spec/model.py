@@ -285,6 +285,7 @@ def _job() -> cs.CoreSchema:
             "id": _id(),
             "description": _optional(_str()),
             "depends_on": _factory(_list_of(_str()), list),
+            "trigger": _default(_literal("all_success", "all_done", "one_failed"), "all_success"),
             "when": _optional(_str()),
             "steps": _list_of(_step()),
         },
