@@ -1,6 +1,7 @@
-"""Cold start of ``aetherflow validate`` against the import floor, measured in the same run.
+"""Cold start of ``aetherflow validate`` (or ``run``) against the import floor, measured in the same run.
 
     .venv/bin/python bench/cold.py [--reps 15] [--flow examples/flows/minimal.yaml] [--top 25]
+    .venv/bin/python bench/cold.py --command run [--reps 15]     # a fresh run of a one-step flow (target <= 2.0x)
 
 Each repetition runs, interleaved (so machine load hits both alike):
   * the floor:    ``python -c 'import yaml, pydantic, pydantic_settings, sqlite3'``
@@ -17,13 +18,19 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from _timing import importtime, interleaved, median_ms, print_importtime, venv_bin
+from _timing import bench_env, importtime, interleaved, median_ms, print_importtime, venv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_LABEL = "floor (import yaml, pydantic, pydantic_settings, sqlite3)"
 TARGET_RATIO = 1.5
+RUN_TARGET_RATIO = 2.0
+ONE_STEP_FLOW = (
+    "version: 1\nflow: {id: coldrun}\njobs:\n  - id: one\n    steps:\n"
+    "      - {id: check, type: check_items, inputs: {items: [1]}}\n"
+)
 
 
 def _profile(flow: str, top: int) -> str:
@@ -83,16 +90,44 @@ def _breakdown(flow: str, reps: int, env: dict[str, str]) -> list[tuple[str, flo
     return [(name, min(run[i][1] for run in runs)) for i, (name, _) in enumerate(runs[0])]
 
 
+def cold_run(env: dict[str, str], reps: int, top: int) -> int:
+    """``aetherflow run`` of a one-step flow (SQLite state, a new run id each time) against the floor."""
+    with tempfile.TemporaryDirectory(prefix="aetherflow-bench-") as tmp:
+        flow = Path(tmp) / "flow.yaml"
+        flow.write_text(ONE_STEP_FLOW)
+        run_cmd = [venv_bin("aetherflow"), "run", "--flow-yaml", str(flow), "--state", f"{tmp}/state/",
+                   "--work-root", f"{tmp}/work"]  # fmt: skip
+        floor_cmd = [sys.executable, "-c", "import yaml, pydantic, pydantic_settings, sqlite3"]
+        floor, runs = interleaved(floor_cmd, run_cmd, env, reps, cwd=ROOT, stderr_tail=2000)
+        floor_ms, run_ms = median_ms(floor), median_ms(runs)
+        ratio = run_ms / floor_ms
+        print(f"reps={reps} one-step flow, SQLite state")
+        print(f"{FLOOR_LABEL:<52}: median {floor_ms:7.1f} ms  min {min(floor) * 1000:7.1f} ms")
+        print(f"{'run (aetherflow run, one step)':<52}: median {run_ms:7.1f} ms  min {min(runs) * 1000:7.1f} ms")
+        verdict = "OK" if ratio <= RUN_TARGET_RATIO else "ABOVE TARGET"
+        print(f"ratio run/floor: {ratio:.2f}x of medians, {min(runs) / min(floor):.2f}x of minimums "
+              f"(target <= {RUN_TARGET_RATIO:.1f}x) {verdict}")  # fmt: skip
+        if top:
+            print(f"\ntop {top} imports of the run path by cumulative time (us, one -X importtime run):")
+            print_importtime(importtime(["-m", "aetherflow", *run_cmd[1:]], env, top, cwd=ROOT))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions (default 15)")
     parser.add_argument("--flow", default="examples/flows/minimal.yaml", help="flow file to validate")
     parser.add_argument("--top", type=int, default=25, help="rows of the importtime and profile listings")
     parser.add_argument("--no-profile", action="store_true", help="skip the importtime and profile listings")
+    parser.add_argument(
+        "--command", choices=("validate", "run"), default="validate", help="validate (default), or run a one-step flow"
+    )
     args = parser.parse_args()
 
     # Only PATH and HOME: no AETHERFLOW_* or PYTHON* variable of the caller changes what is measured.
-    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    env = bench_env({k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}})
+    if args.command == "run":
+        return cold_run(env, args.reps, args.top if not args.no_profile else 0)
     floor_cmd = [sys.executable, "-c", "import yaml, pydantic, pydantic_settings, sqlite3"]
     validate_cmd = [venv_bin("aetherflow"), "validate", "--flow-yaml", args.flow]
     floor, validate = interleaved(floor_cmd, validate_cmd, env, args.reps, cwd=ROOT)

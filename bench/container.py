@@ -25,7 +25,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from _timing import importtime, interleaved, median_ms, print_importtime, venv_bin
+from _timing import bench_env, importtime, interleaved, median_ms, print_importtime, venv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_LABEL = "floor (import yaml, pydantic, pydantic_settings, sqlite3)"
@@ -52,7 +52,7 @@ def measure(reps: int, top: int) -> int:
         (base / "flows").mkdir()
         (base / "flows" / "flow.yaml").write_text(FLOW)
         # Only what a pod has: no AETHERFLOW_* or PYTHON* variable of the caller changes what is measured.
-        env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+        env = bench_env({k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}})
         env.update(
             AETHERFLOW_FLOW_FILE=str(base / "flows" / "flow.yaml"),
             AETHERFLOW_STATE_PATH=str(base / "state") + "/",

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import bench_env
+
 
 def flow_text(jobs: int, steps: int) -> str:
     lines = ["version: 1", "flow: {id: bench}", "jobs:"]
@@ -40,7 +42,7 @@ def run_once(workdir: Path, jobs: int, steps: int, run_id: str, *, reuse: bool =
     if not flow.exists():
         flow.write_text(flow_text(jobs, steps))
     state = workdir / f"state_{jobs}_{steps}_{run_id if reuse else time.monotonic_ns()}.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")}
+    env = bench_env({k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_")})
     env["AETHERFLOW_LOG_FORMAT"] = "json"
     log = workdir / "log.jsonl"
     cmd = [sys.executable, "-m", "aetherflow", "run", "--flow-yaml", str(flow), "--state", str(state),

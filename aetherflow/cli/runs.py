@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aetherflow.cli import runs_view
 from aetherflow.cli.common import add_state_args, dumps, env_redactor, resolve_state
 from aetherflow.cli.graph import add_graph_args
 from aetherflow.errors import retryable_for
@@ -84,6 +83,8 @@ def _list(args: argparse.Namespace) -> int:
     elif fmt == "yaml":
         print(_yaml(env_redactor().mask_obj(doc)), end="")
     else:
+        from aetherflow.cli import runs_view  # the tables (and unicodedata) only when one is printed, never on `run`
+
         print(env_redactor().mask(runs_view.list_text(runs, wide=fmt == "wide", colour=_colour())))
     return 0
 
@@ -127,6 +128,8 @@ def _show(args: argparse.Namespace) -> int:
         print(_yaml(env_redactor().mask_obj(_document(run, jobs, steps, target.declared_jobs))), end="")
     else:
         # the table keeps the store's order (record creation = execution order), whether the flow is known or not
+        from aetherflow.cli import runs_view
+
         wide = fmt == "wide"
         attempts = runs_view.attempts_of(rows) if rows is not None else None
         text = runs_view.show_text(run, jobs, steps, wide=wide, colour=_colour(), attempts=attempts)

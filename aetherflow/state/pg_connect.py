@@ -95,6 +95,15 @@ class PgConnection:
             stack.enter_context(self._conn.transaction())
             return body(_TextSafe(self._conn))
 
+    def statement(self, what: str, sql: str, args: tuple[Any, ...]) -> None:
+        """One statement in its own transaction: autocommit runs it atomically, one round trip and no BEGIN/COMMIT.
+
+        A transition that writes two tables does it in one statement (a data-modifying ``WITH``), so that each still
+        commits once, all or nothing, for the price of one exchange with the server.
+        """
+        with self._guard(what):
+            _TextSafe(self._conn).execute(sql, args)
+
     def read(self, what: str, body: Callable[[Any], T]) -> T:
         """``body(connection)`` outside a transaction block (autocommit)."""
         with self._guard(what):

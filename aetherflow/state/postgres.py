@@ -68,8 +68,24 @@ def pg_placeholders(sql: str) -> str:
     return "".join(out)
 
 
+# Each transition below is one statement (data-modifying WITH for the second table): autocommit makes it its own
+# transaction, all or nothing, in one round trip to the server instead of BEGIN, statements and COMMIT.
 _STEP_END_UPSERT = pg_placeholders(STEP_END_UPSERT)
-_STEP_END_ATTEMPT = pg_placeholders(STEP_END_ATTEMPT)
+#: the step's row and the end of its attempt in flight
+_STEP_END_WITH_ATTEMPT = f"WITH step AS ({_STEP_END_UPSERT}) {pg_placeholders(STEP_END_ATTEMPT)}"
+#: the step's row RUNNING and a new attempt row
+_STEP_RUNNING = (
+    "WITH step AS (INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
+    " started_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'RUNNING', %s, %s, %s, %s)"
+    " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = 'RUNNING',"
+    " step_type = excluded.step_type, attempts = excluded.attempts, started_at = excluded.started_at,"
+    " ended_at = NULL, updated_at = excluded.updated_at, error = NULL)"
+    " INSERT INTO step_attempts (flow_id, run_id, job_id, step_id, attempt, run_attempt, status, started_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, 'RUNNING', %s)"
+    " ON CONFLICT (flow_id, run_id, job_id, step_id, attempt) DO UPDATE SET"
+    " run_attempt = excluded.run_attempt, status = 'RUNNING', started_at = excluded.started_at,"
+    " ended_at = NULL, error = NULL"
+)
 
 
 class PostgresStore:
@@ -314,26 +330,12 @@ class PostgresStore:
     ) -> None:
         """The step starts attempt ``attempt``: its row RUNNING and a new attempt row."""
         ts = now_ts()
-
-        def body(c: Any) -> None:
-            c.execute(
-                "INSERT INTO step_runs (flow_id, run_id, job_id, step_id, step_type, status, attempts, created_at,"
-                " started_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'RUNNING', %s, %s, %s, %s)"
-                " ON CONFLICT (flow_id, run_id, job_id, step_id) DO UPDATE SET status = 'RUNNING',"
-                " step_type = excluded.step_type, attempts = excluded.attempts, started_at = excluded.started_at,"
-                " ended_at = NULL, updated_at = excluded.updated_at, error = NULL",
-                (flow_id, run_id, job_id, step_id, step_type, attempt, ts, ts, ts),
-            )
-            c.execute(
-                "INSERT INTO step_attempts (flow_id, run_id, job_id, step_id, attempt, run_attempt, status,"
-                " started_at) VALUES (%s, %s, %s, %s, %s, %s, 'RUNNING', %s)"
-                " ON CONFLICT (flow_id, run_id, job_id, step_id, attempt) DO UPDATE SET"
-                " run_attempt = excluded.run_attempt, status = 'RUNNING', started_at = excluded.started_at,"
-                " ended_at = NULL, error = NULL",
-                (flow_id, run_id, job_id, step_id, attempt, run_attempt, ts),
-            )
-
-        self._db.transaction(f"starting step {job_id}.{step_id}", body, pipeline=True)
+        key = (flow_id, run_id, job_id, step_id)
+        self._db.statement(
+            f"starting step {job_id}.{step_id}",
+            _STEP_RUNNING,
+            (*key, step_type, attempt, ts, ts, ts, *key, attempt, run_attempt, ts),
+        )
 
     def step_attempt_failed(
         self, flow_id: str, run_id: str, job_id: str, step_id: str, attempt: int, error: str
@@ -363,30 +365,26 @@ class PostgresStore:
     ) -> None:
         """A step's final status of this attempt (also for records written without running: attempts unchanged)."""
         ts = now_ts()
-
-        def body(c: Any) -> None:
-            c.execute(
-                _STEP_END_UPSERT,
-                (
-                    flow_id,
-                    run_id,
-                    job_id,
-                    step_id,
-                    step_type,
-                    status,
-                    attempts,
-                    ts,
-                    ts,
-                    ts,
-                    error,
-                    outputs_json,
-                    promoted_json,
-                ),
-            )
-            if attempt_row:
-                c.execute(_STEP_END_ATTEMPT, (status, ts, error, flow_id, run_id, job_id, step_id, attempts))
-
-        self._db.transaction(f"ending step {job_id}.{step_id}", body, pipeline=True)
+        row = (
+            flow_id,
+            run_id,
+            job_id,
+            step_id,
+            step_type,
+            status,
+            attempts,
+            ts,
+            ts,
+            ts,
+            error,
+            outputs_json,
+            promoted_json,
+        )
+        if attempt_row:
+            attempt_args = (status, ts, error, flow_id, run_id, job_id, step_id, attempts)
+            self._db.statement(f"ending step {job_id}.{step_id}", _STEP_END_WITH_ATTEMPT, (*row, *attempt_args))
+        else:
+            self._db.statement(f"ending step {job_id}.{step_id}", _STEP_END_UPSERT, row)
 
     def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
         """Store the rendered ``outputs`` of a finished step."""
@@ -428,7 +426,7 @@ class PostgresStore:
         return self._db.transaction("pruning", body)
 
     def _write(self, what: str, sql: str, args: tuple[Any, ...]) -> None:
-        self._db.transaction(what, lambda c: c.execute(sql, args), pipeline=True)
+        self._db.statement(what, sql, args)
 
 
 def _version_of(c: Any) -> int:

@@ -7,8 +7,6 @@ shared-memory index cannot work at all; the check picks ``DELETE`` there, or ref
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import sys
 import tempfile
@@ -115,6 +113,10 @@ def find_mount(entries: list[MountEntry], path: str) -> MountEntry | None:
 def _statfs_type(path: Path) -> tuple[str, bool]:
     if not sys.platform.startswith("linux"):
         return "unknown", False
+    # imported here: statfs is the fallback when mountinfo cannot be read, and ctypes costs every run ~0.4 MiB
+    import ctypes
+    import ctypes.util
+
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return "unknown", False

@@ -93,6 +93,34 @@ def test_an_error_text_with_nul_and_lone_surrogates_is_recorded_instead_of_faili
         store.close()
 
 
+def test_a_step_end_that_cannot_be_written_leaves_its_attempt_running_too(pg_url: str) -> None:
+    # the step row and its attempt row are one transition: all or nothing, also now that it is a single statement
+    store = open_store(pg_url)
+    try:
+        store.start_run("f", "r1")
+        store.step_running("f", "r1", "a", "s1", "external.process", 1, 1)
+        with pytest.raises(StateError, match=r"ending step a\.s1"):
+            store.step_end("f", "r1", "a", "s1", None, "SUCCESS", attempts=1)  # type: ignore[arg-type]
+        assert store.load_steps("f", "r1")[("a", "s1")].status == "RUNNING"
+        assert [row[3] for row in store.load_attempts("f", "r1")] == ["RUNNING"]
+        store.step_end("f", "r1", "a", "s1", "external.process", "SUCCESS", attempts=1)  # the connection still works
+        assert [row[3] for row in store.load_attempts("f", "r1")] == ["SUCCESS"]
+    finally:
+        store.close()
+
+
+def test_a_step_start_whose_attempt_row_cannot_be_written_leaves_no_running_step(pg_url: str) -> None:
+    store = open_store(pg_url)
+    try:
+        store.start_run("f", "r1")
+        with pytest.raises(StateError, match=r"starting step a\.s1"):
+            store.step_running("f", "r1", "a", "s1", "external.process", 1, None)  # type: ignore[arg-type]
+        assert store.load_steps("f", "r1") == {}
+        assert store.load_attempts("f", "r1") == []
+    finally:
+        store.close()
+
+
 def test_a_new_schema_is_created_at_the_current_version_with_the_lock_holder_columns(
     pg_url: str, postgres_server: PostgresServer
 ) -> None:
