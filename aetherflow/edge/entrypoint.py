@@ -200,7 +200,7 @@ def _inputs(
 
 
 def _plan(inputs: RunInputs, *, container: bool) -> Plan:
-    from aetherflow.plan import build_plan
+    from aetherflow.plan import EnvCheck, build_plan
 
     flow_path = inputs.flow_path or ""
     try:
@@ -210,6 +210,7 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
             env=inputs.env,
             registry=inputs.registry,
             container=container,
+            env_check=EnvCheck.for_run(inputs.settings.flow_job),  # before any state or lock exists
             **inputs.plan_options(),
         )
     except SpecErrors as exc:
@@ -226,12 +227,14 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
 
 
 def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:
-    from aetherflow.plan import build_resources
+    from aetherflow.plan import EnvCheck, build_resources
 
     hook = inputs.hook
+    # phase 7 renders and decodes only what the jobs of this invocation use (the preflight checked just those)
+    used = plan.env_needs.used_resources(EnvCheck.for_run(inputs.settings.flow_job).jobs)
     try:
         return build_resources(
-            plan.resources,
+            {name: res for name, res in plan.resources.items() if name in used},
             plan.profiles.profiles,
             inputs.env,
             inputs.redactor,

@@ -75,7 +75,8 @@ def test_warnings_are_printed_for_a_valid_flow(tmp_path: Path, capsys: pytest.Ca
     assert main(["validate", "--flow-yaml", path]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"OK: {path}",
-        "! jobs[0].steps[0].inputs: semantic:missing_env - Missing env env.NOT_SET_ANYWHERE [line 6]",
+        "! jobs[0].steps[0].inputs.items: semantic:missing_env - Missing env env.NOT_SET_ANYWHERE "
+        "(set NOT_SET_ANYWHERE, or give a default: {{env.NOT_SET_ANYWHERE:default}}) [line 6]",
     ]
 
 
@@ -86,7 +87,7 @@ def test_missing_env_fails_validation_when_strict(
     monkeypatch.setenv("AETHERFLOW_VALIDATE_ENV_STRICT", "true")
 
     assert main(["validate", "--flow-yaml", path]) == 2
-    assert capsys.readouterr().out.splitlines()[1].startswith("- jobs[0].steps[0].inputs: semantic:missing_env")
+    assert capsys.readouterr().out.splitlines()[1].startswith("- jobs[0].steps[0].inputs.items: semantic:missing_env")
 
 
 def test_json_output_is_one_line_with_keys_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
