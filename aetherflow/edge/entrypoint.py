@@ -227,15 +227,14 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
 
 
 def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:
-    from aetherflow.plan import EnvCheck, build_resources
+    from aetherflow.plan import EnvCheck
+    from aetherflow.plan.resources import build_run_resources
 
     hook = inputs.hook
-    # phase 7 renders and decodes only what the jobs of this invocation use (the preflight checked just those)
-    used = plan.env_needs.used_resources(EnvCheck.for_run(inputs.settings.flow_job).jobs)
     try:
-        return build_resources(
-            {name: res for name, res in plan.resources.items() if name in used},
-            plan.profiles.profiles,
+        return build_run_resources(
+            plan,
+            EnvCheck.for_run(inputs.settings.flow_job).jobs,
             inputs.env,
             inputs.redactor,
             decode=hook.decode if hook is not None else None,

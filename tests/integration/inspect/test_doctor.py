@@ -71,7 +71,7 @@ def test_missing_env_in_a_used_resource_and_its_profile_are_problems(tmp_path: P
     assert result.code == 2
     assert result.stdout.splitlines() == [
         f"FAIL: {flow}",
-        f"- resources.wh.config.path: semantic:missing_env - Missing env env.DB_FILE {_fix("DB_FILE")} [line 12]",
+        f"- resources.wh.config.path: semantic:missing_env - Missing env env.DB_FILE {_fix('DB_FILE')} [line 12]",
         "- profiles.base.options.cache: semantic:missing_env - Missing env env.CACHE_MODE "
         f"{_fix('CACHE_MODE')} [{tmp_path / 'profiles.yaml'}:4]",
     ]

@@ -159,8 +159,10 @@ def test_missing_env_is_reported_only_for_profiles_of_resources_a_step_uses(tmp_
     profiles = _profiles_file(
         tmp_path, "warehouse:\n  config: {path: '{{env.USED}}'}\nother:\n  config: {path: '{{env.UNUSED}}'}\n"
     )
-    step = "  - id: a\n    steps:\n      - {id: q, type: db_extract, inputs: {resource: db, sql: SELECT 1, output: o}}\n"
-    flow = FLOW.replace("jobs: []\n", "jobs:\n" + step)
+    step = (
+        "  - id: a\n    steps:\n      - {id: q, type: db_extract, inputs: {resource: db, sql: SELECT 1, output: o}}\n"
+    )
+    flow = FLOW.replace("jobs: []\n", "jobs:\n" + step + "\n")
 
     report, _ = check(tmp_path, flow, settings=Settings(profiles_file=str(profiles)))
     unused, _ = check(tmp_path, FLOW, settings=Settings(profiles_file=str(profiles)))
