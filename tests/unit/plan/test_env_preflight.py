@@ -57,6 +57,15 @@ def test_a_resource_named_inside_with_lock_is_used(tmp_path: Path) -> None:
     assert _names(tmp_path, jobs) == ["env.B_DB"]
 
 
+def test_a_with_lock_step_of_a_templated_type_needs_every_resources_env(tmp_path: Path) -> None:
+    jobs = (
+        "  - id: j\n    steps:\n      - id: l\n        type: with_lock\n        inputs:\n          lock_key: k\n"
+        "          step: {type: '{{env.INNER:check_items}}', inputs: {items: [x]}}\n"
+    )
+
+    assert _names(tmp_path, jobs) == ["env.A_DB", "env.B_DB", "env.ZIP_LEVEL"]
+
+
 def test_only_the_selected_jobs_steps_and_resources_count(tmp_path: Path) -> None:
     jobs = (
         "  - id: one\n    steps:\n      - {id: s, type: check_items, inputs: {items: '{{env.ONE}}'}}\n"
