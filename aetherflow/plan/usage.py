@@ -2,7 +2,8 @@
 
 A resource is used when a step names it in a literal ``resource``/``connector`` input. A templated such input, a
 templated step type (``with_lock``'s inner step), or any plugin step (it may reach any resource through its context)
-makes every resource count as used, since the name is not known before the run. ``zip``/``unzip`` fall back to the resource ``archive_default``.
+makes every resource count as used, since the name is not known before the run. ``zip``/``unzip`` fall back to the
+resource ``archive_default``. The environment preflight and phase 7 of a run use the same answer, per job.
 """
 
 from __future__ import annotations
