@@ -106,7 +106,9 @@ def build_plan(
     )
     if plan is None:
         # only warned about, a missing name in the flow block still leaves nothing to build a Plan from
-        errors = report.errors or [w for w in report.warnings if w.code == MISSING_ENV_CODE]
+        errors = report.errors or [
+            w for w in report.warnings if w.code == MISSING_ENV_CODE and w.loc.split(".")[0] == "flow"
+        ]
         warnings = [w for w in report.warnings if w not in errors]
         raise SpecErrors(errors, warnings, path=flow_path)
     return plan

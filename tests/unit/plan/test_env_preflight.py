@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aetherflow.plan import EnvCheck
-from tests.unit.plan.helpers import check
+import pytest
+
+from aetherflow.errors import SpecErrors
+from aetherflow.plan import EnvCheck, build_plan
+from aetherflow.settings import Settings
+from tests.unit.plan.helpers import check, make_registry, write_flow
 
 RESOURCES = """
 version: 1
@@ -106,3 +110,15 @@ def test_the_plan_tells_which_resources_the_selected_jobs_use(tmp_path: Path) ->
     assert plan is not None
     assert plan.env_needs.used_resources() == {"a", "archive_default"}
     assert plan.env_needs.used_resources({"two"}) == {"archive_default"}
+
+
+def test_building_a_plan_without_the_flow_blocks_env_names_only_those_names(tmp_path: Path) -> None:
+    text = 'version: 1\nflow: {id: "{{env.FLOW_ID}}"}\njobs:\n  - id: j\n    steps:\n'
+    text += "      - {id: s, type: check_items, inputs: {items: '{{env.ITEMS}}'}}\n"
+    path = write_flow(tmp_path, text)
+
+    with pytest.raises(SpecErrors) as raised:
+        build_plan(str(path), settings=Settings(), env={}, registry=make_registry())
+
+    assert [(i.code, i.loc) for i in raised.value.errors] == [("semantic:missing_env", "flow.id")]
+    assert [i.loc for i in raised.value.warnings] == ["jobs[0].steps[0].inputs.items"]
