@@ -362,6 +362,7 @@ def _execute(
     stop: Any,
     tracker: Any,
 ) -> int:
+    from aetherflow.edge.schedule import schedule_of
     from aetherflow.errors import StateError
     from aetherflow.runner.engine import Runner, RunOptions
     from aetherflow.state.locks import LockManager
@@ -408,6 +409,8 @@ def _execute(
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
+        scheduled_at=schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at).slot,
+        progress_seconds=settings.progress_seconds,
     )
     runner = Runner(
         plan,

@@ -2,8 +2,8 @@
 
 Every templated string is parsed with the roots of its phase (env only for ``flow`` and resources, the step roots for
 step inputs/outputs); ``env.*`` reads without a default are collected with their owner, for the environment preflight
-(``env_preflight``) to decide which must be set; a step that reads ``jobs.<id>`` should depend on that job; a decode
-target must be one standalone ``{{TOKEN}}``.
+(``env_preflight``) to decide which must be set; ``run.<key>`` must be a key the run root has; a decode target must be
+one standalone ``{{TOKEN}}``. What step templates read of steps and jobs is checked by ``output_refs``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from aetherflow.conditions import run_key_problem
 from aetherflow.errors import Issue, TemplateSyntaxError
 from aetherflow.plan.env_preflight import EnvRead, Owner
 from aetherflow.plan.findings import Recorder
@@ -23,9 +24,8 @@ _DECODE_MSG: Final = "Decode target must be a standalone template token like '{{
 class TemplateScanner:
     """Checks the templates of one flow (and of its profiles) and records what is wrong."""
 
-    def __init__(self, rec: Recorder, *, ancestors: Mapping[str, set[str]]) -> None:
+    def __init__(self, rec: Recorder) -> None:
         self.rec = rec
-        self.ancestors = ancestors
         #: every ``{{env.NAME}}`` without a default, in the order written
         self.env_reads: list[EnvRead] = []
 
@@ -65,7 +65,7 @@ class TemplateScanner:
         """Check every templated string under ``value`` (at ``path`` of ``doc``, default the flow document)."""
         doc = doc or self.rec.doc
         section_line = doc.line_of(path)
-        for leaf_path, leaf_loc, text in _leaves(value, path, section):
+        for leaf_path, leaf_loc, text in string_leaves(value, path, section):
             if not has_template(text):
                 continue
             try:
@@ -86,16 +86,13 @@ class TemplateScanner:
                     line = doc.line_of(leaf_path)
                     self.env_reads.append(EnvRead(name, owner[0], owner[1], leaf_loc, line, doc.file))
                 else:
-                    self._check_token(token, section, section_line, doc.file, job_id=job_id)
+                    self._check_token(token, section, section_line, doc.file)
 
-    def _check_token(
-        self, token: Token, section: str, line: int | None, file: str | None, *, job_id: str | None
-    ) -> None:
-        if token.root == "jobs" and job_id is not None and "." in token.path:
-            ref = token.path.split(".")[1]
-            if ref not in self.ancestors.get(job_id, set()):
-                msg = f"Job '{job_id}' reads jobs.{ref} but does not depend on it"
-                self.rec.add(False, Issue("semantic:not_a_dependency", section, msg, line=line, file=file))
+    def _check_token(self, token: Token, section: str, line: int | None, file: str | None) -> None:
+        if token.root == "run" and "." in token.path:
+            problem = run_key_problem(token.path.split(".")[1:])
+            if problem is not None:
+                self.rec.add(True, Issue("template:unknown_reference", section, problem, line=line, file=file))
 
     def decode_targets(
         self, name: str, config: Mapping[str, Any], options: Mapping[str, Any], decode: Mapping[str, Any]
@@ -126,7 +123,7 @@ def str_items(value: Any) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
-def _leaves(value: Any, path: tuple[Any, ...], loc: str) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+def string_leaves(value: Any, path: tuple[Any, ...], loc: str) -> Iterator[tuple[tuple[Any, ...], str, str]]:
     """``(path, loc, text)`` for every string leaf of ``value`` (mapping keys are never templated)."""
     todo: list[tuple[Any, tuple[Any, ...], str]] = [(value, path, loc)]
     while todo:

@@ -18,7 +18,7 @@ flow: {id: f}
 resources:
   a: {kind: db, driver: sqlite3, config: {path: "{{env.A_DB}}"}}
   b: {kind: db, driver: sqlite3, config: {path: "{{env.B_DB}}"}}
-  archive_default: {kind: archive, driver: zipfile, options: {level: "{{env.ZIP_LEVEL}}"}}
+  archive_default: {kind: archive, driver: zipfile, options: {cache: "{{env.ZIP_LEVEL}}"}}
 jobs:
 """
 
