@@ -69,7 +69,8 @@ CODES: Final[dict[str, str]] = {
     "semantic:missing_required_input": "A required step input is absent (an error for built-in and typed steps).",
     "semantic:not_a_dependency": "Warning: a job reads another job that it does not depend on (it ran earlier).",
     "semantic:state_backend_unsupported": "Warning: `flow.state.backend: file` is not supported; SQLite is used.",
-    "semantic:missing_env": "An `{{env.NAME}}` without a default is unset or empty (a warning in `validate`).",
+    "semantic:missing_env": "An `{{env.NAME}}` without a default that the invocation needs is unset or empty "
+    "(a warning in `validate`, an error at the start of `run`).",
     "semantic:unknown_profile": "A resource names a profile the configured profiles source does not have.",
     "template:syntax": "A template uses unsupported syntax; only {{PATH}} and {{PATH:DEFAULT}} exist.",
     "template:unknown_root": "A template root is not available in the phase where the template stands.",

@@ -31,7 +31,8 @@ SETTING_HELP: Final[dict[str, str]] = {
     "secrets_module": "Python module of the secrets hook (`expand_env`, `decode`).",
     "secrets_path": "Python file of the secrets hook (used when no module is set).",
     "secret_patterns": "Comma-separated globs; env names matching one have their values redacted.",
-    "validate_env_strict": "`validate` reports missing `{{env.NAME}}` values as errors, not warnings.",
+    "validate_env_strict": "`validate` reports missing `{{env.NAME}}` values as errors, not warnings "
+    "(the same as `validate --strict-env`; `run` always refuses them).",
     "bundle_manifest": "Bundle manifest to sync and take the flow, profiles and plugins from.",
     "allow_stale_bundle": "Use the last synced bundle when the sync fails.",
     "mode": "`internal_fast` or `enterprise` (allow-lists for plugins and drivers); a manifest's `mode` wins.",

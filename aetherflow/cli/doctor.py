@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aetherflow.cli.common import dumps
-from aetherflow.cli.inspect import MISSING_ENV_CODE, NETWORK_FS_CODE, prepare, records, validate
+from aetherflow.cli.inspect import NETWORK_FS_CODE, prepare, records, validate
 from aetherflow.observability.logvalues import loggable
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 def doctor(args: argparse.Namespace) -> int:
     """The ``doctor`` command: exit 0 when nothing is wrong, 2 otherwise."""
     from aetherflow.errors import ExitCode
+    from aetherflow.plan.env_preflight import MISSING_ENV_CODE, missing_env_names
 
     ctx = prepare(args, "doctor")
     report, plan = validate(ctx)
@@ -44,8 +45,6 @@ def doctor(args: argparse.Namespace) -> int:
         warnings.extend(report_region_warnings(plan))
     ok = not problems
     if args.json:
-        from aetherflow.plan.references import missing_env_names
-
         doc = {
             "ok": ok,
             "flow_yaml": ctx.flow_path,

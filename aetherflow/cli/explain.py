@@ -145,6 +145,7 @@ def _keys_text(keys: Mapping[str, _KeyView]) -> str:
 
 def _resource_view(plan: Plan, name: str, ctx: InspectContext) -> _ResourceView:
     """Render a resource like the run does (env root), without decoding: decode targets are secrets, shown ``***``."""
+    from aetherflow.plan.env_preflight import env_names
     from aetherflow.spec.resources import decode_paths, merge_resource, register_secret_keys
 
     res = plan.resources[name]
@@ -168,7 +169,7 @@ def _resource_view(plan: Plan, name: str, ctx: InspectContext) -> _ResourceView:
             else:
                 shown = redactor.mask(_format_value(_mask_secret_names(key, rendered[section][key], redactor)))
             views[section][key] = _KeyView(sources[key], shown)
-    env_keys = sorted(_env_names(merged.config) | _env_names(merged.options))
+    env_keys = sorted(env_names(merged.config) | env_names(merged.options))
     decode = {key: value for key, value in merged.decode.items() if value}
     return _ResourceView(name, res.kind, res.driver, res.profile, views["config"], views["options"], env_keys, decode)
 
@@ -225,23 +226,3 @@ def _format_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False) if any(ch in value for ch in "\r\n") else value
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _env_names(value: Any) -> set[str]:
-    """The env variable names the templates in ``value`` read (with or without a default)."""
-    from aetherflow.errors import TemplateSyntaxError
-    from aetherflow.templating import has_template, iter_strings, parse
-
-    names: set[str] = set()
-    for _loc, text in iter_strings(value, ""):
-        if not has_template(text):
-            continue
-        try:
-            template = parse(text, None)
-        except TemplateSyntaxError:
-            continue
-        for token in template.tokens:
-            segments = token.path.split(".")
-            if token.root == "env" and len(segments) > 1:
-                names.add(segments[1])
-    return names

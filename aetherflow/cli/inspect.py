@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["InspectContext", "prepare", "records", "register", "validate"]
 
 MASK: Final = "***"
-MISSING_ENV_CODE: Final = "semantic:missing_env"
 NETWORK_FS_CODE: Final = "settings:state_network_fs"
 _NO_FLOW: Final = (
     "No flow file: pass --flow-yaml, set AETHERFLOW_FLOW_FILE, or run where ./flow.yaml "

@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
     validate.add_argument("--bundle-manifest", metavar="PATH", help="bundle manifest providing the flow")
     validate.add_argument("--allow-stale-bundle", action="store_true", help="use the last synced bundle if sync fails")
     validate.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    validate.add_argument(
+        "--strict-env",
+        action="store_true",
+        help="a missing {{env.NAME}} is an error, not a warning (as AETHERFLOW_VALIDATE_ENV_STRICT=true)",
+    )
     validate.set_defaults(handler=_validate, parser=validate)
 
     schema = subparsers.add_parser(
@@ -62,7 +67,9 @@ def _validate(args: argparse.Namespace) -> int:
     redactor = Redactor()
     try:
         settings = load_settings(os.environ).with_overrides(
-            bundle_manifest=args.bundle_manifest, allow_stale_bundle=args.allow_stale_bundle or None
+            bundle_manifest=args.bundle_manifest,
+            allow_stale_bundle=args.allow_stale_bundle or None,
+            validate_env_strict=args.strict_env or None,
         )
         redactor = Redactor.for_settings(settings)
         inputs = prepare_inputs(os.environ, settings, flow_yaml=flow_path, redactor=redactor)

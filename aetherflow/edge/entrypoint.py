@@ -201,7 +201,7 @@ def _inputs(
 
 
 def _plan(inputs: RunInputs, *, container: bool) -> Plan:
-    from aetherflow.plan import build_plan
+    from aetherflow.plan import EnvCheck, build_plan
 
     flow_path = inputs.flow_path or ""
     try:
@@ -211,6 +211,7 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
             env=inputs.env,
             registry=inputs.registry,
             container=container,
+            env_check=EnvCheck.for_run(inputs.settings.flow_job),  # before any state or lock exists
             **inputs.plan_options(),
         )
     except SpecErrors as exc:
@@ -227,13 +228,14 @@ def _plan(inputs: RunInputs, *, container: bool) -> Plan:
 
 
 def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:
-    from aetherflow.plan import build_resources
+    from aetherflow.plan import EnvCheck
+    from aetherflow.plan.resources import build_run_resources
 
     hook = inputs.hook
     try:
-        return build_resources(
-            plan.resources,
-            plan.profiles.profiles,
+        return build_run_resources(
+            plan,
+            EnvCheck.for_run(inputs.settings.flow_job).jobs,
             inputs.env,
             inputs.redactor,
             decode=hook.decode if hook is not None else None,

@@ -6,12 +6,13 @@ Everything here is immutable except ``Report``, whose lists the pipeline fills p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aetherflow.api import RetryPolicy
 from aetherflow.conditions import Condition
 from aetherflow.errors import Issue
+from aetherflow.plan.env_preflight import EnvNeeds
 from aetherflow.spec.model import ResourceModel
 from aetherflow.spec.profiles import Profiles
 
@@ -101,6 +102,8 @@ class Plan:
     resources: Mapping[str, ResourceModel]
     profiles: Profiles
     warnings: tuple[Issue, ...]
+    #: the env reads and resource usage the environment preflight decides on (no values)
+    env_needs: EnvNeeds = field(default_factory=EnvNeeds)
 
     def job(self, job_id: str) -> JobSpec:
         """The job called ``job_id`` (KeyError when absent)."""

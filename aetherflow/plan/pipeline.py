@@ -15,6 +15,14 @@ from pydantic_core import ValidationError
 
 from aetherflow.errors import InputError, SpecErrors, TemplateMissingKey, TemplateSyntaxError
 from aetherflow.plan.connector_keys import check_connector_keys
+from aetherflow.plan.env_preflight import (
+    MISSING_ENV_CODE,
+    EnvCheck,
+    EnvNeeds,
+    collect_usage,
+    missing_env,
+    missing_env_names,
+)
 from aetherflow.plan.findings import Recorder, one_line
 from aetherflow.plan.graph import execution_order
 from aetherflow.plan.literal_inputs import check_literal_inputs
@@ -48,10 +56,14 @@ def validate_flow(
     container: bool = False,
     bundle_profiles_file: str | None = None,
     archive_drivers: Collection[str] | None = None,
+    env_check: EnvCheck | None = None,
 ) -> tuple[Report, Plan | None]:
     """Run every validation phase on ``flow_path``; the Plan is None when an error was found.
 
     ``archive_drivers`` is the enterprise allow-list (a bundle manifest's ``zip_drivers``), default pyzipper/zipfile.
+    ``env_check`` says how missing env names are reported (default: as ``validate`` does, every job, warnings unless
+    ``AETHERFLOW_VALIDATE_ENV_STRICT``); a missing name in the ``flow`` block leaves the Plan None (it cannot be
+    rendered) even when only warned about.
     """
     checker = _Checker(
         flow_path,
@@ -61,6 +73,7 @@ def validate_flow(
         container=container,
         bundle_profiles_file=bundle_profiles_file,
         archive_drivers=frozenset(archive_drivers) if archive_drivers is not None else DEFAULT_ARCHIVE_DRIVERS,
+        env_check=env_check or EnvCheck(strict=settings.validate_env_strict),
     )
     plan = checker.run()
     errors = [one_line(issue) for issue in checker.rec.errors]
@@ -79,8 +92,12 @@ def build_plan(
     container: bool = False,
     bundle_profiles_file: str | None = None,
     archive_drivers: Collection[str] | None = None,
+    env_check: EnvCheck | None = None,
 ) -> Plan:
-    """The Plan of ``flow_path``; raises SpecErrors (exit 2) carrying every error and warning when it is invalid."""
+    """The Plan of ``flow_path``; raises SpecErrors (exit 2) carrying every error and warning when it is invalid.
+
+    A run passes ``EnvCheck.for_run``: the environment preflight, whose missing names are errors.
+    """
     report, plan = validate_flow(
         flow_path,
         settings=settings,
@@ -89,9 +106,15 @@ def build_plan(
         container=container,
         bundle_profiles_file=bundle_profiles_file,
         archive_drivers=archive_drivers,
+        env_check=env_check,
     )
     if plan is None:
-        raise SpecErrors(report.errors, report.warnings, path=flow_path)
+        # only warned about, a missing name in the flow block still leaves nothing to build a Plan from
+        errors = report.errors or [
+            w for w in report.warnings if w.code == MISSING_ENV_CODE and w.loc.split(".")[0] == "flow"
+        ]
+        warnings = [w for w in report.warnings if w not in errors]
+        raise SpecErrors(errors, warnings, path=flow_path)
     return plan
 
 
@@ -108,6 +131,7 @@ class _Checker:
         container: bool,
         bundle_profiles_file: str | None,
         archive_drivers: frozenset[str],
+        env_check: EnvCheck,
     ) -> None:
         self.flow_path = flow_path
         self.settings = settings
@@ -116,6 +140,7 @@ class _Checker:
         self.container = container
         self.bundle_profiles_file = bundle_profiles_file
         self.archive_drivers = archive_drivers
+        self.env_check = env_check
         self.rec = Recorder()
 
     def run(self) -> Plan | None:
@@ -142,8 +167,7 @@ class _Checker:
         semantics = rules.check(flow)  # phase 3
         check_connector_keys(rec, self.registry, flow["resources"])
         check_literal_inputs(rec, rules.shapes, flow["jobs"])
-        strict = self.settings.validate_env_strict
-        scanner = TemplateScanner(rec, env=self.env, strict_env=strict)
+        scanner = TemplateScanner(rec)
         scanner.scan_flow(doc.data)  # phase 4
         OutputReferences(rec, rules.shapes, semantics).check_flow(doc.data)
         profiles = check_profiles(  # phase 5
@@ -154,12 +178,21 @@ class _Checker:
             container=self.container,
             bundle_profiles_file=self.bundle_profiles_file,
         )
-        if rec.errors:
+        needs = EnvNeeds(
+            tuple(scanner.env_reads),
+            collect_usage(flow["jobs"], self.registry),
+            {name: res["profile"] for name, res in flow["resources"].items()},
+        )
+        missing = missing_env(needs, self.env, self.env_check.jobs)  # the environment preflight
+        for issue in missing:
+            rec.add(self.env_check.strict, issue)
+        unset = set(missing_env_names(missing))
+        if rec.errors or any(read.owner == "flow" and read.name in unset for read in needs.reads):
             return None
         meta = self._render_meta(flow["flow"])
         if meta is None:
             return None
-        return self._plan(flow, semantics, meta, profiles, hashlib.sha256(raw).hexdigest())
+        return self._plan(flow, semantics, meta, profiles, needs, hashlib.sha256(raw).hexdigest())
 
     def _render_meta(self, written: Mapping[str, Any]) -> FlowMeta | None:
         """The ``flow`` block rendered with the env root; None (errors recorded) when it renders to something bad."""
@@ -217,7 +250,13 @@ class _Checker:
         return setting.strip()
 
     def _plan(
-        self, flow: Mapping[str, Any], semantics: Semantics, meta: FlowMeta, profiles: Profiles, sha256: str
+        self,
+        flow: Mapping[str, Any],
+        semantics: Semantics,
+        meta: FlowMeta,
+        profiles: Profiles,
+        needs: EnvNeeds,
+        sha256: str,
     ) -> Plan:
         jobs_data: list[dict[str, Any]] = flow["jobs"]
         specs = {job["id"]: JobSpec.from_validated(i, job, semantics.conditions[i]) for i, job in enumerate(jobs_data)}
@@ -233,4 +272,5 @@ class _Checker:
             resources=resources,
             profiles=profiles,
             warnings=tuple(self.rec.warnings),
+            env_needs=needs,
         )

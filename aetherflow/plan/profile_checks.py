@@ -1,7 +1,7 @@
 """Phase 5: the configured profiles source is loaded and checked, and every ``resources.<name>.profile`` resolves.
 
-The profile sections are template-scanned like the flow's (a missing env key counts only for profiles the flow
-uses), and the decode targets of a resource merged with its profile are checked as one.
+The profile sections are template-scanned like the flow's (their env reads count only for profiles of the resources
+an invocation uses), and the decode targets of a resource merged with its profile are checked as one.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ def check_profiles(
         rec.add(True, issue)
     for issue in profiles.warnings:
         rec.add(False, issue)
-    used = {res["profile"] for res in resources.values() if res["profile"]}
     if profiles.document is not None:
-        _scan_profiles(scanner, profiles.document, profiles.raw, used)
+        _scan_profiles(scanner, profiles.document, profiles.raw)
     data = profiles.document.data if profiles.document is not None else None
     written = set(data) if isinstance(data, dict) else set()
     # a source that failed as a whole (unreadable, bad YAML, not a mapping) names no profile reliably
@@ -64,7 +63,7 @@ def check_profiles(
     return profiles
 
 
-def _scan_profiles(scanner: TemplateScanner, doc: YamlDocument, raw: Mapping[str, Any], used: set[str]) -> None:
+def _scan_profiles(scanner: TemplateScanner, doc: YamlDocument, raw: Mapping[str, Any]) -> None:
     for pname, body in raw.items():
         for section in ("config", "options"):
             value = body.get(section)
@@ -74,8 +73,8 @@ def _scan_profiles(scanner: TemplateScanner, doc: YamlDocument, raw: Mapping[str
                     (pname, section),
                     value,
                     ENV_ROOTS,
+                    owner=("profile", pname),
                     doc=doc,
-                    check_env=pname in used,
                 )
 
 

@@ -1,9 +1,9 @@
 """Static template checks (phase 4, and the profile sections of phase 5): nothing is rendered here.
 
 Every templated string is parsed with the roots of its phase (env only for ``flow`` and resources, the step roots for
-step inputs/outputs); ``env.*`` reads without a default must name a non-empty variable; ``run.<key>`` must be a key
-the run root has; a decode target must be one standalone ``{{TOKEN}}``. What step templates read of steps and jobs is
-checked by ``output_refs``.
+step inputs/outputs); ``env.*`` reads without a default are collected with their owner, for the environment preflight
+(``env_preflight``) to decide which must be set; ``run.<key>`` must be a key the run root has; a decode target must be
+one standalone ``{{TOKEN}}``. What step templates read of steps and jobs is checked by ``output_refs``.
 """
 
 from __future__ import annotations
@@ -13,22 +13,21 @@ from typing import Any, Final
 
 from aetherflow.conditions import run_key_problem
 from aetherflow.errors import Issue, TemplateSyntaxError
+from aetherflow.plan.env_preflight import EnvRead, Owner
 from aetherflow.plan.findings import Recorder
 from aetherflow.spec.load import YamlDocument
 from aetherflow.templating import ENV_ROOTS, STEP_ROOTS, Template, Token, has_template, parse
 
-#: the message of ``semantic:missing_env``; the env variable's name follows it
-MISSING_ENV_PREFIX: Final = "Missing env env."
 _DECODE_MSG: Final = "Decode target must be a standalone template token like '{{TOKEN}}' (no prefix/suffix)."
 
 
 class TemplateScanner:
     """Checks the templates of one flow (and of its profiles) and records what is wrong."""
 
-    def __init__(self, rec: Recorder, *, env: Mapping[str, str], strict_env: bool) -> None:
+    def __init__(self, rec: Recorder) -> None:
         self.rec = rec
-        self.env = env
-        self.strict_env = strict_env  # a missing env key is an error (else a warning)
+        #: every ``{{env.NAME}}`` without a default, in the order written
+        self.env_reads: list[EnvRead] = []
 
     def scan_flow(self, raw: Mapping[str, Any]) -> None:
         """Phase 4 over the flow document as written (``raw``, not the schema-validated data)."""
@@ -39,16 +38,18 @@ class TemplateScanner:
             for section in ("config", "options"):
                 value = res.get(section)
                 if value:
-                    self.scan(f"resources.{name}.{section}", ("resources", name, section), value, ENV_ROOTS)
+                    where = ("resources", name, section)
+                    self.scan(f"resources.{name}.{section}", where, value, ENV_ROOTS, owner=("resource", name))
             self.decode_targets(name, res.get("config") or {}, res.get("options") or {}, res.get("decode") or {})
-        self.scan("flow", ("flow",), raw["flow"], ENV_ROOTS)
+        self.scan("flow", ("flow",), raw["flow"], ENV_ROOTS, owner=("flow", ""))
         for i, job in enumerate(raw["jobs"]):
             for j, step in enumerate(job["steps"]):
                 for section in ("inputs", "outputs"):
                     value = step.get(section)
                     if value:
                         path = ("jobs", i, "steps", j, section)
-                        self.scan(f"jobs[{i}].steps[{j}].{section}", path, value, STEP_ROOTS, job_id=job["id"])
+                        loc = f"jobs[{i}].steps[{j}].{section}"
+                        self.scan(loc, path, value, STEP_ROOTS, job_id=job["id"], owner=("job", job["id"]))
 
     def scan(
         self,
@@ -57,9 +58,9 @@ class TemplateScanner:
         value: Any,
         roots: frozenset[str],
         *,
+        owner: tuple[Owner, str],
         job_id: str | None = None,
         doc: YamlDocument | None = None,
-        check_env: bool = True,
     ) -> None:
         """Check every templated string under ``value`` (at ``path`` of ``doc``, default the flow document)."""
         doc = doc or self.rec.doc
@@ -80,14 +81,15 @@ class TemplateScanner:
                 self.rec.add(True, Issue("template:unknown_root", leaf_loc, msg, line=line, file=doc.file))
                 template = parse(text, None)
             for token in template.tokens:
-                self._check_token(token, section, section_line, doc.file, check_env=check_env)
+                if token.root == "env" and token.default is None and "." in token.path:
+                    name = token.path.removeprefix("env.")
+                    line = doc.line_of(leaf_path)
+                    self.env_reads.append(EnvRead(name, owner[0], owner[1], leaf_loc, line, doc.file))
+                else:
+                    self._check_token(token, section, section_line, doc.file)
 
-    def _check_token(self, token: Token, section: str, line: int | None, file: str | None, *, check_env: bool) -> None:
-        if token.root == "env" and token.default is None and check_env and _env_missing(self.env, token.path):
-            name = token.path.removeprefix("env.")
-            issue = Issue("semantic:missing_env", section, MISSING_ENV_PREFIX + name, line=line, file=file)
-            self.rec.add(self.strict_env, issue)
-        elif token.root == "run" and "." in token.path:
+    def _check_token(self, token: Token, section: str, line: int | None, file: str | None) -> None:
+        if token.root == "run" and "." in token.path:
             problem = run_key_problem(token.path.split(".")[1:])
             if problem is not None:
                 self.rec.add(True, Issue("template:unknown_reference", section, problem, line=line, file=file))
@@ -134,17 +136,6 @@ def string_leaves(value: Any, path: tuple[Any, ...], loc: str) -> Iterator[tuple
             todo.extend((item, (*cur_path, n), f"{cur_loc}[{n}]") for n, item in reversed(list(enumerate(current))))
 
 
-def _env_missing(env: Mapping[str, str], path: str) -> bool:
-    """Whether ``env.<...>`` would be missing (docs/reference/templating.md): absent, empty, or deeper than a string."""
-    segments = path.split(".")
-    if len(segments) == 1:
-        return False
-    if len(segments) > 2:
-        return True
-    value = env.get(segments[1])
-    return value is None or value == ""
-
-
 def _true_paths(tree: Any, prefix: str = "") -> Iterator[str]:
     """Dotted paths of a ``decode`` tree whose value is YAML ``true`` (strict: only a real boolean selects)."""
     if not isinstance(tree, dict):
@@ -166,13 +157,3 @@ def _dotted(values: Mapping[str, Any], dotted: str) -> Any:
             return None
         current = current[segment]
     return current
-
-
-def missing_env_names(issues: Iterator[Issue] | list[Issue]) -> list[str]:
-    """The env variable names the ``semantic:missing_env`` records among ``issues`` name, sorted, each once."""
-    names = {
-        issue.msg.removeprefix(MISSING_ENV_PREFIX)
-        for issue in issues
-        if issue.code == "semantic:missing_env" and issue.msg.startswith(MISSING_ENV_PREFIX)
-    }
-    return sorted(names)

@@ -1,15 +1,16 @@
 """Resources as steps use them: each merged with its profile, rendered with the env root, decoded, secrets registered.
 
-Runs at the start of ``run`` (and when a bundle is synced), after validation, so template errors here are real
-(missing env keys) rather than static.
+Runs at the start of ``run`` (and when a bundle is synced), after validation and the environment preflight, for the
+resources the run's jobs use. The others are not built, but their secrets are still registered
+(``register_unused_secrets``): redaction must not depend on which resources happen to be used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
-from aetherflow.errors import InputError
+from aetherflow.errors import InputError, TemplateError
 from aetherflow.spec.resources import (
     ResolvedResource,
     decode_paths,
@@ -18,6 +19,25 @@ from aetherflow.spec.resources import (
     replace_decode_target,
 )
 from aetherflow.templating import ENV_ROOTS, render
+
+if TYPE_CHECKING:
+    from aetherflow.plan.model import Plan
+
+
+def build_run_resources(
+    plan: Plan,
+    jobs: Collection[str] | None,
+    env: Mapping[str, str],
+    redactor: Any,
+    *,
+    decode: Callable[[str], str] | None = None,
+) -> dict[str, ResolvedResource]:
+    """Phase 7 of a run: the resources ``jobs`` (None: every job) use, built; the secrets of the others registered."""
+    used = plan.env_needs.used_resources(jobs)
+    profiles = plan.profiles.profiles
+    register_unused_secrets({n: r for n, r in plan.resources.items() if n not in used}, profiles, env, redactor)
+    wanted = {name: res for name, res in plan.resources.items() if name in used}
+    return build_resources(wanted, profiles, env, redactor, decode=decode)
 
 
 def build_resources(
@@ -68,3 +88,35 @@ def _apply_decode(tree: dict[str, Any], path: str, decode: Callable[[str], str],
         return value
 
     replace_decode_target(tree, path, decoded)
+
+
+def register_unused_secrets(
+    resources: Mapping[str, Any], profiles: Mapping[str, Any], env: Mapping[str, str], redactor: Any
+) -> None:
+    """Register the secrets of resources the run does not build: each leaf that renders (one that cannot, such as a
+    missing env variable, is left out, never an error), by its key; a decode target as written (nothing is decoded)."""
+
+    def as_written(raw: str) -> str:
+        redactor.add(raw)
+        return raw
+
+    for res in resources.values():
+        merged = merge_resource(res, profiles.get(res.profile) if res.profile else None)
+        for section, values in (("config", merged.config), ("options", merged.options)):
+            tree = _rendered_leaves(values, env)
+            for path in decode_paths(merged.decode, section):
+                replace_decode_target(tree, path, as_written)
+            register_secret_keys(tree, redactor)
+
+
+def _rendered_leaves(values: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out[key] = _rendered_leaves(value, env)
+            continue
+        try:
+            out[key] = render(value, {"env": env}, ENV_ROOTS)
+        except TemplateError:
+            continue
+    return out

@@ -1,8 +1,9 @@
 """Which resources a flow uses: an unknown or incomplete connector is an error only on a used resource.
 
-A resource is used when a step names it in a literal ``resource``/``connector`` input. A templated such input, or
-any plugin step (it may reach any resource through its context), makes every resource count as used, since the
-name is not known before the run. ``zip``/``unzip`` fall back to the resource ``archive_default``.
+A resource is used when a step names it in a literal ``resource``/``connector`` input. A templated such input, a
+templated step type (``with_lock``'s inner step), or any plugin step (it may reach any resource through its context)
+makes every resource count as used, since the name is not known before the run. ``zip``/``unzip`` fall back to the
+resource ``archive_default``. The environment preflight and phase 7 of a run use the same answer, per job.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ class ResourceUsage:
         if not isinstance(step, Mapping) or depth > MAX_INNER_DEPTH:
             return
         step_type, inputs = step.get("type"), step.get("inputs")
-        if not isinstance(step_type, str) or has_template(step_type):
+        if isinstance(step_type, str) and has_template(step_type):
+            self.all_used = True  # ``with_lock`` of a step type known only at run time: it may be any step
+            return
+        if not isinstance(step_type, str):
             return
         if self._registry.has_step(step_type) and not self._registry.is_builtin_step(step_type):
             self.all_used = True

@@ -57,8 +57,13 @@ def test_all_set_is_ok_and_exits_zero(tmp_path: Path) -> None:
     assert result.stdout == f"OK: {flow}\n"
 
 
-def test_missing_env_in_flow_and_profile_are_problems(tmp_path: Path) -> None:
+def _fix(name: str) -> str:
+    return f"(set {name}, or give a default: {{{{env.{name}:default}}}})"
+
+
+def test_missing_env_in_a_used_resource_and_its_profile_are_problems(tmp_path: Path) -> None:
     flow, env = _setup(tmp_path)
+    flow.write_text(flow.read_text(encoding="utf-8") + USES_WH, encoding="utf-8")
     del env["DB_FILE"], env["CACHE_MODE"]
 
     result = aetherflow("doctor", "--flow-yaml", str(flow), env=env)
@@ -66,9 +71,19 @@ def test_missing_env_in_flow_and_profile_are_problems(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stdout.splitlines() == [
         f"FAIL: {flow}",
-        "- resources.wh.config: semantic:missing_env - Missing env env.DB_FILE [line 11]",
-        f"- profiles.base.options: semantic:missing_env - Missing env env.CACHE_MODE [{tmp_path / 'profiles.yaml'}:3]",
+        f"- resources.wh.config.path: semantic:missing_env - Missing env env.DB_FILE {_fix('DB_FILE')} [line 12]",
+        "- profiles.base.options.cache: semantic:missing_env - Missing env env.CACHE_MODE "
+        f"{_fix('CACHE_MODE')} [{tmp_path / 'profiles.yaml'}:4]",
     ]
+
+
+def test_missing_env_of_a_resource_no_step_uses_is_no_problem(tmp_path: Path) -> None:
+    flow, env = _setup(tmp_path)
+    del env["DB_FILE"], env["CACHE_MODE"]
+
+    result = aetherflow("doctor", "--flow-yaml", str(flow), env=env)
+
+    assert (result.code, result.stdout) == (0, f"OK: {flow}\n")
 
 
 def test_json_document_has_the_documented_keys_in_order(tmp_path: Path) -> None:
@@ -87,8 +102,8 @@ def test_json_document_has_the_documented_keys_in_order(tmp_path: Path) -> None:
         "problems": [
             {
                 "code": "semantic:missing_env",
-                "loc": "jobs[0].steps[0].inputs",
-                "msg": "Missing env env.ITEM",
+                "loc": "jobs[0].steps[0].inputs.items[0]",
+                "msg": f"Missing env env.ITEM {_fix('ITEM')}",
                 "line": 16,
             }
         ],
@@ -99,6 +114,7 @@ def test_json_document_has_the_documented_keys_in_order(tmp_path: Path) -> None:
 
 def test_json_missing_env_lists_each_missing_name_of_flow_and_profiles_once_sorted(tmp_path: Path) -> None:
     flow, env = _setup(tmp_path)
+    flow.write_text(flow.read_text(encoding="utf-8") + USES_WH, encoding="utf-8")
     del env["DB_FILE"], env["CACHE_MODE"], env["ITEM"]
 
     result = aetherflow("doctor", "--flow-yaml", str(flow), "--json", env=env)
@@ -427,7 +443,7 @@ def test_an_invalid_setting_is_a_problem_and_the_other_checks_still_run(tmp_path
     assert result.code == 2
     assert [(p["code"], p["loc"]) for p in json.loads(result.stdout)["problems"]] == [
         ("settings:invalid", "AETHERFLOW_LOCKS_SCOPE"),
-        ("semantic:missing_env", "jobs[0].steps[0].inputs"),
+        ("semantic:missing_env", "jobs[0].steps[0].inputs.items[0]"),
     ]
 
 

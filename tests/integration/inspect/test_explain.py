@@ -113,7 +113,7 @@ def test_text_layout_attributes_masks_and_orders(tmp_path: Path) -> None:
     ]
     for secret in ENV.values():
         assert secret not in result.stdout + result.stderr
-    assert "Missing env env.API_VERSION" in result.stderr  # validation warnings go to stderr
+    assert "semantic:missing_env" not in result.stderr  # no step uses api: a run would not need API_VERSION
 
 
 def test_json_shape(tmp_path: Path) -> None:

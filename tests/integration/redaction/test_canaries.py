@@ -194,6 +194,13 @@ def test_a_decoded_value_is_redacted_everywhere(tmp_path: Path) -> None:
             decode: {config: {username: true}}
         """,
     )
+    # a step names the mailer, so the run decodes it (a resource no step uses is never decoded); the job is skipped
+    flow.flow.write_text(
+        flow.flow.read_text(encoding="utf-8")
+        + "  - id: notify\n    depends_on: [keep]\n    when: \"jobs.keep.status == 'FAILED'\"\n    steps:\n"
+        + "      - {id: mail, type: mail_send, inputs: {resource: mailer, to: a@example.test, subject: s, body: b}}\n",
+        encoding="utf-8",
+    )
 
     channels = _run_and_check(
         flow, canary, {"AETHERFLOW_SECRETS_PATH": str(hook), "ENC_USER": encoded, "LEAK": canary}, tmp_path

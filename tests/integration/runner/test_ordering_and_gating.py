@@ -176,16 +176,16 @@ def test_a_template_error_fails_the_step_without_an_attempt(tmp_path: Path) -> N
         version: 1
         flow: {id: tmpl}
         jobs:
-          - {id: a, steps: [{id: s, type: check_items, inputs: {items: "{{env.DEFINITELY_NOT_SET_123}}"}}]}
+          - {id: a, steps: [{id: s, type: check_items, inputs: {items: "{{run_id.part}}"}}]}
     """,
-    )
+    )  # a string has no keys: known only when the step renders (a missing env stops the run before it starts)
 
     result = flow.run()
     step = flow.show()["jobs"]["a"]["steps"]["s"]
 
     assert result.code == 3  # permanent: retrying cannot help
     assert step["attempts"] == 0
-    assert step["error"] == "TemplateMissingKey: Missing template key: env.DEFINITELY_NOT_SET_123"
+    assert step["error"] == "TemplateMissingKey: Missing template key: run_id.part"
 
 
 def test_an_invalid_flow_exits_2_and_creates_no_state(tmp_path: Path) -> None:

@@ -75,7 +75,8 @@ def test_warnings_are_printed_for_a_valid_flow(tmp_path: Path, capsys: pytest.Ca
     assert main(["validate", "--flow-yaml", path]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"OK: {path}",
-        "! jobs[0].steps[0].inputs: semantic:missing_env - Missing env env.NOT_SET_ANYWHERE [line 6]",
+        "! jobs[0].steps[0].inputs.items: semantic:missing_env - Missing env env.NOT_SET_ANYWHERE "
+        "(set NOT_SET_ANYWHERE, or give a default: {{env.NOT_SET_ANYWHERE:default}}) [line 6]",
     ]
 
 
@@ -86,7 +87,39 @@ def test_missing_env_fails_validation_when_strict(
     monkeypatch.setenv("AETHERFLOW_VALIDATE_ENV_STRICT", "true")
 
     assert main(["validate", "--flow-yaml", path]) == 2
-    assert capsys.readouterr().out.splitlines()[1].startswith("- jobs[0].steps[0].inputs: semantic:missing_env")
+    assert capsys.readouterr().out.splitlines()[1].startswith("- jobs[0].steps[0].inputs.items: semantic:missing_env")
+
+
+def test_strict_env_flag_makes_a_missing_env_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _flow(tmp_path, VALID.replace("[x]", '"{{env.NOT_SET_ANYWHERE}}"'))
+
+    assert main(["validate", "--strict-env", "--flow-yaml", path]) == 2
+    assert capsys.readouterr().out.splitlines() == [
+        f"INVALID: {path}",
+        "- jobs[0].steps[0].inputs.items: semantic:missing_env - Missing env env.NOT_SET_ANYWHERE "
+        "(set NOT_SET_ANYWHERE, or give a default: {{env.NOT_SET_ANYWHERE:default}}) [line 6]",
+    ]
+
+
+def test_a_missing_env_in_the_flow_block_is_the_missing_env_warning_not_a_template_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _flow(tmp_path, VALID.replace("{id: f}", '{id: "{{env.FLOW_NAME_UNSET}}"}'))
+
+    assert main(["validate", "--flow-yaml", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"OK: {path}"
+    assert [line.split(" - ")[0] for line in out[1:]] == ["! flow.id: semantic:missing_env"]
+
+
+def test_an_env_read_by_a_resource_no_step_uses_is_not_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resources = 'resources:\n  spare: {kind: db, driver: sqlite3, config: {path: "{{env.SPARE_UNSET}}"}}\n'
+    path = _flow(tmp_path, VALID.replace("jobs:\n", resources + "jobs:\n"))
+
+    assert main(["validate", "--strict-env", "--flow-yaml", path]) == 0
+    assert capsys.readouterr().out == f"OK: {path}\n"
 
 
 def test_json_output_is_one_line_with_keys_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

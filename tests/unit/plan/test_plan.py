@@ -149,12 +149,12 @@ def test_rendered_flow_id_must_be_a_valid_id(tmp_path: Path) -> None:
     ]
 
 
-def test_flow_meta_that_cannot_be_rendered_is_a_template_error(tmp_path: Path) -> None:
+def test_a_missing_env_in_the_flow_block_is_only_the_missing_env_warning(tmp_path: Path) -> None:
     report, plan = check(tmp_path, 'flow:\n  id: "{{env.FLOW_ID}}"\njobs: []\n')
 
-    assert plan is None
-    assert records(report.errors) == [("template:missing_key", "flow", "Missing template key: env.FLOW_ID", 1)]
-    assert [i.code for i in report.warnings] == ["semantic:missing_env"]
+    assert plan is None  # nothing to render the flow id from
+    assert report.errors == []
+    assert [(i.code, i.loc, i.line) for i in report.warnings] == [("semantic:missing_env", "flow.id", 2)]
 
 
 def test_rendered_layout_path_is_checked_again(tmp_path: Path) -> None:

@@ -155,16 +155,20 @@ def test_template_syntax_in_a_profile_is_reported_in_the_profiles_file(tmp_path:
     ]
 
 
-def test_missing_env_is_reported_only_for_profiles_the_flow_uses(tmp_path: Path) -> None:
+def test_missing_env_is_reported_only_for_profiles_of_resources_a_step_uses(tmp_path: Path) -> None:
     profiles = _profiles_file(
         tmp_path, "warehouse:\n  config: {path: '{{env.USED}}'}\nother:\n  config: {path: '{{env.UNUSED}}'}\n"
     )
+    step = (
+        "  - id: a\n    steps:\n      - {id: q, type: db_extract, inputs: {resource: db, sql: SELECT 1, output: o}}\n"
+    )
+    flow = FLOW.replace("jobs: []\n", "jobs:\n" + step + "\n")
 
-    report, _ = check(tmp_path, FLOW, settings=Settings(profiles_file=str(profiles)))
+    report, _ = check(tmp_path, flow, settings=Settings(profiles_file=str(profiles)))
+    unused, _ = check(tmp_path, FLOW, settings=Settings(profiles_file=str(profiles)))
 
-    assert [(i.code, i.loc, i.msg) for i in report.warnings] == [
-        ("semantic:missing_env", "profiles.warehouse.config", "Missing env env.USED")
-    ]
+    assert [(i.code, i.loc) for i in report.warnings] == [("semantic:missing_env", "profiles.warehouse.config.path")]
+    assert unused.warnings == []
 
 
 def test_bundle_profiles_file_wins_over_ambient_settings_with_a_warning(tmp_path: Path) -> None:

@@ -10,6 +10,10 @@ from tests.unit.plan.helpers import check, codes, records
 SENTENCE = "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
 
 
+def _missing(name: str) -> str:
+    return f"Missing env env.{name} (set {name}, or give a default: {{{{env.{name}:default}}}})"
+
+
 def _step_flow(inputs: str, *, outputs: str = "", extra_jobs: str = "", job_extra: str = "") -> str:
     out = f"        outputs: {outputs}\n" if outputs else ""
     return (
@@ -65,14 +69,14 @@ def test_missing_env_without_default_is_a_warning_by_default(tmp_path: Path) -> 
     report, plan = check(tmp_path, _step_flow('{items: "{{env.ITEMS}}"}'))
 
     assert plan is not None
-    assert records(report.warnings) == [("semantic:missing_env", "jobs[0].steps[0].inputs", "Missing env env.ITEMS", 8)]
+    assert records(report.warnings) == [("semantic:missing_env", "jobs[0].steps[0].inputs.items", _missing("ITEMS"), 8)]
 
 
 def test_missing_env_is_an_error_when_strict(tmp_path: Path) -> None:
     report, plan = check(tmp_path, _step_flow('{items: "{{env.ITEMS}}"}'), settings=Settings(validate_env_strict=True))
 
     assert plan is None
-    assert records(report.errors) == [("semantic:missing_env", "jobs[0].steps[0].inputs", "Missing env env.ITEMS", 8)]
+    assert records(report.errors) == [("semantic:missing_env", "jobs[0].steps[0].inputs.items", _missing("ITEMS"), 8)]
 
 
 def test_env_with_default_or_present_is_not_missing(tmp_path: Path) -> None:
@@ -89,16 +93,19 @@ def test_empty_env_value_counts_as_missing(tmp_path: Path) -> None:
     assert codes(report.warnings) == ["semantic:missing_env"]
 
 
-def test_every_missing_env_key_is_reported_and_duplicates_once(tmp_path: Path) -> None:
+def test_every_missing_env_name_is_reported_once_at_its_first_read(tmp_path: Path) -> None:
     report, _ = check(tmp_path, _step_flow('{items: ["{{env.A}}", "{{env.B}}-{{env.A}}", "{{env.A}}"]}'))
 
-    assert [i.msg for i in report.warnings] == ["Missing env env.A", "Missing env env.B"]
+    assert [(i.loc, i.msg) for i in report.warnings] == [
+        ("jobs[0].steps[0].inputs.items[0]", _missing("A")),
+        ("jobs[0].steps[0].inputs.items[1]", _missing("B")),
+    ]
 
 
-def test_missing_env_in_flow_meta_is_reported_at_flow(tmp_path: Path) -> None:
+def test_missing_env_in_flow_meta_is_reported_where_it_is_read(tmp_path: Path) -> None:
     report, _ = check(tmp_path, 'flow:\n  id: f\n  state: {path: "{{env.STATE}}"}\njobs: []\n')
 
-    assert records(report.warnings) == [("semantic:missing_env", "flow", "Missing env env.STATE", 1)]
+    assert records(report.warnings) == [("semantic:missing_env", "flow.state.path", _missing("STATE"), 3)]
 
 
 def test_missing_keys_of_run_time_roots_are_not_reported(tmp_path: Path) -> None:
@@ -171,7 +178,8 @@ def test_sections_are_scanned_resources_then_flow_then_steps(tmp_path: Path) -> 
         tmp_path,
         'flow:\n  id: "{{env.FID}}"\nresources:\n  db:\n    kind: db\n    driver: sqlite3\n'
         '    config: {path: "{{env.DBP}}"}\njobs:\n  - id: a\n    steps:\n'
-        '      - {id: s, type: check_items, inputs: {items: "{{env.ITEMS}}"}}\n',
+        '      - {id: s, type: check_items, inputs: {items: "{{env.ITEMS}}"}}\n'
+        "      - {id: q, type: db_extract, inputs: {resource: db, sql: SELECT 1, output: out.tsv}}\n",
     )
 
-    assert [i.loc for i in report.warnings] == ["resources.db.config", "flow", "jobs[0].steps[0].inputs"]
+    assert [i.loc for i in report.warnings] == ["resources.db.config.path", "flow.id", "jobs[0].steps[0].inputs.items"]
