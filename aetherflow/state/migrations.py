@@ -42,8 +42,27 @@ def _v2_lock_holders(tx: Executor) -> None:
         tx.execute(f"ALTER TABLE locks ADD COLUMN {column}")
 
 
+# -- version 3 ---------------------------------------------------------------------------------------------------
+# Other work adds its own version 3 columns next to these; each keeps its statements in its own block.
+
+
+# -- version 3: workspaces and re-runs ---------------------------------------------------------------------------
+def _v3_workspaces_and_reruns(tx: Executor) -> None:
+    # Each job records the absolute path of its workspace, so that a resume can tell a dependency whose files are
+    # gone (a new pod on an emptyDir) and pruning can delete the directories of the runs it removes.
+    tx.execute("ALTER TABLE job_runs ADD COLUMN workspace_path TEXT")
+    # A re-run request (the jobs asked for and the Kubernetes Job UID that asked) is kept with the run, so that a
+    # retried pod of the same Job resumes instead of resetting the jobs a second time.
+    tx.execute("ALTER TABLE runs ADD COLUMN rerun_request TEXT")
+
+
+def _v3(tx: Executor) -> None:
+    _v3_workspaces_and_reruns(tx)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "lock rows record the holder's host identity and pid", _v2_lock_holders),
+    Migration(3, "jobs record their workspace path, runs their re-run request", _v3),
 )
 
 
