@@ -30,7 +30,7 @@ def rerun_jobs(text: str | None, *, flow_job: str | None, job_ids: Sequence[str]
     for name in names:
         if name not in job_ids:
             hint = did_you_mean(name, job_ids) or f" (jobs: {', '.join(job_ids)})"
-            raise InputError(f"Unknown job for --rerun: {name}{hint}", loc="--rerun")
+            raise InputError(f"Unknown job for --rerun: {name!r}{hint}", loc="--rerun")
     return names
 
 
