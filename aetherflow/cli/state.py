@@ -77,8 +77,7 @@ def _prune(args: argparse.Namespace) -> int:
         verb = "Would prune" if args.dry_run else "Pruned"
         print(
             f"{verb} {counts['runs']} runs older than {args.older_than} days ({counts['jobs']} job rows, "
-            f"{counts['steps']} step rows, {counts['locks']} expired locks; "
-            f"{counts['workspaces_removed']} workspaces on this machine, "
-            f"{counts['workspaces_unreachable']} workspaces_unreachable)"
+            f"{counts['steps']} step rows, {counts['locks']} expired locks, {counts['workspaces_removed']} "
+            f"workspaces; {counts['workspaces_unreachable']} workspaces_unreachable: not on this machine)"
         )
     return 0

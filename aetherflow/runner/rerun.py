@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aetherflow.api import Status
+from aetherflow.errors import AetherFlowError, Permanent
 from aetherflow.plan.needs import with_dependents
 from aetherflow.runner.workspaces import RunWorkspaces, workspace_gone
 from aetherflow.state.store import FINAL
@@ -58,7 +59,7 @@ def reset_before_attempt(
     if rerun:
         return Reset(_rerun(store, workspaces, run.rerun_request, jobs, run_id, rerun, job_uid, emit), rerun=True)
     if flow_job is not None:
-        return Reset()  # one job of the run: a gone dependency fails that job instead (``gone_dependency``)
+        return Reset()  # one job of the run: a gone dependency fails that job instead (``check_dependencies``)
     gone = _gone_dependencies(workspaces, jobs, _will_run(workspaces, jobs), cascade=True)
     for dep, job_id, path in gone:
         emit("workspace_gone", level="WARNING", job_id=dep, needed_by=job_id, path=path, action="reset")
@@ -69,11 +70,11 @@ def reset_before_attempt(
     return Reset(reset)
 
 
-def gone_dependency(workspaces: RunWorkspaces, jobs: Mapping[str, JobRecord], job_id: str) -> str | None:
-    """Under ``--flow-job``: the first dependency of ``job_id`` that succeeded but whose workspace is gone."""
+def check_dependencies(workspaces: RunWorkspaces, jobs: Mapping[str, JobRecord], job_id: str) -> None:
+    """Under ``--flow-job``: WorkspaceGone for the first dependency of ``job_id`` that succeeded but whose workspace
+    is gone (resetting it would run a job this invocation was not asked to run)."""
     for dep, _job, _path in _gone_dependencies(workspaces, jobs, {job_id}, cascade=False):
-        return dep
-    return None
+        raise WorkspaceGone(dep)
 
 
 def _rerun(
@@ -141,6 +142,9 @@ def _gone_dependencies(
     return found
 
 
-def describe(reset: Reset) -> dict[str, Any]:
-    """The reset as event fields."""
-    return {"jobs": reset.jobs, "rerun": reset.rerun}
+class WorkspaceGone(Permanent, AetherFlowError):
+    """Under ``--flow-job``: a dependency succeeded, but its workspace is gone; only re-running it can help."""
+
+    def __init__(self, dependency: str) -> None:
+        super().__init__(f"Workspace of dependency {dependency} is gone; rerun it")
+        self.dependency = dependency

@@ -8,13 +8,13 @@ from tests.support.cli import FlowRun, make_flow
 
 
 def marking_step(job_id: str, counter: Path, *, fail_unless: Path | None = None) -> str:
-    """A step that appends the job id to ``counter``, fails if its workspace already holds the mark of an earlier
-    execution (a workspace that was not fresh), then marks it; with ``fail_unless`` it fails while that file is
-    missing."""
+    """A step that appends the job id to ``counter``, with ``fail_unless`` fails while that file is missing, fails
+    if its workspace already holds the mark of an earlier successful execution (a workspace that was not fresh),
+    then marks it."""
     gate = f" && test -f {fail_unless}" if fail_unless is not None else ""
     script = (
-        f'echo {job_id} >> {counter} && test ! -e \\"$AETHERFLOW_ARTIFACTS_DIR/mark\\"'
-        f' && touch \\"$AETHERFLOW_ARTIFACTS_DIR/mark\\"{gate}'
+        f'echo {job_id} >> {counter}{gate} && test ! -e \\"$AETHERFLOW_ARTIFACTS_DIR/mark\\"'
+        f' && touch \\"$AETHERFLOW_ARTIFACTS_DIR/mark\\"'
     )
     return f'[{{id: s, type: external.process, inputs: {{command: ["/bin/sh", "-c", "{script}"]}}}}]'
 
