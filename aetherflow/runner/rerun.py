@@ -108,10 +108,12 @@ def _reset(
     reset: Sequence[str],
     request: str | None,
 ) -> None:
-    store.reset_jobs(workspaces.flow_id, run_id, reset, rerun_request=request)
+    # Directories first: killed in between, the request is not stored yet and the next pod resets again; the other
+    # order could leave a stored request with old directories whose markers would make steps skip work.
     for job_id in reset:
         record = jobs.get(job_id)
         workspaces.remove(job_id, record.workspace_path if record is not None else None)
+    store.reset_jobs(workspaces.flow_id, run_id, reset, rerun_request=request)
 
 
 def _will_run(workspaces: RunWorkspaces, jobs: Mapping[str, JobRecord]) -> set[str]:
