@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 from tests.integration.rerun.support import diamond, executed, workspace
+from tests.support.cli import clean_env, cli_argv, make_flow, run_args
 
 
 def test_rerun_re_executes_exactly_the_named_job_and_its_dependents_in_fresh_workspaces(tmp_path: Path) -> None:
@@ -81,3 +84,43 @@ def test_a_rerun_warns_about_a_dependency_whose_workspace_is_gone_and_never_runs
     gone = again.event("workspace_gone")
     assert [(e["job_id"], e["needed_by"], e["level"]) for e in gone] == [("a", "b", "WARNING")]
     assert gone[0]["path"] == str(workspace(flow, "a"))
+
+
+def test_a_rerun_while_the_run_is_live_elsewhere_is_refused_and_resets_nothing(tmp_path: Path) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    flow = make_flow(
+        tmp_path,
+        f"""
+        version: 1
+        flow: {{id: live}}
+        jobs:
+          - {{id: a, steps: [{{id: s, type: check_items, inputs: {{items: [x]}}}}]}}
+          - id: b
+            depends_on: [a]
+            steps:
+              - id: wait
+                type: external.process
+                inputs: {{command: [/bin/sh, -c, "touch {started}; while [ ! -f {release} ]; do sleep 0.05; done"]}}
+        """,
+    )
+    env = clean_env(AETHERFLOW_LOG_FORMAT="json")
+    holder = subprocess.Popen(cli_argv(*run_args(flow.flow, flow.state, flow.work, "r1")), env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+
+        refused = flow.run("--rerun", "a", env={"AETHERFLOW_RUN_TAKEOVER_SECONDS": "0"})
+
+        assert refused.code == 75, refused.stderr
+        assert refused.event("jobs_reset") == []
+        assert flow.query("SELECT job_id, status FROM job_runs ORDER BY job_id") == [
+            ("a", "SUCCESS"),
+            ("b", "RUNNING"),
+        ]
+    finally:
+        release.touch()
+        holder.communicate(timeout=60)
+    assert holder.returncode == 0
