@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from aetherflow.booleans import bool_word
 from aetherflow.deadline import Deadline, attach_socket
 from aetherflow.errors import (
     AetherFlowError,
@@ -112,7 +113,7 @@ else:
         # (validation, the state commands) needs Status, RetryPolicy and StepResult, and a CronJob pod pays for
         # every import at start-up.
         if name == "Inputs":
-            from pydantic import BaseModel, ConfigDict
+            from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
             class Inputs(BaseModel):
                 """Base of every step's input model: immutable, unknown keys rejected, numbers/booleans as text
@@ -122,9 +123,24 @@ else:
                     frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
                 )
 
+                @field_validator("*", mode="before")
+                @classmethod
+                def _lax_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+                    # the words pydantic takes, padded or not: a boolean input reads like a setting or an option
+                    if isinstance(value, str) and info.field_name in _bool_fields(cls):
+                        found = bool_word(value)
+                        return value if found is None else found
+                    return value
+
             globals()["Inputs"] = Inputs
             return Inputs
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _bool_fields(model: Any) -> frozenset[str]:
+    """Names of a step input model's fields typed ``bool`` or ``bool | None``."""
+    return frozenset(name for name, info in model.model_fields.items() if info.annotation in (bool, bool | None))
 
 
 InputsT = TypeVar("InputsT", bound="Inputs")
@@ -220,6 +236,11 @@ class StepContext(Protocol):
 
     def resource_kinds(self) -> Mapping[str, tuple[str, str]]:
         """Declared resources: name -> (kind, driver)."""
+        ...
+
+    def builtin_connector(self, kind: str, driver: str) -> Any:
+        """A new connector of the registered ``kind:driver`` with empty config and options: a step's fallback when no
+        resource is declared. The registry resolves it, so steps never name a connector module."""
         ...
 
     def track_process(

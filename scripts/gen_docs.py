@@ -161,7 +161,7 @@ def _json_type(prop: dict[str, Any]) -> str:
 def flow_fields_section() -> str:
     """Every field of a flow file: type, default, meaning (from the flow schema and its field meanings)."""
     from aetherflow.spec.field_help import FIELD_HELP
-    from aetherflow.spec.model import flow_json_schema_base
+    from aetherflow.spec.json_schema import flow_json_schema_base
 
     document = flow_json_schema_base()
     out = []

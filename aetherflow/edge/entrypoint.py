@@ -133,10 +133,11 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
 def _run_flow(
     request: RunRequest, settings: Settings, environ: Mapping[str, str], stop: Any, tracker: Any, redactor: Redactor
 ) -> int:
+    from aetherflow.booleans import bool_word
     from aetherflow.events import EventBus
 
     events = EventBus(mask=redactor.mask_obj)
-    if settings.strict_templates is not None and settings.strict_templates.strip().lower() in ("false", "0", "no"):
+    if settings.strict_templates is not None and bool_word(settings.strict_templates) is False:
         events.emit(
             "setting_ignored",
             level="WARNING",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import Connector, StepResult, process_group_alive, signal_process_group
+from aetherflow.api import Connector, ConnectorInit, StepResult, process_group_alive, signal_process_group
 from aetherflow.errors import InvalidValue, error_text
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
@@ -219,6 +219,11 @@ class StepRunContext:
     def resource_kinds(self) -> Mapping[str, tuple[str, str]]:
         """Declared resources: name -> (kind, driver)."""
         return {name: (r.kind, r.driver) for name, r in self._connectors.resources.items()}
+
+    def builtin_connector(self, kind: str, driver: str) -> Any:
+        """A new connector of ``kind:driver`` named ``builtin:<driver>``, seeing the run through this step."""
+        cls = self._registry.connector_class(f"{kind}:{driver}")
+        return cls(ConnectorInit(f"builtin:{driver}", kind, driver, {}, {}, self))
 
     def track_process(
         self, proc: subprocess.Popen[Any], *, kill_grace_seconds: float = 15.0

@@ -14,7 +14,6 @@ directory a killed attempt left is removed when the step runs again.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import inspect
 import os
@@ -32,7 +31,6 @@ from aetherflow.api import (
     DEFAULT_MAX_TOTAL_MB,
     ArchiveLimits,
     ArchiveRefused,
-    ConnectorInit,
     Inputs,
     Interrupted,
     Step,
@@ -46,14 +44,6 @@ from aetherflow.api import (
 from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, no_files
 
 DEFAULT_RESOURCE = "archive_default"
-# The built-in fallback connectors. Steps never import connector modules statically (import-linter contract); this
-# is the same "module:Class" target the registry's catalogue names.
-_BUILTIN_MODULE = "aetherflow.connectors.archive"
-_BUILTIN_CLASSES = {
-    "zipfile": "ZipfileConnector",
-    "pyzipper": "PyzipperConnector",
-    "os": "aetherflow.connectors.archive_programs:OsZipConnector",
-}
 
 
 class ZipInputs(Inputs):
@@ -105,10 +95,8 @@ def _archive_connector(ctx: StepContext, requested: str | None, password: str | 
             f"{step} with a password needs pyzipper: install the 'zip' extra (pip install 'aetherflow[zip]') "
             "or declare an archive resource"
         )
-    module, _, attr = _BUILTIN_CLASSES[driver].rpartition(":")
-    cls = getattr(importlib.import_module(module or _BUILTIN_MODULE), attr)
-    init = ConnectorInit(name=f"builtin:{driver}", kind="archive", driver=driver, config={}, options={}, ctx=ctx)
-    return cls(init), driver
+    # resolved by the registry (the catalogue's "archive:<driver>"): a step never names a connector module
+    return ctx.builtin_connector("archive", driver), driver
 
 
 #: keyword arguments a plugin connector of the upstream API may not accept; passed only when it does

@@ -33,6 +33,7 @@ from aetherflow.secret_forms import is_registrable
 from aetherflow.spec.resources import register_secret_keys
 from aetherflow.state.store import encode_json
 from tests.support.cli import make_flow
+from tests.support.events import event_of
 
 HOSTILE_CHARS = "\"'\\\x00\n\r\t\x0b\x1b\x7f\x85\x9f\u2028\u2029\u202e\ufeff{}[]=:,% /@?&#$`;|<>*"
 hostile_text = st.text(
@@ -134,8 +135,9 @@ def _channels(redactor: Redactor, value: str) -> dict[str, Any]:
     text_line = _log_line("text", redactor, fields)
     recorder = _Recorder()
     bus = EventBus([MetricsHook(recorder)], mask=redactor.mask_obj)
-    bus.emit("job_end", level="DEBUG", job_id="j", status="FAILED", duration_ms=1, error=fields["error"])
-    bus.emit("run_summary", level="DEBUG", **_summary(value))
+    bus.bind(flow_id="fuzz", run_id="r1")
+    bus.publish(event_of("job_end", {"job_id": "j", "status": "FAILED", "duration_ms": 1, "error": fields["error"]}))
+    bus.publish(event_of("run_summary", _summary(value)))
     doc = termination_from_summary(redactor.mask_obj(_summary(value)))
     return {
         "json log": {k: v for k, v in json.loads(json_line).items() if k != "ts_ms"},
