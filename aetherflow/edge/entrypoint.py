@@ -378,6 +378,7 @@ def _execute(
     stop: Any,
     tracker: Any,
 ) -> int:
+    from aetherflow.edge.rerun import rerun_jobs
     from aetherflow.errors import StateError
     from aetherflow.runner.engine import Runner, RunOptions
     from aetherflow.state.locks import LockManager
@@ -424,6 +425,7 @@ def _execute(
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
+        rerun=rerun_jobs(settings.rerun, flow_job=settings.flow_job, job_ids=plan.declared_job_ids),
     )
     runner = Runner(
         plan,

@@ -32,6 +32,8 @@ class RunOptions:
     bundle_fingerprint: str | None = None
     overlap_exit_code: int = ExitCode.OVERLAP
     run_takeover_seconds: float | None = None
+    #: jobs to reset with every job that needs them before resuming (``--rerun``)
+    rerun: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ Kubernetes Job UID that made it: a retried pod of the same Job with the same req
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,9 +21,8 @@ from aetherflow.runner.workspaces import RunWorkspaces, workspace_gone
 from aetherflow.state.store import FINAL
 
 if TYPE_CHECKING:
-    from aetherflow.state.store import JobRecord, StateStore
-
-Emit = Callable[..., None]
+    from aetherflow.runner.journal import RunJournal
+    from aetherflow.state.store import JobRecord
 
 
 @dataclass(slots=True)
@@ -41,79 +40,85 @@ def rerun_request(jobs: Sequence[str], job_uid: str | None) -> str:
 
 
 def reset_before_attempt(
-    store: StateStore,
+    journal: RunJournal,
     workspaces: RunWorkspaces,
     *,
-    run_id: str,
     rerun: Sequence[str],
     job_uid: str | None,
     flow_job: str | None,
-    emit: Emit,
 ) -> Reset:
     """Reset what this invocation must run again; call with the run lock held, before the attempt starts."""
-    flow_id = workspaces.flow_id
-    run = store.get_run(flow_id, run_id)
+    store = journal.store
+    run = store.get_run(journal.flow_id, journal.run_id)
     if run is None:
         return Reset()
-    jobs = store.load_jobs(flow_id, run_id)
+    jobs = store.load_jobs(journal.flow_id, journal.run_id)
     if rerun:
-        return Reset(_rerun(store, workspaces, run.rerun_request, jobs, run_id, rerun, job_uid, emit), rerun=True)
+        return Reset(_rerun(journal, workspaces, run.rerun_request, jobs, rerun, job_uid), rerun=True)
     if flow_job is not None:
         return Reset()  # one job of the run: a gone dependency fails that job instead (``check_dependencies``)
     gone = _gone_dependencies(workspaces, jobs, _will_run(workspaces, jobs), cascade=True)
     for dep, job_id, path in gone:
-        emit("workspace_gone", level="WARNING", job_id=dep, needed_by=job_id, path=path, action="reset")
+        journal.workspace_gone(dep, needed_by=job_id, path=path, action="reset")
     reset = list(dict.fromkeys(dep for dep, _job, _path in gone))
     if reset:
-        _reset(store, workspaces, jobs, run_id, reset, None)
-        emit("jobs_reset", jobs=reset, reason="workspace_gone")
+        _reset(journal, workspaces, jobs, reset, reason="workspace_gone")
     return Reset(reset)
 
 
 def check_dependencies(workspaces: RunWorkspaces, jobs: Mapping[str, JobRecord], job_id: str) -> None:
-    """Under ``--flow-job``: WorkspaceGone for the first dependency of ``job_id`` that succeeded but whose workspace
-    is gone (resetting it would run a job this invocation was not asked to run)."""
+    """Under ``--flow-job``: DependencyWorkspaceGone for the first dependency of ``job_id`` that succeeded but
+    whose workspace is gone (resetting it would run a job this invocation was not asked to run)."""
     for dep, _job, _path in _gone_dependencies(workspaces, jobs, {job_id}, cascade=False):
-        raise WorkspaceGone(dep)
+        raise DependencyWorkspaceGone(dep)
 
 
 def _rerun(
-    store: StateStore,
+    journal: RunJournal,
     workspaces: RunWorkspaces,
     stored: str | None,
     jobs: Mapping[str, JobRecord],
-    run_id: str,
     names: Sequence[str],
     job_uid: str | None,
-    emit: Emit,
 ) -> list[str]:
     request = rerun_request(names, job_uid)
     reset = with_dependents(workspaces.plan, names, workspaces.needs)
     if job_uid is not None and stored == request:
-        emit("rerun_already_reset", jobs=reset, job_uid=job_uid)  # a retried pod of the Job that asked
+        journal.rerun_already_reset(reset, job_uid)  # a retried pod of the Job that asked
         return []
     for dep, job_id, path in _gone_dependencies(workspaces, jobs, set(reset), cascade=False):
         # never run a job that was not asked for: the job that needs its files fails naming the path
-        emit("workspace_gone", level="WARNING", job_id=dep, needed_by=job_id, path=path, action="none")
-    _reset(store, workspaces, jobs, run_id, reset, request)
-    emit("jobs_reset", jobs=reset, requested=list(names), reason="rerun")
+        journal.workspace_gone(dep, needed_by=job_id, path=path, action="none")
+    _reset(journal, workspaces, jobs, reset, reason="rerun", requested=names, request=request)
     return reset
 
 
 def _reset(
-    store: StateStore,
+    journal: RunJournal,
     workspaces: RunWorkspaces,
     jobs: Mapping[str, JobRecord],
-    run_id: str,
     reset: Sequence[str],
-    request: str | None,
+    *,
+    reason: str,
+    requested: Sequence[str] | None = None,
+    request: str | None = None,
 ) -> None:
     # Directories first: killed in between, the request is not stored yet and the next pod resets again; the other
     # order could leave a stored request with old directories whose markers would make steps skip work.
     for job_id in reset:
         record = jobs.get(job_id)
         workspaces.remove(job_id, record.workspace_path if record is not None else None)
-    store.reset_jobs(workspaces.flow_id, run_id, reset, rerun_request=request)
+    journal.jobs_reset(reset, reason=reason, requested=requested, request=request)
+
+
+def attempt_floor(rows: Sequence[Sequence[object]]) -> dict[tuple[str, str], int]:
+    """The highest attempt number of each (job, step) among attempt rows (``load_attempts``): a step whose record
+    was reset starts its numbering after them."""
+    floor: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key, attempt = (str(row[0]), str(row[1])), int(str(row[2]))
+        floor[key] = max(floor.get(key, 0), attempt)
+    return floor
 
 
 def _will_run(workspaces: RunWorkspaces, jobs: Mapping[str, JobRecord]) -> set[str]:
@@ -144,7 +149,7 @@ def _gone_dependencies(
     return found
 
 
-class WorkspaceGone(Permanent, AetherFlowError):
+class DependencyWorkspaceGone(Permanent, AetherFlowError):
     """Under ``--flow-job``: a dependency succeeded, but its workspace is gone; only re-running it can help."""
 
     def __init__(self, dependency: str) -> None:
