@@ -45,6 +45,7 @@ from aetherflow.extraction import (
     tar_member,
     zip_member,
 )
+from aetherflow.progress import ProgressMeter, Unit
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -66,6 +67,7 @@ __all__ = [
     "InvalidValue",
     "LockBusy",
     "Permanent",
+    "ProgressMeter",
     "Registration",
     "RemoteFileMeta",
     "RetryPolicy",
@@ -253,6 +255,10 @@ class StepContext(Protocol):
         """Log a structured event with this step's flow/run/job/step ids (redacted)."""
         ...
 
+    def progress(self, unit: Unit, *, total: int | None = None) -> ProgressMeter:
+        """A meter of this step's rows or bytes: ``step_progress`` at most every ``AETHERFLOW_PROGRESS_SECONDS``."""
+        ...
+
     def redact(self, text: str) -> str:
         """``text`` with every known secret masked."""
         ...
@@ -276,6 +282,9 @@ class Step(abc.ABC, Generic[InputsT]):
     inputs_model: ClassVar[type[Inputs]]
     #: the ``kind`` its ``inputs.resource`` must have, when the step uses a resource
     resource_kind: ClassVar[str | None] = None
+    #: every key its output mapping can have (conditional ones included), so validation can check ``steps.S.K`` and
+    #: ``result.K``; None: the keys are not known before it runs (never checked)
+    result_keys: ClassVar[frozenset[str] | None] = None
 
     @abc.abstractmethod
     def run(self, inputs: InputsT, ctx: StepContext) -> StepResult:

@@ -126,6 +126,16 @@ class FlowChanged(Event):
 
 
 @event_class
+class ScheduledAtKept(Event):
+    """A resume was given a schedule slot other than the ``run.scheduled_at`` stored at the first attempt."""
+
+    name: ClassVar[str] = "scheduled_at_kept"
+    level: ClassVar[str] = "WARNING"
+    stored: str
+    given: str
+
+
+@event_class
 class RunCancelRequested(Event):
     name: ClassVar[str] = "run_cancel_requested"
     level: ClassVar[str] = "WARNING"
@@ -235,6 +245,22 @@ class StepRetry(Event):
     attempt: int
     delay_seconds: float
     error: str | None
+
+
+@event_class
+class StepProgress(Event):
+    """A long step's rows or bytes so far, at most once per ``AETHERFLOW_PROGRESS_SECONDS`` (no state write)."""
+
+    name: ClassVar[str] = "step_progress"
+    optional: ClassVar[frozenset[str]] = frozenset({"total"})
+    job_id: str
+    step_id: str
+    step_type: str
+    unit: str
+    done: int
+    total: int | None
+    rate: float
+    elapsed_seconds: float
 
 
 @event_class

@@ -173,5 +173,6 @@ def _document(
         "exit_code": run.exit_code,
         "retryable": retryable_for(run.exit_code),
         "bundle_fingerprint": run.bundle_fingerprint,
+        "scheduled_at": run.scheduled_at,
         "jobs": out_jobs,
     }

@@ -379,6 +379,7 @@ def _execute(
     tracker: Any,
 ) -> int:
     from aetherflow.edge.rerun import rerun_jobs
+    from aetherflow.edge.schedule import schedule_of
     from aetherflow.errors import StateError
     from aetherflow.runner.engine import Runner, RunOptions
     from aetherflow.state.locks import LockManager
@@ -426,6 +427,8 @@ def _execute(
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
         rerun=rerun_jobs(settings.rerun, flow_job=settings.flow_job, job_ids=plan.declared_job_ids),
+        scheduled_at=schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at).slot,
+        progress_seconds=settings.progress_seconds,
     )
     runner = Runner(
         plan,

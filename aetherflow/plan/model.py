@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aetherflow.api import RetryPolicy
 from aetherflow.conditions import Condition
@@ -52,7 +52,7 @@ class JobSpec:
     index: int
     description: str | None
     depends_on: tuple[str, ...]
-    trigger: str
+    trigger: Literal["all_success", "all_done", "one_failed"]
     when: Condition
     when_text: str | None
     steps: tuple[StepSpec, ...]
@@ -85,6 +85,8 @@ class FlowMeta:
     state_path: str
     locks_scope: str
     locks_ttl_seconds: int
+    #: the IANA zone of ``run.date``: ``flow.timezone``, else AETHERFLOW_TIMEZONE, else UTC (checked by validation)
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)

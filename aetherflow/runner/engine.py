@@ -38,11 +38,13 @@ from aetherflow.runner.journal import RunJournal
 from aetherflow.runner.outcomes import JobOutcome, RunOptions, RunOutcome, StepOutcome
 from aetherflow.runner.outputs import OutputDocuments
 from aetherflow.runner.rerun import DependencyWorkspaceGone, attempt_floor, check_dependencies, reset_before_attempt
+from aetherflow.runner.run_root import differing_slot, run_view, scheduled_at_text
 from aetherflow.runner.stop import StopToken
 from aetherflow.runner.summary import run_summary
+from aetherflow.runner.triggers import Dependency, gate
 from aetherflow.runner.workspaces import RunWorkspaces
 from aetherflow.spec.resources import register_input_secrets
-from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
+from aetherflow.state.store import FINAL, JobRecord, RunRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
 from aetherflow.workspace import JobWorkspace
 
@@ -110,6 +112,8 @@ class Runner:
         #: attempts a step made before its record was reset: numbering continues after them
         self._attempt_floor: dict[tuple[str, str], int] = {}
         self.results: dict[str, JobOutcome] = {}
+        #: the ``run`` root of templates and ``when`` (set when the attempt starts)
+        self.run_values: dict[str, Any] = {}
         self.lock_lost: str | None = None
         self._stored_jobs: dict[str, JobRecord] = {}
         self._stored_steps: dict[tuple[str, str], StepRecord] = {}
@@ -208,7 +212,9 @@ class Runner:
             job_uid=opt.job_uid,
             namespace=opt.namespace,
             bundle_fingerprint=opt.bundle_fingerprint,
+            scheduled_at=scheduled_at_text(opt.scheduled_at) if opt.scheduled_at is not None else None,
         )
+        self._set_run_values(current.attempt, current.scheduled_at or current.started_at, previous)
         if previous is not None:
             self._stored_jobs = self.store.load_jobs(self.flow_id, self.run_id)
             self._stored_steps = self.store.load_steps(self.flow_id, self.run_id)
@@ -237,6 +243,14 @@ class Runner:
         summary = self._summary(status, code, current.attempt)
         self.journal.run_summary(summary)
         return RunOutcome(self.flow_id, self.run_id, status, code, current.attempt, summary)
+
+    def _set_run_values(self, attempt: int, scheduled_at: str, previous: RunRecord | None) -> None:
+        # the value stored at the first attempt wins, so run.date never moves between retries
+        stored = previous.scheduled_at if previous is not None else None
+        given = differing_slot(stored, self.opt.scheduled_at)
+        if stored is not None and given is not None:
+            self.journal.scheduled_at_kept(stored, given)
+        self.run_values = run_view(self.run_id, attempt, scheduled_at, self.plan.meta.timezone)
 
     def _run_jobs(self) -> None:
         target = self.opt.flow_job
@@ -280,29 +294,31 @@ class Runner:
     def _jobs_view(self) -> dict[str, Any]:
         return {job_id: outcome.view() for job_id, outcome in self.results.items() if outcome.status}
 
+    def _dependency(self, dep: str) -> Dependency:
+        outcome = self._dependency_status(dep)
+        if outcome is None:
+            return Dependency(dep, None)
+        return Dependency(dep, str(outcome.status), outcome.blocked_by_failure)
+
     def _evaluate_job(self, job: JobSpec) -> None:
-        unsatisfied: list[str] = []
-        bad = False
-        for dep in job.depends_on:
-            dep_outcome = self._dependency_status(dep)
-            status = dep_outcome.status if dep_outcome else "NOT_RUN"
-            if status != Status.SUCCESS:
-                unsatisfied.append(f"{dep} ({status})")
-                if status != Status.SKIPPED and not (
-                    status == Status.BLOCKED and dep_outcome is not None and not dep_outcome.blocked_by_failure
-                ):
-                    bad = True
-        if unsatisfied:
-            reason = "blocked by: " + ", ".join(unsatisfied)
-            self.journal.job_blocked(job.id, reason)
-            self.results[job.id] = JobOutcome(job.id, Status.BLOCKED, error=reason, blocked_by_failure=bad)
+        decision = gate(job.trigger, [self._dependency(dep) for dep in job.depends_on])
+        if decision.status == Status.BLOCKED and decision.reason is not None:
+            self.journal.job_blocked(job.id, decision.reason)
+            self.results[job.id] = JobOutcome(
+                job.id, Status.BLOCKED, error=decision.reason, blocked_by_failure=decision.blocked_by_failure
+            )
+            return
+        if not decision.run:  # skipped by its trigger rule: `when` is not read
+            self._end_job_without_steps(
+                job, Status.SKIPPED, skip_reason=decision.reason, skip_trigger=decision.skip_trigger
+            )
             return
         if self.opt.flow_job is not None:
             for needed in self.workspaces.needs.get(job.id, ()):
                 self._dependency_status(needed)  # a finished job its `when` or templates read joins the view
         if not job.when.always:
             try:
-                run_it = job.when.evaluate(self._jobs_view())
+                run_it = job.when.evaluate(self._jobs_view(), self.run_values)
             except WhenEvaluationError as exc:
                 expr = (job.when_text or "").strip()
                 error = f"ValueError: Invalid job.when for job_id={job.id}: {exc.detail} (when: {expr})"
@@ -406,6 +422,7 @@ class Runner:
             "steps": steps_view,
             "job": {"id": job.id, "outputs": outcome.outputs},
             "jobs": self._jobs_view(),
+            "run": self.run_values,
             "run_id": self.run_id,
             "flow_id": self.flow_id,
             "result": {},
@@ -571,9 +588,11 @@ class Runner:
             cancelled=threading.Event(),
             tracker=self.tracker,
             emit=self.events.emit,
+            publish=self.events.publish,
             strict_sandbox=self.opt.strict_sandbox,
             enterprise=self.opt.enterprise,
             hold_lock=self._hold_lock,
+            progress_seconds=self.opt.progress_seconds,
         )
 
     def _fail_running(self, text: str) -> None:

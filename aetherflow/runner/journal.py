@@ -26,6 +26,7 @@ from aetherflow.events import (
     RunOverlap,
     RunStart,
     RunSummary,
+    ScheduledAtKept,
     StepEnd,
     StepRestored,
     StepRetry,
@@ -83,6 +84,10 @@ class RunJournal:
         if previous is not None and previous.flow_sha256 and previous.flow_sha256 != flow_sha256:
             self.events.publish(FlowChanged(previous_sha256=previous.flow_sha256, sha256=flow_sha256))
         return current, previous
+
+    def scheduled_at_kept(self, stored: str, given: str) -> None:
+        """The stored ``run.scheduled_at`` wins over another slot given to a resume: announced, nothing written."""
+        self.events.publish(ScheduledAtKept(stored=stored, given=given))
 
     def cancel_requested(self, signal: str) -> None:
         self.events.publish(RunCancelRequested(signal=signal))

@@ -8,6 +8,7 @@ from typing import Any
 
 from aetherflow.api import Status
 from aetherflow.errors import ExitCode, LockBusy
+from aetherflow.progress import DEFAULT_PROGRESS_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,9 @@ class RunOptions:
     bundle_fingerprint: str | None = None
     overlap_exit_code: int = ExitCode.OVERLAP
     run_takeover_seconds: float | None = None
+    #: the schedule slot in Unix seconds when known (stored as ``run.scheduled_at`` by a run's first attempt)
+    scheduled_at: float | None = None
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
     #: jobs to reset with every job that needs them before resuming (``--rerun``)
     rerun: tuple[str, ...] = ()
 

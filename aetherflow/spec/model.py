@@ -231,6 +231,8 @@ def _flow_block() -> cs.CoreSchema:
             ),
             "state": _factory(state, lambda: {"backend": "sqlite", "path": DEFAULT_STATE_PATH}),
             "locks": _factory(locks, lambda: {"scope": "none", "ttl_seconds": 600}),
+            # an IANA name, checked once rendered (it may come from env); None: AETHERFLOW_TIMEZONE, else UTC
+            "timezone": _optional(_str()),
         },
         required=frozenset({"id"}),
     )

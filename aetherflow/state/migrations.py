@@ -46,6 +46,12 @@ def _v2_lock_holders(tx: Executor) -> None:
 # Other work adds its own version 3 columns next to these; each keeps its statements in its own block.
 
 
+def _v3_scheduled_at(tx: Executor) -> None:
+    # The `run` template root: the run's schedule slot (or its first start), fixed at the first attempt so that
+    # run.date is the same on every retry. Existing runs keep NULL until their next attempt records one.
+    tx.execute("ALTER TABLE runs ADD COLUMN scheduled_at TEXT")
+
+
 # -- version 3: workspaces and re-runs ---------------------------------------------------------------------------
 def _v3_workspaces_and_reruns(tx: Executor) -> None:
     # Each job records the absolute path of its workspace, so that a resume can tell a dependency whose files are
@@ -57,12 +63,13 @@ def _v3_workspaces_and_reruns(tx: Executor) -> None:
 
 
 def _v3(tx: Executor) -> None:
+    _v3_scheduled_at(tx)
     _v3_workspaces_and_reruns(tx)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "lock rows record the holder's host identity and pid", _v2_lock_holders),
-    Migration(3, "jobs record their workspace path, runs their re-run request", _v3),
+    Migration(3, "runs record their schedule slot; jobs their workspace path, runs their re-run request", _v3),
 )
 
 

@@ -200,6 +200,7 @@ class PostgresStore:
         pod_name: str | None = None,
         namespace: str | None = None,
         bundle_fingerprint: str | None = None,
+        scheduled_at: str | None = None,
     ) -> tuple[RunRecord, RunRecord | None]:
         """Create the run (attempt 1) or resume it (attempt + 1); returns (current, previous record or None)."""
         ts = now_ts()
@@ -212,9 +213,9 @@ class PostgresStore:
             if previous is None:
                 c.execute(
                     "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
-                    " flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)"
-                    " VALUES (%s, %s, 'RUNNING', 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (flow_id, run_id, ts, ts, *identity),
+                    " flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at)"
+                    " VALUES (%s, %s, 'RUNNING', 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (flow_id, run_id, ts, ts, *identity, scheduled_at or ts),
                 )
             else:
                 for table in ("job_runs", "step_runs"):
@@ -231,8 +232,9 @@ class PostgresStore:
                 c.execute(
                     "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, ended_at = NULL, updated_at = %s,"
                     " exit_code = NULL, error = NULL, flow_job = %s, pod_name = COALESCE(%s, pod_name),"
-                    " bundle_fingerprint = COALESCE(%s, bundle_fingerprint) WHERE flow_id = %s AND run_id = %s",
-                    (ts, flow_job, pod_name, bundle_fingerprint, flow_id, run_id),
+                    " bundle_fingerprint = COALESCE(%s, bundle_fingerprint),"
+                    " scheduled_at = COALESCE(scheduled_at, %s, started_at) WHERE flow_id = %s AND run_id = %s",
+                    (ts, flow_job, pod_name, bundle_fingerprint, scheduled_at, flow_id, run_id),
                 )
             return RunRecord(*c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()), previous
 

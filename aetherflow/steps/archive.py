@@ -41,7 +41,8 @@ from aetherflow.api import (
     safe_join,
     zip_member,
 )
-from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, no_files
+from aetherflow.steps._allowed import one_of
+from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, local_size, no_files
 
 DEFAULT_RESOURCE = "archive_default"
 
@@ -56,6 +57,8 @@ class ZipInputs(Inputs):
     overwrite: bool = True
     password: str | None = None
     compression: str = "deflated"
+
+    _compression = one_of("zip", "compression")
     resource: str | None = None
     connector: str | None = None
 
@@ -100,7 +103,7 @@ def _archive_connector(ctx: StepContext, requested: str | None, password: str | 
 
 
 #: keyword arguments a plugin connector of the upstream API may not accept; passed only when it does
-_OPTIONAL_KWARGS = ("cancelled", "limits")
+_OPTIONAL_KWARGS = ("cancelled", "limits", "progress")
 
 
 def _has_info_zip() -> bool:
@@ -156,6 +159,7 @@ class Zip(Step[ZipInputs]):
     """Create a zip archive from files, directories and globs; SKIPPED when nothing matched."""
 
     inputs_model = ZipInputs
+    result_keys = frozenset({"output", "count", "password", "driver", "src_dir", "reason"})
     resource_kind = "archive"
 
     def run(self, inputs: ZipInputs, ctx: StepContext) -> StepResult:
@@ -176,6 +180,7 @@ class Zip(Step[ZipInputs]):
         if dest.exists() and not inputs.overwrite:
             raise FileExistsError(f"zip output exists and overwrite is false: {dest}")
         _check_cancelled(ctx, "zip")
+        meter = ctx.progress("bytes", total=local_size(files))
         result = _call(
             connector.create_zip,
             ctx,
@@ -185,6 +190,7 @@ class Zip(Step[ZipInputs]):
             password=inputs.password,
             compression=compression,
             overwrite=inputs.overwrite,
+            progress=meter.part(),
         )
         output = {"output": str(dest), "count": len(files), "password": bool(inputs.password), "driver": driver}
         return StepResult.success({**output, **result, "src_dir": str(base)})
@@ -271,6 +277,7 @@ class Unzip(Step[UnzipInputs]):
     written."""
 
     inputs_model = UnzipInputs
+    result_keys = frozenset({"unzipped", "dest_dir", "count", "reason"})
     resource_kind = "archive"
 
     def run(self, inputs: UnzipInputs, ctx: StepContext) -> StepResult:
@@ -283,6 +290,7 @@ class Unzip(Step[UnzipInputs]):
         if not files:
             return no_files(unzipped=[], dest_dir=str(dest))
         dest.mkdir(parents=True, exist_ok=True)
+        meter = ctx.progress("bytes")
         unzipped: list[dict[str, Any]] = []
         for archive in files:
             _check_cancelled(ctx, "unzip")
@@ -302,6 +310,7 @@ class Unzip(Step[UnzipInputs]):
                     overwrite=True,
                     members=inputs.members,
                     limits=limits,
+                    progress=meter.part(),
                 )
                 placed = _move_into_place(staging, target, inputs.overwrite)
             finally:

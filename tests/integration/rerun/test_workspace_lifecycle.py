@@ -145,7 +145,7 @@ jobs:
     steps: [{id: s, type: external.process, inputs: {command: [/bin/sh, -c, 'touch "$AETHERFLOW_ARTIFACTS_DIR/x"']}}]
   - id: b
     depends_on: [a]
-    steps: [{id: s, type: check_items, inputs: {items: "{{jobs.a.outputs.nope}}"}}]
+    steps: [{id: s, type: external.process, inputs: {command: [/bin/true], success: {require_files: [none.txt]}}}]
 """
 
 
