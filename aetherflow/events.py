@@ -182,6 +182,40 @@ class JobEnd(Event):
         return _status_level(self.status)
 
 
+# -- resets before an attempt (re-runs, gone workspaces) ----------------------------------------------------------
+@event_class
+class JobsReset(Event):
+    """Jobs of the run lost their records (and workspaces) before this attempt, to run again."""
+
+    name: ClassVar[str] = "jobs_reset"
+    optional: ClassVar[frozenset[str]] = frozenset({"requested"})
+    jobs: list[str]
+    reason: str  # "rerun" or "workspace_gone"
+    requested: list[str] | None = None
+
+
+@event_class
+class RerunAlreadyReset(Event):
+    """A retried pod of the Job that asked for the re-run: the reset is not made a second time."""
+
+    name: ClassVar[str] = "rerun_already_reset"
+    jobs: list[str]
+    job_uid: str | None
+
+
+@event_class
+class WorkspaceGone(Event):
+    """A finished dependency's recorded workspace is missing: it is reset (``action="reset"``) or, under a re-run
+    that did not ask for it, only reported (``action="none"``)."""
+
+    name: ClassVar[str] = "workspace_gone"
+    level: ClassVar[str] = "WARNING"
+    job_id: str
+    needed_by: str
+    path: str
+    action: str
+
+
 # -- steps -------------------------------------------------------------------------------------------------------
 @event_class
 class StepRestored(Event):

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
 
     flow_file: str | None = None
     flow_job: str | None = None
+    rerun: str | None = None  # JOB[,JOB...]: reset these jobs and their dependents, then resume the run
     run_id: str | None = None
     job_name: str | None = None
     job_uid: str | None = None

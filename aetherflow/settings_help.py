@@ -78,6 +78,7 @@ SETTING_HELP: Final[dict[str, str]] = {
 RUN_SETTINGS: Final[tuple[str, ...]] = (
     "flow_file",
     "flow_job",
+    "rerun",
     "run_id",
     "state_url",
     "state_path",

@@ -58,6 +58,18 @@ class JobWorkspace:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def recorded_workspace(path: str, flow_id: str, job_id: str, run_id: str) -> Path | None:
+    """The directory a job recorded as its workspace, when it is one here: an absolute path ending in
+    ``<flow_id>/<job_id>/<run_id>`` that is a real directory (not a symlink). None otherwise (gone, on another
+    machine, or a record that does not name a workspace, which is never deleted)."""
+    candidate = Path(path)
+    if not candidate.is_absolute() or candidate.parts[-3:] != (flow_id, job_id, run_id):
+        return None
+    if ".." in candidate.parts or candidate.is_symlink() or not candidate.is_dir():
+        return None
+    return candidate
+
+
 def resolve_in_sandbox(
     path: str | os.PathLike[str], *, artifacts: Path, work_root: Path, strict: bool = True, enterprise: bool = False
 ) -> Path:

@@ -12,6 +12,11 @@ def register(sub: Any) -> None:
     run.add_argument("--flow-yaml", help="flow file (required unless a bundle manifest names entry_flow)")
     run.add_argument("--run-id", help="run id; an existing one resumes that run")
     run.add_argument("--flow-job", help="run only this job, reading its dependencies from the same run id")
+    run.add_argument(
+        "--rerun",
+        metavar="JOB[,JOB...]",
+        help="reset these jobs and every job depending on them in the run named by --run-id, then resume it",
+    )
     run.add_argument("--bundle-manifest", help="bundle manifest to sync and run from")
     run.add_argument(
         "--allow-stale-bundle", action="store_true", default=None, help="run the last synced bundle when the sync fails"
@@ -37,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
             flow_yaml=args.flow_yaml,
             run_id=args.run_id,
             flow_job=args.flow_job,
+            rerun=args.rerun,
             state=args.state,
             work_root=args.work_root,
             locks_scope=args.locks_scope,

@@ -16,7 +16,9 @@ def register(sub: Any) -> None:
     init = state_sub.add_parser("init", help="create or migrate the database (with the volume check)")
     add_state_args(init)
     init.set_defaults(handler=_init)
-    prune = state_sub.add_parser("prune", help="delete finished runs older than DAYS")
+    prune = state_sub.add_parser(
+        "prune", help="delete finished runs older than DAYS, and their jobs' workspaces that exist on this machine"
+    )
     prune.add_argument("--older-than", required=True, type=_days, metavar="DAYS", help="age in days (non-negative)")
     add_state_args(prune)
     prune.add_argument("--dry-run", action="store_true", help="only count")
@@ -61,11 +63,12 @@ def _init(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     from aetherflow.state.backends import open_store
+    from aetherflow.state.retention import prune_state
 
     target = resolve_state(args)
     store = open_store(target.path, create=False)
     try:
-        counts = store.prune(float(args.older_than), flow_id=args.flow_id, dry_run=args.dry_run)
+        counts = prune_state(store, float(args.older_than), flow_id=args.flow_id, dry_run=args.dry_run)
     finally:
         store.close()
     if args.json:
@@ -74,6 +77,7 @@ def _prune(args: argparse.Namespace) -> int:
         verb = "Would prune" if args.dry_run else "Pruned"
         print(
             f"{verb} {counts['runs']} runs older than {args.older_than} days ({counts['jobs']} job rows, "
-            f"{counts['steps']} step rows, {counts['locks']} expired locks)"
+            f"{counts['steps']} step rows, {counts['locks']} expired locks, {counts['workspaces_removed']} "
+            f"workspaces; {counts['workspaces_unreachable']} workspaces_unreachable: not on this machine)"
         )
     return 0

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aetherflow.edge.podinfo import RunIdMoved
 from aetherflow.errors import AetherFlowError, ExitCode, InputError, Issue, SpecErrors, error_text
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aetherflow")
 _Mask = Callable[[str], str]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class RunRequest:
     flow_yaml: str | None = None
     run_id: str | None = None
     flow_job: str | None = None
+    rerun: str | None = None
     state: str | None = None
     work_root: str | None = None
     locks_scope: str | None = None
@@ -101,6 +103,7 @@ def _settings(request: RunRequest, environ: Mapping[str, str]) -> Settings:
     return settings.with_overrides(
         run_id=request.run_id,
         flow_job=request.flow_job,
+        rerun=request.rerun,
         state_path=request.state,
         work_root=request.work_root,
         locks_scope=request.locks_scope,
@@ -160,9 +163,15 @@ def _run_flow(
     resources = _resources(plan, inputs, flow_id)
     if settings.flow_job is not None and settings.flow_job not in plan.declared_job_ids:
         _report_invalid(f"Unknown job for --flow-job: {settings.flow_job}", flow_id)
+    from aetherflow.edge.rerun import check_rerun_run, rerun_jobs
+
+    jobs = plan.declared_job_ids
+    rerun = _checked(lambda: rerun_jobs(settings.rerun, flow_job=settings.flow_job, job_ids=jobs), flow_id)
     store = _open_store(plan, settings, request, events, flow_id)
     try:
         run_id = _run_id(settings, store, flow_id, events)
+        if rerun:
+            _checked(lambda: check_rerun_run(store, flow_id, run_id), flow_id)
         try:
             return _execute(plan, settings, request, store, run_id, inputs, resources, events, stop, tracker)
         except RunIdMoved as moved:
@@ -242,6 +251,15 @@ def _resources(plan: Plan, inputs: RunInputs, flow_id: str) -> Any:
         )
     except AetherFlowError as exc:
         _report_invalid(inputs.redactor.mask(str(exc)), flow_id)
+        raise
+
+
+def _checked(check: Callable[[], _T], flow_id: str | None = None) -> _T:
+    """``check()``, with an input error reported as every input error of a run is (one line, exit 2)."""
+    try:
+        return check()
+    except InputError as exc:
+        _report_invalid(str(exc), flow_id)
         raise
 
 
@@ -362,6 +380,7 @@ def _execute(
     stop: Any,
     tracker: Any,
 ) -> int:
+    from aetherflow.edge.rerun import rerun_jobs
     from aetherflow.edge.schedule import schedule_of
     from aetherflow.errors import StateError
     from aetherflow.runner.engine import Runner, RunOptions
@@ -409,6 +428,7 @@ def _execute(
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
+        rerun=rerun_jobs(settings.rerun, flow_job=settings.flow_job, job_ids=plan.declared_job_ids),
         scheduled_at=schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at).slot,
         progress_seconds=settings.progress_seconds,
     )
@@ -446,8 +466,10 @@ def _execute(
     finally:
         locks.close()
     if settings.state_retention_days is not None and outcome.overlap is None:
-        try:
-            store.prune(settings.state_retention_days)
+        from aetherflow.state.retention import prune_state
+
+        try:  # this flow's runs only: other flows sharing the store keep their own retention
+            prune_state(store, settings.state_retention_days, flow_id=flow_id)
         except StateError as exc:  # the run is recorded: a failed clean-up must not change its result
             events.emit("state_prune_failed", level="WARNING", error=inputs.redactor.mask(str(exc)))
     report(outcome)

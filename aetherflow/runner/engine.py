@@ -37,10 +37,12 @@ from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunCont
 from aetherflow.runner.journal import RunJournal
 from aetherflow.runner.outcomes import JobOutcome, RunOptions, RunOutcome, StepOutcome
 from aetherflow.runner.outputs import OutputDocuments
+from aetherflow.runner.rerun import DependencyWorkspaceGone, attempt_floor, check_dependencies, reset_before_attempt
 from aetherflow.runner.run_root import differing_slot, run_view, scheduled_at_text
 from aetherflow.runner.stop import StopToken
 from aetherflow.runner.summary import run_summary
 from aetherflow.runner.triggers import Dependency, gate
+from aetherflow.runner.workspaces import RunWorkspaces
 from aetherflow.spec.resources import register_input_secrets
 from aetherflow.state.store import FINAL, JobRecord, RunRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
@@ -106,6 +108,9 @@ class Runner:
         self.docs = OutputDocuments(redactor, options.max_output_bytes)
         self.run_id = options.run_id
         self.journal = RunJournal(store, events, self.flow_id, self.run_id)
+        self.workspaces = RunWorkspaces(plan, options.work_root, options.run_id)
+        #: attempts a step made before its record was reset: numbering continues after them
+        self._attempt_floor: dict[tuple[str, str], int] = {}
         self.results: dict[str, JobOutcome] = {}
         #: the ``run`` root of templates and ``when`` (set when the attempt starts)
         self.run_values: dict[str, Any] = {}
@@ -124,6 +129,7 @@ class Runner:
     def run(self) -> RunOutcome:
         """Run (or resume) the run; never raises for a step or job failure."""
         self.events.bind(flow_id=self.flow_id, run_id=self.run_id)
+        opt = self.opt
         held: list[str] = []
         if self.locks is not None:
             try:
@@ -140,7 +146,11 @@ class Runner:
                 self.journal.run_overlap(busy)
                 return RunOutcome(self.flow_id, self.run_id, "OVERLAP", self.opt.overlap_exit_code, overlap=busy)
         try:
-            done = self._already_complete()
+            # with the run lock held: a re-run (or a gone dependency's workspace) resets jobs in one transaction
+            reset = reset_before_attempt(
+                self.journal, self.workspaces, rerun=opt.rerun, job_uid=opt.job_uid, flow_job=opt.flow_job
+            )
+            done = None if reset.rerun else self._already_complete()  # a re-run always resumes
             if done is not None:
                 return done
             return self._run_attempt()
@@ -208,6 +218,7 @@ class Runner:
         if previous is not None:
             self._stored_jobs = self.store.load_jobs(self.flow_id, self.run_id)
             self._stored_steps = self.store.load_steps(self.flow_id, self.run_id)
+            self._attempt_floor = attempt_floor(self.store.load_attempts(self.flow_id, self.run_id))
         internal: BaseException | None = None
         try:
             self._run_jobs()
@@ -226,6 +237,9 @@ class Runner:
         except StateError as exc:  # a full or failing volume: the summary and the exit code still tell
             status, code, error = Status.FAILED, ExitCode.FAILED, self._redact_error(error_text(exc))
             log.error("run result not recorded: %s", error)
+        else:  # `always` after a permanent failure: nothing will resume, every directory of the run goes
+            if self.workspaces.policy == "always" and code == ExitCode.PERMANENT:
+                self.workspaces.at_end(self.store.load_jobs(self.flow_id, self.run_id), status, code)
         summary = self._summary(status, code, current.attempt)
         self.journal.run_summary(summary)
         return RunOutcome(self.flow_id, self.run_id, status, code, current.attempt, summary)
@@ -299,6 +313,9 @@ class Runner:
                 job, Status.SKIPPED, skip_reason=decision.reason, skip_trigger=decision.skip_trigger
             )
             return
+        if self.opt.flow_job is not None:
+            for needed in self.workspaces.needs.get(job.id, ()):
+                self._dependency_status(needed)  # a finished job its `when` or templates read joins the view
         if not job.when.always:
             try:
                 run_it = job.when.evaluate(self._jobs_view(), self.run_values)
@@ -309,6 +326,12 @@ class Runner:
                 return
             if not run_it:
                 self._end_job_without_steps(job, Status.SKIPPED, skip_reason="condition=false", skip_trigger="when")
+                return
+        if self.opt.flow_job is not None:
+            try:  # one job of the run never runs another: a dependency whose files are gone fails it
+                check_dependencies(self.workspaces, self.store.load_jobs(self.flow_id, self.run_id), job.id)
+            except DependencyWorkspaceGone as gone:
+                self._end_job_without_steps(job, Status.FAILED, error=error_text(gone), permanent=True)
                 return
         job_lock = f"job:{self.flow_id}:{job.id}" if self.opt.locks_scope == "job" else None
         if job_lock is not None:
@@ -342,9 +365,8 @@ class Runner:
         started = time.monotonic()
         outcome = JobOutcome(job.id, Status.RUNNING)
         self.results[job.id] = outcome
-        self.journal.job_started(job.id)
-        layout = dict(self.plan.meta.layout)
-        workspace = JobWorkspace.for_job(self.opt.work_root, self.flow_id, job.id, self.run_id, layout)
+        workspace = self.workspaces.start(job.id)
+        self.journal.job_started(job.id, str(workspace.root))
         steps_view: dict[str, Any] = {}
         final = Status.SUCCESS
         try:
@@ -382,14 +404,8 @@ class Runner:
             error=outcome.error,
             outputs_json=outputs_json,
         )
-        self._cleanup(workspace, final)
-
-    def _cleanup(self, workspace: JobWorkspace, status: str) -> None:
-        policy = self.plan.meta.cleanup_policy
-        if status == Status.INTERRUPTED or policy == "never":
-            return
-        if status in FINAL or policy == "always":
-            workspace.remove()
+        if self.workspaces.policy != "never":  # whatever no job can need any more, by the run's records
+            self.workspaces.sweep(self.store.load_jobs(self.flow_id, self.run_id))
 
     def _short_circuit(
         self, job: JobSpec, rest: tuple[StepSpec, ...], reason: str, steps_view: dict[str, Any], outcome: JobOutcome
@@ -423,7 +439,7 @@ class Runner:
             self.journal.step_restored(job.id, step.id, step.type, stored.status)
             self._promote(job, step, stored.outputs, steps_view, outcome, store=False)
             return self._skip_reason(step, stored.status, stored.outputs)
-        prior_attempts = stored.attempts if stored is not None else 0
+        prior_attempts = stored.attempts if stored is not None else self._attempt_floor.get((job.id, step.id), 0)
         ctx_data = self._step_ctx_data(job, steps_view, outcome)
         step_cls = None
         try:

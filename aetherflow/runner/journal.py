@@ -10,7 +10,7 @@ after an internal error) still pass through here, so nothing else in the runner 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import Status
@@ -18,7 +18,9 @@ from aetherflow.events import (
     FlowChanged,
     JobEnd,
     JobRestored,
+    JobsReset,
     JobStart,
+    RerunAlreadyReset,
     RunAlreadyComplete,
     RunCancelRequested,
     RunOverlap,
@@ -29,6 +31,7 @@ from aetherflow.events import (
     StepRestored,
     StepRetry,
     StepStart,
+    WorkspaceGone,
 )
 
 if TYPE_CHECKING:
@@ -116,9 +119,34 @@ class RunJournal:
         self.store.set_job(self.flow_id, self.run_id, job_id, Status.BLOCKED, reason=reason)
         self.events.publish(JobEnd(job_id=job_id, status=Status.BLOCKED, duration_ms=0, skip_reason=None, error=reason))
 
-    def job_started(self, job_id: str) -> None:
-        self.store.set_job(self.flow_id, self.run_id, job_id, Status.RUNNING, started=True, ended=False)
+    def job_started(self, job_id: str, workspace_path: str | None = None) -> None:
+        """The job starts; its workspace's absolute path is recorded with it."""
+        self.store.set_job(
+            self.flow_id,
+            self.run_id,
+            job_id,
+            Status.RUNNING,
+            started=True,
+            ended=False,
+            workspace_path=workspace_path,
+        )
         self.events.publish(JobStart(job_id=job_id))
+
+    def jobs_reset(
+        self, job_ids: Sequence[str], *, reason: str, requested: Sequence[str] | None = None, request: str | None = None
+    ) -> None:
+        """Before the attempt, in one transaction: the jobs have no record again (``request``: the re-run request
+        the run stores with it)."""
+        self.store.reset_jobs(self.flow_id, self.run_id, job_ids, rerun_request=request)
+        self.events.publish(
+            JobsReset(jobs=list(job_ids), reason=reason, requested=list(requested) if requested is not None else None)
+        )
+
+    def rerun_already_reset(self, job_ids: Sequence[str], job_uid: str | None) -> None:
+        self.events.publish(RerunAlreadyReset(jobs=list(job_ids), job_uid=job_uid))
+
+    def workspace_gone(self, job_id: str, *, needed_by: str, path: str, action: str) -> None:
+        self.events.publish(WorkspaceGone(job_id=job_id, needed_by=needed_by, path=path, action=action))
 
     def job_finished(
         self,

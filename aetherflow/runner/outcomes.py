@@ -36,6 +36,8 @@ class RunOptions:
     #: the schedule slot in Unix seconds when known (stored as ``run.scheduled_at`` by a run's first attempt)
     scheduled_at: float | None = None
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
+    #: jobs to reset with every job that needs them before resuming (``--rerun``)
+    rerun: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -52,13 +52,24 @@ def _v3_scheduled_at(tx: Executor) -> None:
     tx.execute("ALTER TABLE runs ADD COLUMN scheduled_at TEXT")
 
 
+# -- version 3: workspaces and re-runs ---------------------------------------------------------------------------
+def _v3_workspaces_and_reruns(tx: Executor) -> None:
+    # Each job records the absolute path of its workspace, so that a resume can tell a dependency whose files are
+    # gone (a new pod on an emptyDir) and pruning can delete the directories of the runs it removes.
+    tx.execute("ALTER TABLE job_runs ADD COLUMN workspace_path TEXT")
+    # A re-run request (the jobs asked for and the Kubernetes Job UID that asked) is kept with the run, so that a
+    # retried pod of the same Job resumes instead of resetting the jobs a second time.
+    tx.execute("ALTER TABLE runs ADD COLUMN rerun_request TEXT")
+
+
 def _v3(tx: Executor) -> None:
     _v3_scheduled_at(tx)
+    _v3_workspaces_and_reruns(tx)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "lock rows record the holder's host identity and pid", _v2_lock_holders),
-    Migration(3, "runs record their schedule slot (run.scheduled_at)", _v3),
+    Migration(3, "runs record their schedule slot; jobs their workspace path, runs their re-run request", _v3),
 )
 
 

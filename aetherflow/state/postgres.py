@@ -9,6 +9,7 @@ lock so that pods starting together migrate it once.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,20 @@ from aetherflow.state.store import (
     ATTEMPT_COLUMNS,
     INTERRUPTED_BY_CRASH,
     JOB_COLUMNS,
+    RECORD_RERUN,
+    RESET_JOB,
+    RESET_STEPS,
     RUN_COLUMNS,
+    RUN_WORKSPACES,
+    SET_JOB,
     STEP_COLUMNS,
     STEP_END_ATTEMPT,
     STEP_END_UPSERT,
     JobRecord,
+    Pruned,
     RunRecord,
     StepRecord,
+    StoredWorkspace,
     job_record,
     now_ts,
     step_record,
@@ -86,6 +94,11 @@ _STEP_RUNNING = (
     " run_attempt = excluded.run_attempt, status = 'RUNNING', started_at = excluded.started_at,"
     " ended_at = NULL, error = NULL"
 )
+_SET_JOB = pg_placeholders(SET_JOB)
+_RESET_STEPS = pg_placeholders(RESET_STEPS)
+_RESET_JOB = pg_placeholders(RESET_JOB)
+_RECORD_RERUN = pg_placeholders(RECORD_RERUN)
+_RUN_WORKSPACES = pg_placeholders(RUN_WORKSPACES)
 
 
 class PostgresStore:
@@ -274,19 +287,13 @@ class PostgresStore:
         reason: str | None = None,
         error: str | None = None,
         outputs_json: str = "{}",
+        workspace_path: str | None = None,
     ) -> None:
         """Write a job transition (insert or update) in one transaction."""
         ts = now_ts()
         self._write(
             f"recording job {job_id}",
-            "INSERT INTO job_runs (flow_id, run_id, job_id, status, created_at, started_at, ended_at, updated_at,"
-            " skip_reason, skip_trigger, reason, error, outputs_json)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (flow_id, run_id, job_id) DO UPDATE SET status = excluded.status,"
-            " started_at = COALESCE(excluded.started_at, job_runs.started_at), ended_at = excluded.ended_at,"
-            " updated_at = excluded.updated_at, skip_reason = excluded.skip_reason,"
-            " skip_trigger = excluded.skip_trigger, reason = excluded.reason, error = excluded.error,"
-            " outputs_json = excluded.outputs_json",
+            _SET_JOB,
             (
                 flow_id,
                 run_id,
@@ -301,8 +308,24 @@ class PostgresStore:
                 reason,
                 error,
                 outputs_json,
+                workspace_path,
             ),
         )
+
+    def reset_jobs(
+        self, flow_id: str, run_id: str, job_ids: Sequence[str], *, rerun_request: str | None = None
+    ) -> None:
+        """In one transaction: no job or step record for ``job_ids`` (attempt rows stay); the request recorded."""
+
+        def body(c: Any) -> None:
+            c.execute(_RUN_LOCK, (flow_id, run_id))  # never interleaved with a start of the same run
+            for job_id in job_ids:
+                c.execute(_RESET_STEPS, (flow_id, run_id, job_id))
+                c.execute(_RESET_JOB, (flow_id, run_id, job_id))
+            if rerun_request is not None:
+                c.execute(_RECORD_RERUN, (rerun_request, now_ts(), flow_id, run_id))
+
+        self._db.transaction(f"resetting jobs of run {run_id}", body)
 
     # -- steps ---------------------------------------------------------------------------------------------------
     def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
@@ -396,7 +419,7 @@ class PostgresStore:
         )
 
     # -- retention -----------------------------------------------------------------------------------------------
-    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> Pruned:
         """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
         seconds = min(older_than_days * 86400, time.time())  # beyond the epoch keeps everything, never overflows
         cutoff = now_ts(max(time.time() - seconds, 0.0))
@@ -408,9 +431,10 @@ class PostgresStore:
             args.append(flow_id)
             lock_args.append(flow_id)
 
-        def body(c: Any) -> dict[str, int]:
-            runs = len(c.execute(f"SELECT flow_id, run_id FROM runs WHERE {cond} FOR UPDATE", args).fetchall())
-            counts = {"runs": runs, "jobs": 0, "steps": 0, "locks": 0}
+        def body(c: Any) -> Pruned:
+            keys = c.execute(f"SELECT flow_id, run_id FROM runs WHERE {cond} FOR UPDATE", args).fetchall()
+            counts = {"runs": len(keys), "jobs": 0, "steps": 0, "locks": 0}
+            workspaces = [StoredWorkspace(*r) for k in keys for r in c.execute(_RUN_WORKSPACES, tuple(k)).fetchall()]
             for table, name in (("job_runs", "jobs"), ("step_runs", "steps")):
                 counts[name] = c.execute(
                     f"SELECT COUNT(*) FROM {table} WHERE (flow_id, run_id) IN"
@@ -421,7 +445,7 @@ class PostgresStore:
             if not dry_run:
                 c.execute(f"DELETE FROM runs WHERE {cond}", args)  # job, step and attempt rows cascade
                 c.execute(f"DELETE FROM locks WHERE {lock_cond}", lock_args)
-            return counts
+            return Pruned(counts, workspaces)
 
         return self._db.transaction("pruning", body)
 

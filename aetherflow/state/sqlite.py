@@ -10,7 +10,7 @@ import contextlib
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +24,20 @@ from aetherflow.state.store import (
     ATTEMPT_COLUMNS,
     INTERRUPTED_BY_CRASH,
     JOB_COLUMNS,
+    RECORD_RERUN,
+    RESET_JOB,
+    RESET_STEPS,
     RUN_COLUMNS,
+    RUN_WORKSPACES,
+    SET_JOB,
     STEP_COLUMNS,
     STEP_END_ATTEMPT,
     STEP_END_UPSERT,
     JobRecord,
+    Pruned,
     RunRecord,
     StepRecord,
+    StoredWorkspace,
     job_record,
     now_ts,
     step_record,
@@ -331,19 +338,13 @@ class SqliteStore:
         reason: str | None = None,
         error: str | None = None,
         outputs_json: str = "{}",
+        workspace_path: str | None = None,
     ) -> None:
         """Write a job transition (insert or update) in one transaction."""
         ts = now_ts()
         with self._tx() as c:
             c.execute(
-                "INSERT INTO job_runs (flow_id, run_id, job_id, status, created_at, started_at, ended_at, updated_at,"
-                " skip_reason, skip_trigger, reason, error, outputs_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (flow_id, run_id, job_id) DO UPDATE SET status = excluded.status,"
-                " started_at = COALESCE(excluded.started_at, job_runs.started_at), ended_at = excluded.ended_at,"
-                " updated_at = excluded.updated_at, skip_reason = excluded.skip_reason,"
-                " skip_trigger = excluded.skip_trigger, reason = excluded.reason, error = excluded.error,"
-                " outputs_json = excluded.outputs_json",
+                SET_JOB,
                 (
                     flow_id,
                     run_id,
@@ -358,8 +359,20 @@ class SqliteStore:
                     reason,
                     error,
                     outputs_json,
+                    workspace_path,
                 ),
             )
+
+    def reset_jobs(
+        self, flow_id: str, run_id: str, job_ids: Sequence[str], *, rerun_request: str | None = None
+    ) -> None:
+        """In one transaction: no job or step record for ``job_ids`` (attempt rows stay); the request recorded."""
+        with self._tx() as c:
+            for job_id in job_ids:
+                c.execute(RESET_STEPS, (flow_id, run_id, job_id))
+                c.execute(RESET_JOB, (flow_id, run_id, job_id))
+            if rerun_request is not None:
+                c.execute(RECORD_RERUN, (rerun_request, now_ts(), flow_id, run_id))
 
     # -- steps ---------------------------------------------------------------------------------------------------
     def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
@@ -459,7 +472,7 @@ class SqliteStore:
             )
 
     # -- retention -----------------------------------------------------------------------------------------------
-    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> Pruned:
         """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
         # an age beyond the epoch (1e12 days, inf) keeps everything instead of overflowing the time functions
         cutoff_epoch = max(time.time() - older_than_days * 86400, 0.0)
@@ -472,7 +485,9 @@ class SqliteStore:
         with self._tx() as c:
             keys = c.execute(f"SELECT flow_id, run_id FROM runs WHERE {cond}", args).fetchall()
             counts = {"runs": len(keys), "jobs": 0, "steps": 0, "locks": 0}
+            workspaces: list[StoredWorkspace] = []
             for fid, rid in keys:
+                workspaces += [StoredWorkspace(*r) for r in c.execute(RUN_WORKSPACES, (fid, rid)).fetchall()]
                 counts["jobs"] += c.execute(
                     "SELECT COUNT(*) FROM job_runs WHERE flow_id = ? AND run_id = ?", (fid, rid)
                 ).fetchone()[0]
@@ -490,7 +505,7 @@ class SqliteStore:
                     for table in ("step_attempts", "step_runs", "job_runs", "runs"):
                         c.execute(f"DELETE FROM {table} WHERE flow_id = ? AND run_id = ?", (fid, rid))
                 c.execute(f"DELETE FROM locks WHERE {lock_cond}", lock_args)
-        return counts
+        return Pruned(counts, workspaces)
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``'s first line."""

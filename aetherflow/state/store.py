@@ -15,7 +15,17 @@ from typing import Any, Protocol
 
 from aetherflow.state.encoding import encode_json
 
-__all__ = ["FINAL", "JobRecord", "RunRecord", "StateStore", "StepRecord", "encode_json", "now_ts"]
+__all__ = [
+    "FINAL",
+    "JobRecord",
+    "Pruned",
+    "RunRecord",
+    "StateStore",
+    "StepRecord",
+    "StoredWorkspace",
+    "encode_json",
+    "now_ts",
+]
 
 #: statuses that end a job or step for good within a run id
 FINAL = frozenset({"SUCCESS", "SKIPPED"})
@@ -35,6 +45,28 @@ STEP_END_UPSERT = (
 STEP_END_ATTEMPT = (
     "UPDATE step_attempts SET status = ?, ended_at = ?, error = ? WHERE flow_id = ? AND run_id = ?"
     " AND job_id = ? AND step_id = ? AND attempt = ? AND status = 'RUNNING'"
+)
+
+#: a job transition, upserted (both stores); a recorded workspace path stays until another one is written
+SET_JOB = (
+    "INSERT INTO job_runs (flow_id, run_id, job_id, status, created_at, started_at, ended_at, updated_at,"
+    " skip_reason, skip_trigger, reason, error, outputs_json, workspace_path)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (flow_id, run_id, job_id) DO UPDATE SET status = excluded.status,"
+    " started_at = COALESCE(excluded.started_at, job_runs.started_at), ended_at = excluded.ended_at,"
+    " updated_at = excluded.updated_at, skip_reason = excluded.skip_reason,"
+    " skip_trigger = excluded.skip_trigger, reason = excluded.reason, error = excluded.error,"
+    " outputs_json = excluded.outputs_json,"
+    " workspace_path = COALESCE(excluded.workspace_path, job_runs.workspace_path)"
+)
+#: a reset job has no record again (both stores): its step rows, then its job row; attempt rows are history and stay
+RESET_STEPS = "DELETE FROM step_runs WHERE flow_id = ? AND run_id = ? AND job_id = ?"
+RESET_JOB = "DELETE FROM job_runs WHERE flow_id = ? AND run_id = ? AND job_id = ?"
+RECORD_RERUN = "UPDATE runs SET rerun_request = ?, updated_at = ? WHERE flow_id = ? AND run_id = ?"
+#: the stored workspaces of one run (pruning deletes those on this machine)
+RUN_WORKSPACES = (
+    "SELECT flow_id, job_id, run_id, workspace_path FROM job_runs"
+    " WHERE flow_id = ? AND run_id = ? AND workspace_path IS NOT NULL ORDER BY job_id"
 )
 
 #: the columns of one attempt row, as ``load_attempts`` returns them
@@ -71,6 +103,8 @@ class RunRecord:
     bundle_fingerprint: str | None = None
     #: ``run.scheduled_at``: the schedule slot, else the first start (RFC 3339 UTC), fixed at the first attempt
     scheduled_at: str | None = None
+    #: the last re-run request (JSON ``{"jobs": [...], "job_uid": ...}``), or None
+    rerun_request: str | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +121,26 @@ class JobRecord:
     reason: str | None = None
     error: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: the absolute path of the job's workspace directory in this run (None: not recorded)
+    workspace_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWorkspace:
+    """A job's recorded workspace directory, with the keys its path must end with."""
+
+    flow_id: str
+    job_id: str
+    run_id: str
+    path: str
+
+
+@dataclass(slots=True)
+class Pruned:
+    """What a prune removed (or would remove): row counts, and the workspaces the removed jobs recorded."""
+
+    counts: dict[str, int]
+    workspaces: list[StoredWorkspace] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -109,10 +163,13 @@ class StepRecord:
 #: the columns of ``runs`` in ``RunRecord`` order (both stores select them this way)
 RUN_COLUMNS = (
     "flow_id, run_id, status, attempt, started_at, ended_at, updated_at, exit_code, error, flow_file, flow_sha256,"
-    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at"
+    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at, rerun_request"
 )
 #: the columns of ``job_runs`` ``job_record`` reads
-JOB_COLUMNS = "job_id, status, created_at, started_at, ended_at, skip_reason, skip_trigger, reason, error, outputs_json"
+JOB_COLUMNS = (
+    "job_id, status, created_at, started_at, ended_at, skip_reason, skip_trigger, reason, error, outputs_json,"
+    " workspace_path"
+)
 #: the columns of ``step_runs`` ``step_record`` reads
 STEP_COLUMNS = (
     "job_id, step_id, step_type, status, attempts, created_at, started_at, ended_at, error, outputs_json, promoted_json"
@@ -133,6 +190,7 @@ def job_record(r: Sequence[Any]) -> JobRecord:
         reason=r[7],
         error=r[8],
         outputs=json.loads(r[9]) if r[9] else {},
+        workspace_path=r[10],
     )
 
 
@@ -212,8 +270,15 @@ class StateStore(Protocol):
         reason: str | None = None,
         error: str | None = None,
         outputs_json: str = "{}",
+        workspace_path: str | None = None,
     ) -> None:
-        """Write a job transition (insert or update)."""
+        """Write a job transition (insert or update); a ``workspace_path`` is kept until another one is written."""
+
+    def reset_jobs(
+        self, flow_id: str, run_id: str, job_ids: Sequence[str], *, rerun_request: str | None = None
+    ) -> None:
+        """In one transaction: the jobs have no job or step record again (their attempt rows stay, so attempt
+        numbers continue), and with ``rerun_request`` the run records the request that reset them."""
 
     def load_steps(self, flow_id: str, run_id: str) -> dict[tuple[str, str], StepRecord]:
         """Every step record of the run keyed by (job_id, step_id), ordered by creation."""
@@ -251,8 +316,9 @@ class StateStore(Protocol):
     def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
         """Store the rendered ``outputs`` of a finished step."""
 
-    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
-        """Delete finished runs older than the cutoff with their rows, and locks expired for as long."""
+    def prune(self, older_than_days: float, *, flow_id: str | None = None, dry_run: bool = False) -> Pruned:
+        """Delete finished runs older than the cutoff with their rows, and locks expired for as long; the counts and
+        the workspaces the deleted jobs recorded (read in the same transaction)."""
 
     def close(self) -> None:
         """Close the connection."""

@@ -75,7 +75,15 @@ def test_state_prune_older_than_an_age_beyond_the_epoch_prunes_nothing(tmp_path:
     result = aetherflow("state", "prune", "--older-than", days, "--state", str(flow.state), "--json")
 
     assert result.code == 0, result.stderr
-    assert json.loads(result.stdout) == {"runs": 0, "jobs": 0, "steps": 0, "locks": 0, "dry_run": False}
+    assert json.loads(result.stdout) == {
+        "runs": 0,
+        "jobs": 0,
+        "steps": 0,
+        "locks": 0,
+        "workspaces_removed": 0,
+        "workspaces_unreachable": 0,
+        "dry_run": False,
+    }
 
 
 #: deeper than the JSON parser can go, and still under the 128 KiB limit of one environment variable

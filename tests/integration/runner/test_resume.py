@@ -280,6 +280,17 @@ def test_state_prune_deletes_old_finished_runs(tmp_path: Path) -> None:
     dry = aetherflow("state", "prune", "--older-than", "0", "--state", str(flow.state), "--dry-run")
     real = aetherflow("state", "prune", "--older-than", "0", "--state", str(flow.state), "--json")
 
-    assert dry.stdout.strip() == "Would prune 1 runs older than 0 days (1 job rows, 0 step rows, 0 expired locks)"
-    assert json.loads(real.stdout) == {"runs": 1, "jobs": 1, "steps": 0, "locks": 0, "dry_run": False}
+    assert dry.stdout.strip() == (
+        "Would prune 1 runs older than 0 days (1 job rows, 0 step rows, 0 expired locks, 0 workspaces;"
+        " 1 workspaces_unreachable: not on this machine)"
+    )  # the job's workspace was removed by the default cleanup policy when the run succeeded
+    assert json.loads(real.stdout) == {
+        "runs": 1,
+        "jobs": 1,
+        "steps": 0,
+        "locks": 0,
+        "workspaces_removed": 0,
+        "workspaces_unreachable": 1,
+        "dry_run": False,
+    }
     assert flow.query("SELECT COUNT(*) FROM runs") == [(0,)]

@@ -260,10 +260,10 @@ def test_prune_deletes_old_finished_runs_with_their_rows_and_keeps_running_ones(
         store.step_end("f", run_id, "a", "s", "t", "SUCCESS", attempts=1)
         if status:
             store.finish_run("f", run_id, status, 0, None)
-    assert store.prune(0, dry_run=True) == {"runs": 1, "jobs": 1, "steps": 1, "locks": 0}
-    assert store.prune(0) == {"runs": 1, "jobs": 1, "steps": 1, "locks": 0}
+    assert store.prune(0, dry_run=True).counts == {"runs": 1, "jobs": 1, "steps": 1, "locks": 0}
+    assert store.prune(0).counts == {"runs": 1, "jobs": 1, "steps": 1, "locks": 0}
     assert [r.run_id for r in store.list_runs()] == ["live"]
-    assert store.prune(float("inf")) == {"runs": 0, "jobs": 0, "steps": 0, "locks": 0}
+    assert store.prune(float("inf")).counts == {"runs": 0, "jobs": 0, "steps": 0, "locks": 0}
     store.close()
     assert query(postgres_server, schema_of(pg_url), "SELECT DISTINCT run_id FROM step_runs") == [("live",)]
 

@@ -24,7 +24,7 @@ READS = frozenset(
 ALLOWED: dict[str, frozenset[str]] = {
     # the run journal: every transition made while executing a run
     "aetherflow/runner/journal.py": frozenset({"start_run", "finish_run", "set_job", "step_running"})
-    | frozenset({"step_attempt_failed", "step_end", "set_promoted"}),
+    | frozenset({"step_attempt_failed", "step_end", "set_promoted", "reset_jobs"}),
     # lock acquisition, heartbeats, release and `locks release` through the lock backend
     "aetherflow/state/locks.py": frozenset({"acquire", "renew", "release", "release_any"}),
     # the runner holds its run, job and step locks through the lock manager
@@ -35,6 +35,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "aetherflow/connectors/db_oracle.py": frozenset({"acquire"}),
     # `state prune` and automatic pruning
     "aetherflow/cli/state.py": frozenset({"prune"}),
+    "aetherflow/state/retention.py": frozenset({"prune"}),
     "aetherflow/edge/entrypoint.py": frozenset({"prune"}),
 }
 
