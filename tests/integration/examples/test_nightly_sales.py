@@ -164,3 +164,8 @@ def test_the_example_validates_without_any_environment() -> None:
     assert checked.code == 0, checked.stdout + checked.stderr
     names = {finding["msg"] for finding in json.loads(checked.stdout)["warnings"]}
     assert any("PUBLISH_TOKEN" in name for name in names) and any("SMTP_PASSWORD" in name for name in names)
+
+
+def test_the_walkthrough_shows_the_example_flow_as_it_is() -> None:
+    page = (EXAMPLE.parents[2] / "docs" / "walkthrough.md").read_text(encoding="utf-8")
+    assert "```yaml\n" + EXAMPLE.read_text(encoding="utf-8") + "```" in page
