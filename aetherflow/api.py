@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from aetherflow.booleans import bool_word
 from aetherflow.deadline import Deadline, attach_socket
 from aetherflow.errors import (
     AetherFlowError,
@@ -44,6 +45,7 @@ from aetherflow.extraction import (
     tar_member,
     zip_member,
 )
+from aetherflow.progress import ProgressMeter, Unit
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -65,6 +67,7 @@ __all__ = [
     "InvalidValue",
     "LockBusy",
     "Permanent",
+    "ProgressMeter",
     "Registration",
     "RemoteFileMeta",
     "RetryPolicy",
@@ -112,7 +115,7 @@ else:
         # (validation, the state commands) needs Status, RetryPolicy and StepResult, and a CronJob pod pays for
         # every import at start-up.
         if name == "Inputs":
-            from pydantic import BaseModel, ConfigDict
+            from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
             class Inputs(BaseModel):
                 """Base of every step's input model: immutable, unknown keys rejected, numbers/booleans as text
@@ -122,9 +125,24 @@ else:
                     frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
                 )
 
+                @field_validator("*", mode="before")
+                @classmethod
+                def _lax_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+                    # the words pydantic takes, padded or not: a boolean input reads like a setting or an option
+                    if isinstance(value, str) and info.field_name in _bool_fields(cls):
+                        found = bool_word(value)
+                        return value if found is None else found
+                    return value
+
             globals()["Inputs"] = Inputs
             return Inputs
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _bool_fields(model: Any) -> frozenset[str]:
+    """Names of a step input model's fields typed ``bool`` or ``bool | None``."""
+    return frozenset(name for name, info in model.model_fields.items() if info.annotation in (bool, bool | None))
 
 
 InputsT = TypeVar("InputsT", bound="Inputs")
@@ -222,6 +240,11 @@ class StepContext(Protocol):
         """Declared resources: name -> (kind, driver)."""
         ...
 
+    def builtin_connector(self, kind: str, driver: str) -> Any:
+        """A new connector of the registered ``kind:driver`` with empty config and options: a step's fallback when no
+        resource is declared. The registry resolves it, so steps never name a connector module."""
+        ...
+
     def track_process(
         self, proc: subprocess.Popen[Any], *, kill_grace_seconds: float = 15.0
     ) -> AbstractContextManager[None]:
@@ -230,6 +253,10 @@ class StepContext(Protocol):
 
     def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
         """Log a structured event with this step's flow/run/job/step ids (redacted)."""
+        ...
+
+    def progress(self, unit: Unit, *, total: int | None = None) -> ProgressMeter:
+        """A meter of this step's rows or bytes: ``step_progress`` at most every ``AETHERFLOW_PROGRESS_SECONDS``."""
         ...
 
     def redact(self, text: str) -> str:
@@ -255,6 +282,9 @@ class Step(abc.ABC, Generic[InputsT]):
     inputs_model: ClassVar[type[Inputs]]
     #: the ``kind`` its ``inputs.resource`` must have, when the step uses a resource
     resource_kind: ClassVar[str | None] = None
+    #: every key its output mapping can have (conditional ones included), so validation can check ``steps.S.K`` and
+    #: ``result.K``; None: the keys are not known before it runs (never checked)
+    result_keys: ClassVar[frozenset[str] | None] = None
 
     @abc.abstractmethod
     def run(self, inputs: InputsT, ctx: StepContext) -> StepResult:

@@ -1,8 +1,9 @@
 """The ``when:`` language of a job (docs/reference/when.md): parsed at plan time, evaluated at run time, never ``eval``.
 
 The text is parsed with :mod:`ast` (mode ``"eval"``); a breadth-first walk then accepts exactly the grammar (and/or/not,
-chained comparisons, literals, ``jobs.<id>...`` references, parentheses) and compiles it into small closures. Plan
-validation reports :class:`WhenError`; the runner calls :meth:`Condition.evaluate` with the statuses known so far.
+chained comparisons, literals, ``jobs.<id>...`` and ``run.<key>`` references, parentheses) and compiles it into small
+closures. Plan validation reports :class:`WhenError`; the runner calls :meth:`Condition.evaluate` with the statuses
+known so far and the run's own values.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from typing import Any, Final
 
 from aetherflow.errors import AetherFlowError
 
-__all__ = ["Condition", "WhenError", "WhenEvaluationError", "parse_when"]
+__all__ = ["RUN_KEYS", "Condition", "WhenError", "WhenEvaluationError", "parse_when", "run_key_problem"]
 
 _Eval = Callable[[Mapping[str, Any]], Any]
+
+#: the keys of the ``run`` root, in templates of step phases and in ``when`` (one value each, never a mapping)
+RUN_KEYS: Final[tuple[str, ...]] = ("id", "attempt", "scheduled_at", "date")
+_ROOTS: Final = ("jobs", "run")
 
 _LITERAL_NAMES: Final[dict[str, Any]] = {"true": True, "false": False, "null": None, "none": None}
 _EQUALITY: Final[dict[type[ast.cmpop], Callable[[Any, Any], Any]]] = {ast.Eq: operator.eq, ast.NotEq: operator.ne}
@@ -101,16 +106,16 @@ class Condition:
         """Ids of the jobs the condition reads (``jobs.<id>...``)."""
         return set(self._job_refs)
 
-    def evaluate(self, jobs: Mapping[str, Any]) -> bool:
-        """Decide the condition against ``jobs`` (job id → ``{status, outputs, ...}``).
+    def evaluate(self, jobs: Mapping[str, Any], run: Mapping[str, Any] | None = None) -> bool:
+        """Decide the condition against ``jobs`` (job id → ``{status, outputs, ...}``) and ``run`` (``RUN_KEYS``).
 
         ``and``/``or`` short-circuit, so a reference on the side not taken is never read. Raises WhenEvaluationError
         for a missing reference or an ordering between incompatible types.
         """
-        return bool(self._evaluate(jobs))
+        return bool(self._evaluate({"jobs": jobs, "run": run if run is not None else {}}))
 
 
-def _always_true(_jobs: Mapping[str, Any]) -> bool:
+def _always_true(_scope: Mapping[str, Any]) -> bool:
     return True
 
 
@@ -198,27 +203,45 @@ def _check(tree: ast.Expression) -> None:
         queue.extend((child, node, depth + 1) for child in ast.iter_child_nodes(node))
 
 
+def run_key_problem(segments: list[str] | tuple[str, ...]) -> str | None:
+    """Why ``run.<segments>`` names nothing (one line), or None: the run root has one level of ``RUN_KEYS``."""
+    if len(segments) == 1 and segments[0] in RUN_KEYS:
+        return None
+    import difflib
+
+    dotted = "run." + ".".join(segments)
+    close = difflib.get_close_matches(segments[0], RUN_KEYS, n=1, cutoff=0.6) if segments else []
+    hint = f" (did you mean 'run.{close[0]}'?)" if close and len(segments) == 1 else ""
+    return f"Unknown reference: {dotted}{hint}; the run root has {', '.join('run.' + k for k in RUN_KEYS)}"
+
+
 def _check_attribute(node: ast.Attribute) -> None:
-    """A reference is an attribute chain down to the name ``jobs``.
+    """A reference is an attribute chain down to the name ``jobs`` (any depth) or ``run`` (one known key).
 
     A chain on another name or on a node outside the grammar is left for the walk to report at that node
     (``env.x`` → ``Unsupported name: env``, ``f().x`` → ``Call``); a chain on a grammar node that cannot hold
     attributes (``true.x``, ``(1).real``, ``(a == b).x``) is reported here.
     """
     base: ast.expr = node.value
+    segments = [node.attr]
     while isinstance(base, ast.Attribute):
+        segments.append(base.attr)
         base = base.value
     if isinstance(base, ast.Name):
         if base.id.lower() in _LITERAL_NAMES:
             raise _unsupported(node)
+        if base.id == "run":
+            problem = run_key_problem(segments[::-1])
+            if problem is not None:
+                raise WhenError(problem)
     elif isinstance(base, ast.Constant | ast.BoolOp | ast.Compare | ast.UnaryOp):
         raise _unsupported(node)
 
 
 def _check_name(node: ast.Name, parent: ast.AST | None) -> None:
-    if node.id == "jobs":
+    if node.id in _ROOTS:
         if not isinstance(parent, ast.Attribute):
-            raise _unsupported(node)  # bare `jobs`: a reference names at least one job
+            raise _unsupported(node)  # bare `jobs` or `run`: a reference names a job or a run key
     elif node.id.lower() not in _LITERAL_NAMES:
         raise WhenError(f"Unsupported name: {node.id}")
 
@@ -253,36 +276,36 @@ def _check_tokens(text: str) -> None:
 
 
 def _compile(node: ast.expr, refs: set[str]) -> _Eval:
-    """Turn a checked node into a closure over the ``jobs`` mapping; collects referenced job ids into ``refs``."""
+    """Turn a checked node into a closure over the ``scope`` mapping; collects referenced job ids into ``refs``."""
     if isinstance(node, ast.BoolOp):
         parts = [_compile(value, refs) for value in node.values]
         return _compile_and(parts) if isinstance(node.op, ast.And) else _compile_or(parts)
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.Not):
             inner = _compile(node.operand, refs)
-            return lambda jobs: not inner(jobs)
+            return lambda scope: not inner(scope)
         assert isinstance(node.operand, ast.Constant)  # checked: unary minus only on a number
         number = node.operand.value
         assert isinstance(number, int | float)
         negated = -number
-        return lambda _jobs: negated
+        return lambda _scope: negated
     if isinstance(node, ast.Compare):
         return _compile_compare(node, refs)
     if isinstance(node, ast.Constant):
         value = node.value
-        return lambda _jobs: value
+        return lambda _scope: value
     if isinstance(node, ast.Name):
         literal = _LITERAL_NAMES[node.id.lower()]
-        return lambda _jobs: literal
+        return lambda _scope: literal
     assert isinstance(node, ast.Attribute)
     return _compile_reference(node, refs)
 
 
 def _compile_and(parts: list[_Eval]) -> _Eval:
-    def evaluate(jobs: Mapping[str, Any]) -> Any:
+    def evaluate(scope: Mapping[str, Any]) -> Any:
         value: Any = True
         for part in parts:
-            value = part(jobs)
+            value = part(scope)
             if not value:
                 return value
         return value
@@ -291,10 +314,10 @@ def _compile_and(parts: list[_Eval]) -> _Eval:
 
 
 def _compile_or(parts: list[_Eval]) -> _Eval:
-    def evaluate(jobs: Mapping[str, Any]) -> Any:
+    def evaluate(scope: Mapping[str, Any]) -> Any:
         value: Any = False
         for part in parts:
-            value = part(jobs)
+            value = part(scope)
             if value:
                 return value
         return value
@@ -306,11 +329,11 @@ def _compile_compare(node: ast.Compare, refs: set[str]) -> _Eval:
     first = _compile(node.left, refs)
     steps = [(type(op), _compile(right, refs)) for op, right in zip(node.ops, node.comparators, strict=True)]
 
-    def evaluate(jobs: Mapping[str, Any]) -> bool:
-        left = first(jobs)
+    def evaluate(scope: Mapping[str, Any]) -> bool:
+        left = first(scope)
         # Like Python's chain: each operand is read once, and only while the comparisons so far hold.
         for op, operand in steps:
-            right = operand(jobs)
+            right = operand(scope)
             if not _compare(op, left, right):
                 return False
             left = right
@@ -336,13 +359,16 @@ def _compile_reference(node: ast.Attribute, refs: set[str]) -> _Eval:
     while isinstance(cur, ast.Attribute):
         segments.append(cur.attr)
         cur = cur.value
+    assert isinstance(cur, ast.Name)  # checked: a chain down to a root name
+    segments.append(cur.id)
     segments.reverse()
-    refs.add(segments[0])
-    dotted = "jobs." + ".".join(segments)
+    if segments[0] == "jobs":
+        refs.add(segments[1])
+    dotted = ".".join(segments)
     path = tuple(segments)
 
-    def evaluate(jobs: Mapping[str, Any]) -> Any:
-        value: Any = jobs
+    def evaluate(scope: Mapping[str, Any]) -> Any:
+        value: Any = scope
         for seg in path:
             if not isinstance(value, Mapping) or seg not in value:
                 raise WhenEvaluationError(f"'{dotted}' is not defined")

@@ -74,7 +74,8 @@ CODES: Final[dict[str, str]] = {
     "template:syntax": "A template uses unsupported syntax; only {{PATH}} and {{PATH:DEFAULT}} exist.",
     "template:unknown_root": "A template root is not available in the phase where the template stands.",
     "template:missing_key": "A template path has no value and no default.",
-    "template:unknown_reference": "A template or `when` names a step or job that does not exist or comes later.",
+    "template:unknown_reference": "A template or `when` names a step or job that does not exist or comes "
+    "later, or a key the `run` root does not have.",
     "template:unknown_output": "A template names an output key the referenced step or job does not produce.",
     "profile:invalid": "The profiles file or JSON is not valid (wrong shape, unknown key, unreadable).",
     "profile:source_conflict": "Both AETHERFLOW_PROFILES_FILE and AETHERFLOW_PROFILES_JSON are set.",

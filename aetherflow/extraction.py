@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
@@ -214,9 +214,10 @@ def _existing(path: Path) -> Path:
 class WriteBudget:
     """Counts the bytes an extraction actually writes, against each entry's declared size and the archive limit."""
 
-    def __init__(self, limits: ArchiveLimits) -> None:
+    def __init__(self, limits: ArchiveLimits, progress: Callable[[int], None] | None = None) -> None:
         self.limit = limits.max_total_bytes
         self.written = 0
+        self._progress = progress  # gets ``written`` after each chunk
 
     def copy(self, source: IO[bytes], sink: IO[bytes], *, entry: str, declared: int | None) -> int:
         """Copy ``source`` to ``sink``; an entry past its declared size or the archive past the limit is refused."""
@@ -229,4 +230,6 @@ class WriteBudget:
             if self.written > self.limit:
                 raise ArchiveRefused(f"more than {self.limit} bytes written, the max_total_mb limit")
             sink.write(chunk)
+            if self._progress is not None:
+                self._progress(self.written)
         return copied

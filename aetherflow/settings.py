@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from aetherflow.errors import InputError
+from aetherflow.progress import DEFAULT_PROGRESS_SECONDS
 
 PREFIX = "AETHERFLOW_"
 DEFAULT_SETTINGS_DIR = "/etc/aetherflow/settings"
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     kubernetes_events: bool = False  # Events on the Job (needs API access)
     termination_log: str = "/dev/termination-log"
     grace_seconds: float = Field(default=20.0, ge=0)
+    #: seconds between two ``step_progress`` events of one step; 0 turns them off
+    progress_seconds: float = Field(default=DEFAULT_PROGRESS_SECONDS, ge=0)
     #: exit code of a run refused without changing any record (flow lock held, or the run already live elsewhere)
     overlap_exit_code: Literal[0, 75] = 75
     #: how long a second invocation of a live run waits for the holder (None: stale threshold plus one interval)

@@ -56,6 +56,8 @@ SETTING_HELP: Final[dict[str, str]] = {
     "kubernetes_events": "Create Kubernetes Events on the Job (needs the chart's opt-in API access).",
     "termination_log": "File the termination message is written to (only when it exists).",
     "grace_seconds": "After SIGTERM/SIGINT, how long the running step may take to stop.",
+    "progress_seconds": "Seconds between two `step_progress` events of a long extract, transfer or zip/unzip; "
+    "`0` turns them off.",
     "state_journal_mode": "SQLite journal: `auto` (WAL on local disks), `wal` or `delete`.",
     "state_strict_fs": "Refuse (exit 2) a state directory on a network file system.",
     "state_quick_check": "Run SQLite's `quick_check` when the database is opened.",

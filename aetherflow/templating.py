@@ -31,7 +31,7 @@ __all__ = [
 #: Roots allowed in flow meta, resources and profiles (rendered once at run start).
 ENV_ROOTS: Final[frozenset[str]] = frozenset({"env"})
 #: Roots allowed in step inputs and outputs.
-STEP_ROOTS: Final[frozenset[str]] = frozenset({"env", "steps", "job", "jobs", "run_id", "flow_id", "result"})
+STEP_ROOTS: Final[frozenset[str]] = frozenset({"env", "steps", "job", "jobs", "run", "run_id", "flow_id", "result"})
 
 # Every forbidden sequence, and both token delimiters, contains a brace: a string without one needs no parsing.
 _FORBIDDEN_RE: Final = re.compile(r"\$\{|\{%|%\}|\{#|#\}|\{\}")

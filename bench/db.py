@@ -13,6 +13,7 @@ PostgreSQL (same shape, a throwaway local server; needs Debian's postgresql pack
 
     .venv/bin/python bench/db.py --rows 1000000
     .venv/bin/python bench/db.py --rows 20000 --rounds 1     # smoke run
+    .venv/bin/python bench/db.py --progress-seconds 1         # with step_progress reported every second
 """
 
 from __future__ import annotations
@@ -66,8 +67,15 @@ def _make_sqlite(path: Path, rows: int) -> None:
     conn.close()
 
 
+#: ``--progress-seconds``: the interval of ``step_progress`` in every run measured (None: the setting's default)
+PROGRESS_SECONDS: list[float] = []
+
+
 def _run_extract(work: Path, resource_: ResolvedResource, sql: str, output: Path, **inputs: Any) -> dict[str, Any]:
-    ctx, _events, pool = make_step_context(work, resources={resource_.name: resource_}, strict_sandbox=False)
+    progress = {"progress_seconds": PROGRESS_SECONDS[0]} if PROGRESS_SECONDS else {}
+    ctx, _events, pool = make_step_context(
+        work, resources={resource_.name: resource_}, strict_sandbox=False, **progress
+    )
     try:
         inputs = {"format": "csv", **inputs}
         result = run_step(
@@ -241,6 +249,8 @@ def _process_env(work: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AETHERFLOW_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    if PROGRESS_SECONDS:
+        env["AETHERFLOW_PROGRESS_SECONDS"] = str(PROGRESS_SECONDS[0])
     return env
 
 
@@ -387,8 +397,11 @@ def main() -> int:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--generic", action="store_true", help="also time PostgreSQL's generic (non-COPY) path")
     parser.add_argument("--in-process", action="store_true", help="also time the SQLite step inside this process")
+    parser.add_argument("--progress-seconds", type=float, help="AETHERFLOW_PROGRESS_SECONDS of the runs measured")
     parser.add_argument("--rss-child", nargs=3, metavar=("DB", "OUT", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.progress_seconds is not None:
+        PROGRESS_SECONDS.append(args.progress_seconds)
     if args.rss_child:
         db, out, limit = args.rss_child
         return _rss_child(Path(db), Path(out), int(limit))

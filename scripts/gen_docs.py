@@ -161,7 +161,7 @@ def _json_type(prop: dict[str, Any]) -> str:
 def flow_fields_section() -> str:
     """Every field of a flow file: type, default, meaning (from the flow schema and its field meanings)."""
     from aetherflow.spec.field_help import FIELD_HELP
-    from aetherflow.spec.model import flow_json_schema_base
+    from aetherflow.spec.json_schema import flow_json_schema_base
 
     document = flow_json_schema_base()
     out = []
@@ -279,12 +279,16 @@ def _input_rows(step_type: str, model: Any, prefix: str = "") -> Iterator[tuple[
 
 
 def step_section(step_type: str) -> str:
-    """The inputs table of one built-in step."""
+    """The inputs table of one built-in step, and the output keys validation lets templates read of it."""
     from aetherflow.registry import Registry
 
-    model = Registry.builtin().step_class(step_type).inputs_model
-    rows = list(_input_rows(step_type, model))
-    return _table(("Input", "Type", "Default", "Allowed", "Meaning"), rows)
+    cls = Registry.builtin().step_class(step_type)
+    rows = list(_input_rows(step_type, cls.inputs_model))
+    table = _table(("Input", "Type", "Default", "Allowed", "Meaning"), rows)
+    if cls.result_keys is None:
+        return table
+    keys = ", ".join(f"`{key}`" for key in sorted(cls.result_keys | {"skipped", "reason"}))
+    return f"{table}\nOutput keys (what `steps.<id>.<key>` and `result.<key>` may read): {keys}.\n"
 
 
 # -- CLI --------------------------------------------------------------------------------------------------------------

@@ -289,20 +289,7 @@ class _Checker:
         pin, max_mb = self.download_keys(src, kind, strict)
         resource = texts["resource"]
         if kind in _NEEDS_RESOURCE:
-            if resource is None and "resource" not in src:
-                self.error(at, f"bundle.source.resource is required for source type {kind}")
-            elif resource is not None and resource not in resources:
-                known = ", ".join(sorted(resources))
-                self.error(
-                    (*at, "resource"),
-                    f"bundle.source.resource '{resource}' is not a manifest resource (known: [{known}])"
-                    + did_you_mean(resource, resources),
-                )
-            elif resource is not None and resources[resource].kind != kind:
-                self.error(
-                    (*at, "resource"),
-                    f"Resource '{resource}' is kind={resources[resource].kind}, source type {kind} needs kind={kind}",
-                )
+            self.source_resource(resource, "resource" in src, kind, resources)
         base_path = texts["base_path"]
         if kind in _NEEDS_BASE_PATH and base_path is None and "base_path" not in src:
             self.error(at, f"bundle.source.base_path is required for source type {kind}")
@@ -330,6 +317,26 @@ class _Checker:
             sha256=pin,
             max_mb=max_mb,
         )
+
+    def source_resource(
+        self, resource: str | None, given: bool, kind: str, resources: Mapping[str, ManifestResource]
+    ) -> None:
+        """A remote source names a manifest resource of its own kind (``given``: the key is present, maybe empty)."""
+        at = ("bundle", "source")
+        if resource is None and not given:
+            self.error(at, f"bundle.source.resource is required for source type {kind}")
+        elif resource is not None and resource not in resources:
+            known = ", ".join(sorted(resources))
+            self.error(
+                (*at, "resource"),
+                f"bundle.source.resource '{resource}' is not a manifest resource (known: [{known}])"
+                + did_you_mean(resource, resources),
+            )
+        elif resource is not None and resources[resource].kind != kind:
+            self.error(
+                (*at, "resource"),
+                f"Resource '{resource}' is kind={resources[resource].kind}, source type {kind} needs kind={kind}",
+            )
 
     def download_keys(self, src: Mapping[Any, Any], kind: str, strict: bool) -> tuple[str | None, float]:
         """``sha256`` (64 hex digits) and ``max_mb`` (a positive number), for the sources that download."""

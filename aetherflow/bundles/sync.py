@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aetherflow.api import ArchiveLimits, ConnectorInit
 from aetherflow.bundles.archive_source import ArchiveSource
 from aetherflow.bundles.cache import (
     BlobStore,
@@ -28,15 +27,11 @@ from aetherflow.bundles.cache import (
 from aetherflow.bundles.download import check_pin
 from aetherflow.bundles.git_source import GitSource
 from aetherflow.bundles.manifest import BundleManifestInvalid, Manifest, load_manifest
+from aetherflow.bundles.remote_sources import RestSource
+from aetherflow.bundles.source_open import Decode, Emit, SourceOpener
 from aetherflow.bundles.sources import (
-    DbSource,
     Entry,
     FileSource,
-    FilesystemSource,
-    RestSource,
-    S3Source,
-    SftpSource,
-    SmbSource,
     SourceError,
     SourceRefused,
     check_rel_path,
@@ -47,12 +42,9 @@ from aetherflow.errors import AetherFlowError, ExitCode, Issue, Permanent, error
 from aetherflow.events import EventBus
 from aetherflow.private import private_dir
 from aetherflow.redaction import Redactor
-from aetherflow.registry import Registry, RunConnectorContext
+from aetherflow.registry import Registry
 
 __all__ = ["ActiveBundle", "BundleSourceRefused", "BundleSyncFailed", "bundle_status", "sync_bundle"]
-
-Emit = Callable[..., None]
-Decode = Callable[[str], str]
 
 
 class BundleSyncFailed(AetherFlowError):
@@ -154,15 +146,15 @@ def sync_bundle(
     redactor = redactor if redactor is not None else Redactor()
     redactor.add_value_forms(manifest.source.url)  # a git URL's password, before any error can quote the URL
     emit = emit if emit is not None else EventBus().emit
-    syncer = _Syncer(
+    opener = SourceOpener(
         manifest,
-        paths,
         registry=registry if registry is not None else Registry.builtin(),
         env=env if env is not None else dict(os.environ),
         redactor=redactor,
         decode=decode,
         emit=emit,
     )
+    syncer = _Syncer(manifest, paths, opener)
     try:
         with paths.locked():
             fingerprint, changed, fetched = syncer.run()
@@ -265,24 +257,10 @@ def _absolute_env_file(item: Any, root: Path) -> Any:
 
 
 class _Syncer:
-    def __init__(
-        self,
-        manifest: Manifest,
-        paths: BundlePaths,
-        *,
-        registry: Registry,
-        env: Mapping[str, str],
-        redactor: Redactor,
-        decode: Decode | None,
-        emit: Emit,
-    ) -> None:
+    def __init__(self, manifest: Manifest, paths: BundlePaths, opener: SourceOpener) -> None:
         self.manifest = manifest
         self.paths = paths
-        self.registry = registry
-        self.env = env
-        self.redactor = redactor
-        self.decode = decode
-        self.emit = emit
+        self.opener = opener
         self.blobs = BlobStore(paths.cache)
         self.fetched: set[str] = set()
 
@@ -302,7 +280,7 @@ class _Syncer:
         strict = self.manifest.source.strict_fingerprint
         previous_fp = self.paths.latest_fingerprint()
         previous = _snapshot_files(self.paths.snapshot(previous_fp))
-        source = self._open_source()
+        source = self.opener.open(self.blobs)
         try:
             entries = self._listing(source)
             if isinstance(source, GitSource | ArchiveSource):
@@ -408,83 +386,6 @@ class _Syncer:
             "source": {"type": source.type, "base_path": base},
             "files": [r.as_dict() for r in records],
         }
-
-    # -- sources ---------------------------------------------------------------------------------------------------
-    def _open_source(self) -> FileSource | GitSource | ArchiveSource:
-        spec = self.manifest.source
-        if spec.type == "filesystem":
-            assert spec.base_path is not None
-            return FilesystemSource(spec.base_path, strict=spec.strict_fingerprint)
-        if spec.type == "git":
-            assert spec.url is not None
-            manifest_dir = os.path.dirname(self.manifest.path)
-            return GitSource(spec.url, ref=spec.ref, subdir=spec.base_path, manifest_dir=manifest_dir)
-        if spec.type == "archive":
-            location = spec.url or spec.base_path
-            assert location is not None
-            return ArchiveSource(
-                location,
-                is_url=spec.url is not None,
-                blobs=self.blobs,
-                unzip=self._unzip,
-                sha256=spec.sha256,
-                max_mb=spec.max_mb,
-            )
-        connector = self._connector()
-        name = self.manifest.bundle_name
-        if spec.type == "sftp" or (spec.type == "smb" and callable(getattr(connector, "list_files", None))):
-            return SftpSource(connector, spec.base_path or "")  # the built-in SMB connectors walk like SFTP's
-        if spec.type == "smb":
-            return SmbSource(connector, spec.base_path or "")
-        if spec.type == "db":
-            return DbSource(connector, bundle=name, list_sql=spec.list_sql, fetch_sql=spec.fetch_sql)
-        if spec.type == "rest":
-            return RestSource(
-                connector,
-                bundle=name,
-                base_path=spec.base_path or "",
-                list_path=spec.list_path,
-                fetch_path=spec.fetch_path,
-                prefix_param=spec.prefix_param,
-                max_mb=spec.max_mb,
-            )
-        return S3Source(connector, spec.base_path)
-
-    def _connector(self) -> Any:
-        from aetherflow.plan import build_resources
-
-        name = self.manifest.source.resource
-        assert name is not None
-        try:
-            resolved = build_resources(
-                {name: self.manifest.resources[name]}, {}, self.env, self.redactor, decode=self.decode
-            )[name]
-        except (AetherFlowError, ValueError) as exc:
-            issue = Issue("bundle:invalid", f"resources.{name}", error_text(exc), None, self.manifest.path)
-            raise BundleManifestInvalid([issue], self.manifest.path) from None
-        key = resolved.key
-        if not self.registry.has_connector(key):
-            known = ", ".join(self.registry.connector_names())
-            raise SourceRefused(f"manifest resource '{name}' uses unknown connector {key} (registered: {known})")
-        missing = self.registry.missing_extra(key)
-        if missing is not None:
-            raise SourceError(
-                f"manifest resource '{name}' ({key}) needs {missing[0]}: install the '{missing[1]}' extra "
-                f"(pip install 'aetherflow[{missing[1]}]')"
-            )
-        return self.registry.build_connector(resolved, self._connector_context())
-
-    def _connector_context(self) -> RunConnectorContext:
-        """What the connectors of manifest resources see: the env snapshot, events, redaction."""
-        return RunConnectorContext(self.env, self.emit, self.redactor)
-
-    def _unzip(self, archive: Path, dest: Path, limits: ArchiveLimits) -> None:
-        cls = self.registry.connector_class("archive:zipfile")
-        connector = cls(ConnectorInit("bundle-archive", "archive", "zipfile", {}, {}, self._connector_context()))
-        try:
-            connector.extract_zip(archive=archive, dest_dir=dest, limits=limits)  # type: ignore[attr-defined]
-        finally:
-            connector.close()
 
 
 def _snapshot_files(snapshot: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:

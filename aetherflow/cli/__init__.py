@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "aetherflow.cli.run",
     "aetherflow.cli.validate",
     "aetherflow.cli.inspect",
+    "aetherflow.cli.graph",
     "aetherflow.cli.bundle",
     "aetherflow.cli.runs",
     "aetherflow.cli.locks",

@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 CONTAINER_FLOW_FILE = "/etc/aetherflow/flows/flow.yaml"
 
 
-def add_state_args(parser: argparse.ArgumentParser, *, flow_id: bool = True) -> None:
-    """``--flow-yaml PATH | --state PATH`` (and ``--flow-id``)."""
-    group = parser.add_mutually_exclusive_group()
+def add_state_args(parser: argparse.ArgumentParser, *, flow_id: bool = True, exclusive: bool = True) -> None:
+    """``--flow-yaml PATH | --state PATH`` (and ``--flow-id``); both together when not ``exclusive`` (the state
+    from ``--state``, the flow id and jobs from the flow file)."""
+    group = parser.add_mutually_exclusive_group() if exclusive else parser.add_argument_group("flow and state")
     group.add_argument("--flow-yaml", help="flow file whose flow.state.path (and flow id) to use")
     group.add_argument(
         "--state", help="state database path (a directory means <dir>/<flow_id>.db) or a postgresql:// URL"
@@ -69,7 +70,7 @@ def resolve_state(args: argparse.Namespace) -> StateTarget:
     flow_file = discover_flow_file(explicit_flow) if needs_flow else None
     plan = None
     if flow_file is not None:
-        plan = _plan(flow_file)
+        plan = load_plan(flow_file)
         flow_id = flow_id or plan.meta.flow_id
         declared = {job.id: [s.id for s in job.steps] for job in sorted(plan.jobs, key=lambda j: j.index)}
     if chosen is None:
@@ -85,7 +86,8 @@ def _is_dir(path: str) -> bool:
     return path.endswith("/") or Path(path).is_dir()
 
 
-def _plan(flow_file: str) -> Any:
+def load_plan(flow_file: str) -> Any:
+    """The Plan of ``flow_file`` as a run would build it (env files, plugins, bundle); invalid: SpecErrors (exit 2)."""
     from aetherflow.edge.inputs import prepare_inputs
     from aetherflow.plan import build_plan
     from aetherflow.settings import load_settings
@@ -98,6 +100,19 @@ def _plan(flow_file: str) -> Any:
         registry=inputs.registry,
         **inputs.plan_options(),
     )
+
+
+def env_redactor() -> Any:
+    """A redactor for what a query command prints: the settings' secrets and the secret-named env variables."""
+    from aetherflow.redaction import Redactor
+    from aetherflow.settings import load_settings
+
+    try:
+        redactor = Redactor.for_settings(load_settings(os.environ))
+    except InputError:
+        redactor = Redactor()  # a bad setting must not hide the run from the on-call engineer
+    redactor.add_env(os.environ)
+    return redactor
 
 
 def dumps(obj: Any) -> str:

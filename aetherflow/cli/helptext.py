@@ -30,7 +30,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "bundle status": "Show the cached and active bundle of a manifest. Never fetches.",
     "runs": "List and inspect the runs recorded in the state database.",
     "runs list": "List runs, newest first, with status, attempts and times.",
-    "runs show": "Show one run: its jobs, steps, statuses, attempts, errors and outputs.",
+    "runs show": "Show one run: its jobs, steps, statuses, attempts, errors and outputs; with --graph, the flow's "
+    "graph coloured by each job's status in this run.",
     "locks": "List or release the locks in the state database.",
     "locks list": "List every lock with its owner, heartbeat and expiry.",
     "locks release": "Delete a lock: only when its owner is the given run id, or any owner with --force. "

@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from aetherflow.cli import runs_view
-from aetherflow.cli.common import add_state_args, dumps, resolve_state
+from aetherflow.cli.common import add_state_args, dumps, env_redactor, resolve_state
+from aetherflow.cli.graph import add_graph_args
 from aetherflow.errors import retryable_for
 
 
@@ -24,8 +25,9 @@ def register(sub: Any) -> None:
     lst.set_defaults(handler=_list)
     show = runs_sub.add_parser("show", help="one run with its jobs and steps")
     show.add_argument("run_id")
-    add_state_args(show)
+    add_state_args(show, exclusive=False)
     _add_output_args(show, "adds outputs and attempt history")
+    add_graph_args(show, flag=True)
     show.set_defaults(handler=_show)
 
 
@@ -49,22 +51,6 @@ def _colour() -> bool:
     import sys
 
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-def _redactor() -> Any:
-    # Values are masked before they are stored; this second pass catches a secret the environment knows now.
-    import os
-
-    from aetherflow.errors import InputError
-    from aetherflow.redaction import Redactor
-    from aetherflow.settings import load_settings
-
-    try:
-        redactor = Redactor.for_settings(load_settings(os.environ))
-    except InputError:
-        redactor = Redactor()  # a bad setting must not hide the run from the on-call engineer
-    redactor.add_env(os.environ)
-    return redactor
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -96,9 +82,9 @@ def _list(args: argparse.Namespace) -> int:
     if fmt == "json":
         print(dumps(doc))
     elif fmt == "yaml":
-        print(_yaml(_redactor().mask_obj(doc)), end="")
+        print(_yaml(env_redactor().mask_obj(doc)), end="")
     else:
-        print(_redactor().mask(runs_view.list_text(runs, wide=fmt == "wide", colour=_colour())))
+        print(env_redactor().mask(runs_view.list_text(runs, wide=fmt == "wide", colour=_colour())))
     return 0
 
 
@@ -131,16 +117,20 @@ def _show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     fmt = _format(args)
-    if fmt == "json":
+    if args.graph:
+        from aetherflow.cli.graph import run_graph_text
+
+        print(run_graph_text(args, {job_id: rec.status for job_id, rec in jobs.items()}, env_redactor().mask), end="")
+    elif fmt == "json":
         print(dumps(_document(run, jobs, steps, target.declared_jobs)))
     elif fmt == "yaml":
-        print(_yaml(_redactor().mask_obj(_document(run, jobs, steps, target.declared_jobs))), end="")
+        print(_yaml(env_redactor().mask_obj(_document(run, jobs, steps, target.declared_jobs))), end="")
     else:
         # the table keeps the store's order (record creation = execution order), whether the flow is known or not
         wide = fmt == "wide"
         attempts = runs_view.attempts_of(rows) if rows is not None else None
         text = runs_view.show_text(run, jobs, steps, wide=wide, colour=_colour(), attempts=attempts)
-        print(_redactor().mask(text))
+        print(env_redactor().mask(text))
     return 0
 
 
@@ -183,5 +173,6 @@ def _document(
         "exit_code": run.exit_code,
         "retryable": retryable_for(run.exit_code),
         "bundle_fingerprint": run.bundle_fingerprint,
+        "scheduled_at": run.scheduled_at,
         "jobs": out_jobs,
     }

@@ -106,7 +106,7 @@ def _issue_text(issue: Issue) -> str:
 def _schema(args: argparse.Namespace) -> int:
     from aetherflow.errors import InputError
     from aetherflow.registry import Registry
-    from aetherflow.spec.model import manifest_json_schema, profiles_json_schema
+    from aetherflow.spec.json_schema import manifest_json_schema, profiles_json_schema
 
     if args.kind == "flow":
         document = flow_json_schema(Registry.builtin())
@@ -144,7 +144,7 @@ def flow_json_schema(registry: Registry) -> dict[str, Any]:
     (the schema is advisory).
     """
     from aetherflow.spec.field_help import FIELD_HELP
-    from aetherflow.spec.model import flow_json_schema_base
+    from aetherflow.spec.json_schema import flow_json_schema_base
 
     document = flow_json_schema_base()
     defs: dict[str, Any] = document["$defs"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,12 @@ class _ZipConnector(Connector, abc.ABC):
         compression: str = "deflated",
         overwrite: bool = True,
         cancelled: CancelToken | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        """Write a zip of ``files`` (names relative to ``base_dir``) at ``output``, atomically."""
+        """Write a zip of ``files`` (names relative to ``base_dir``) at ``output``, atomically.
+
+        ``progress`` gets the running count of input bytes read; a stop request is seen between chunks.
+        """
         out = Path(output)
         base = Path(base_dir)
         method = compression_method(compression)
@@ -107,9 +111,10 @@ class _ZipConnector(Connector, abc.ABC):
         tmp = out.with_name(out.name + ".tmp")
         try:
             with open(tmp, "wb", buffering=COPY_BUFFER) as sink, self._writer(sink, method, password) as archive:
+                done = 0
                 for path, name in entries:
                     _check_cancelled(cancelled, f"zip {out}")
-                    archive.write(path, name)
+                    done = self._add(archive, path, name, done, cancelled, progress)
                 sink_fd = sink.fileno()
                 archive.close()
                 sink.flush()
@@ -119,6 +124,37 @@ class _ZipConnector(Connector, abc.ABC):
             tmp.unlink(missing_ok=True)
             raise
         return {"output": str(out), "count": len(entries), "password": bool(password), "driver": self.driver}
+
+    def _member_info(self, archive: Any, path: Path, name: str) -> zipfile.ZipInfo:
+        """The entry for ``path`` as ``archive.write`` would make it (its ZipInfo class, timestamps, compression)."""
+        info = zipfile.ZipInfo.from_file(path, name, strict_timestamps=False)
+        info.compress_type = archive.compression
+        info._compresslevel = archive.compresslevel  # type: ignore[attr-defined]  # as ZipFile.write sets it
+        return info
+
+    def _add(
+        self,
+        archive: Any,
+        path: Path,
+        name: str,
+        done: int,
+        cancelled: CancelToken | None,
+        progress: Callable[[int], None] | None,
+    ) -> int:
+        """``archive.write(path, name)`` in chunks, so a large file reports progress and stops when asked; returns the
+        running byte count."""
+        info = self._member_info(archive, path, name)
+        if info.is_dir():
+            archive.write(path, name)
+            return done
+        with open(path, "rb") as src, archive.open(info, "w") as dest:
+            while chunk := src.read(COPY_BUFFER):
+                dest.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+                _check_cancelled(cancelled, f"zip {path}")
+        return done
 
     # -- extract ----------------------------------------------------------------------------------------------------
     def extract_zip(
@@ -131,11 +167,12 @@ class _ZipConnector(Connector, abc.ABC):
         members: Sequence[str] | None = None,
         cancelled: CancelToken | None = None,
         limits: ArchiveLimits | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Extract ``archive`` (or only ``members``) into ``dest_dir``; unsafe entries fail before any write.
 
         ``limits`` (default: the ``unzip`` defaults) bound the entry count, the declared and the written size and the
-        compression ratio.
+        compression ratio. ``progress`` gets the running count of bytes written.
         """
         source = Path(archive)
         dest = Path(dest_dir)
@@ -146,7 +183,7 @@ class _ZipConnector(Connector, abc.ABC):
                 check_members([zip_member(i) for i in infos], limits, free_space_of=dest)
                 targets = [(info, safe_join(dest, info.filename)) for info in infos]
                 dest.mkdir(parents=True, exist_ok=True)
-                extracted = self._write(zf, targets, overwrite, WriteBudget(limits), cancelled, source)
+                extracted = self._write(zf, targets, overwrite, WriteBudget(limits, progress), cancelled, source)
         except ArchiveRefused as exc:
             raise exc.about("unzip", source) from None
         except self._bad_zip_errors() as exc:
@@ -264,6 +301,13 @@ class PyzipperConnector(_ZipConnector):
         zf.setpassword(password.encode("utf-8"))
         zf.setencryption(pyzipper.WZ_AES, nbits=self.aes_strength)
         return zf
+
+    def _member_info(self, archive: Any, path: Path, name: str) -> zipfile.ZipInfo:
+        # pyzipper's archives carry their own ZipInfo class (the AES one writes the encryption header)
+        info: zipfile.ZipInfo = archive.zipinfo_cls.from_file(path, name, strict_timestamps=False)
+        info.compress_type = archive.compression
+        info._compresslevel = archive.compresslevel  # type: ignore[attr-defined]  # as ZipFile.write sets it
+        return info
 
     def _reader(self, path: Path, password: str | None) -> Any:
         pyzipper = self._pyzipper()

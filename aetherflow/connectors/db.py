@@ -9,8 +9,8 @@ Both offer the primitives the DB steps use (docs/reference/resources-and-profile
 * ``execute(sql, params) -> rowcount`` in its own committed transaction.
 * The native handles: ``engine()``/``connect()`` (SQLAlchemy), ``connect()`` (sqlite3).
 
-``SqlAlchemyConnector.export_csv`` is a fast path for PostgreSQL: ``COPY (query) TO STDOUT WITH CSV``, used only when
-PostgreSQL renders every column exactly as Python's ``str()`` of the driver's value would (see ``copy_column``).
+``SqlAlchemyConnector.export_csv`` is a fast path for PostgreSQL: ``COPY (query) TO STDOUT WITH CSV`` (``db_copy``).
+``db:sqlite3`` lives in ``db_sqlite`` and is re-exported here, where the connector catalogue names it.
 
 Failures become ``ConnectorError``: transient (``transient=True``, retried by the runner's policy) for refused or lost
 connections, timeouts, deadlocks and serialisation failures; permanent for bad SQL, missing tables, authentication
@@ -23,25 +23,21 @@ sqlalchemy and the drivers are imported inside methods: only flows using a DB re
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import CancelToken, ConnectorError, ConnectorInit, Interrupted
-from aetherflow.connectors.db_base import (
-    CancelWatcher,
-    DbConnectorBase,
-    canceller,
-    first_line,
-    is_transient_sqlstate,
-)
-from aetherflow.connectors.db_pg_copy import copy_column, quote_ident, sql_char
+from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
+from aetherflow.connectors.db_base import CancelWatcher, canceller, first_line
+from aetherflow.connectors.db_copy import PgCopyExport
+from aetherflow.connectors.db_sqlite import Sqlite3Connector, SqliteUrlConnector
 from aetherflow.connectors.db_stream import Batches, bind_params, cursor_batches, sqlite_file_of
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.pool import PoolProxiedConnection
+
+__all__ = ["POOL_DEFAULTS", "SqlAlchemyConnector", "Sqlite3Connector"]
 
 Row = Sequence[Any]
 
@@ -49,14 +45,12 @@ POOL_DEFAULTS: dict[str, Any] = {"size": 5, "max_overflow": 10, "recycle_seconds
 _FLAT_POOL_KEYS = {"pool_size": "size", "max_overflow": "max_overflow", "pool_recycle": "recycle_seconds",
                    "pool_pre_ping": "pre_ping"}  # fmt: skip
 
-_COPY_CHUNK = 1 << 20
-
 
 def _no_batches() -> Batches:
     yield from ()
 
 
-class SqlAlchemyConnector(DbConnectorBase):
+class SqlAlchemyConnector(PgCopyExport):
     """``db:sqlalchemy``: any SQLAlchemy URL (PostgreSQL via psycopg 3 or psycopg2, SQLite, MySQL...)."""
 
     config_keys = frozenset({"url"})
@@ -72,7 +66,7 @@ class SqlAlchemyConnector(DbConnectorBase):
         # Heroku-style 'postgres://' is not a SQLAlchemy dialect name.
         self._url = re.sub(r"^postgres(\+|://)", r"postgresql\1", url.strip())
         self._engine: Engine | None = None
-        self._sqlite: _SqliteUrlConnector | None = None
+        self._sqlite: SqliteUrlConnector | None = None
         self._lock = threading.Lock()
 
     def _display_target(self) -> str:
@@ -164,18 +158,21 @@ class SqlAlchemyConnector(DbConnectorBase):
         except Exception as exc:
             raise self._connect_error(exc) from exc
 
-    def _sqlite_file(self) -> Sqlite3Connector | None:
+    def _sqlite_file(self) -> SqliteUrlConnector | None:
         """The stdlib connector serving a plain ``sqlite:///<file>`` URL without SQLAlchemy, else None."""
         if self._sqlite is None and not self.options.get("connect_args"):
             path = sqlite_file_of(self._url)
             if path is not None:
                 init = self.init
                 config = {"path": path}
-                self._sqlite = _SqliteUrlConnector(
+                self._sqlite = SqliteUrlConnector(
                     ConnectorInit(init.name, init.kind, init.driver, config, {}, init.ctx)
                 )
                 self._sqlite.display = self._url  # a SQLite URL holds no credentials; parsing it needs SQLAlchemy
         return self._sqlite
+
+    def _serves_sqlite_file(self) -> bool:
+        return self._sqlite_file() is not None
 
     def fetch_batches(
         self, sql: str, params: Mapping[str, Any] | None, fetch_size: int, *, cancelled: CancelToken | None = None
@@ -287,149 +284,6 @@ class SqlAlchemyConnector(DbConnectorBase):
                 raise self._query_error(exc) from exc
         return count
 
-    # -- PostgreSQL COPY fast path --------------------------------------------------------------------------------
-    def export_csv(
-        self,
-        sql: str,
-        params: Mapping[str, Any] | None,
-        out: BinaryIO,
-        *,
-        delimiter: str = ",",
-        header: bool = True,
-        cancelled: CancelToken | None = None,
-    ) -> tuple[list[str], int] | None:
-        """Write the result to ``out`` as UTF-8 CSV with PostgreSQL's COPY; ``(columns, rows)``, or None if not used.
-
-        The CSV dialect is the csv module's default one with ``delimiter`` and ``\\n`` line ends. COPY is used only
-        for PostgreSQL through psycopg 3 or psycopg2, results of two or more uniquely named columns, and column types
-        PostgreSQL renders exactly as ``str()`` of the driver's value; otherwise nothing is written and None is
-        returned, so the caller takes the generic path. One known difference: PostgreSQL also quotes a value that holds
-        a bare carriage return, which Python's writer leaves unquoted when the line end is ``\\n``.
-        """
-        if self._sqlite_file() is not None:
-            return None
-        engine = self.engine()
-        if engine.dialect.name != "postgresql" or engine.dialect.driver not in ("psycopg", "psycopg2"):
-            return None
-        if delimiter not in (",", "\t", ";", "|"):
-            return None
-        from sqlalchemy import text
-
-        compiled = text(sql).compile(dialect=engine.dialect)
-        try:
-            bound_params = compiled.construct_params(dict(params or {}))
-        except Exception:  # noqa: BLE001 (a missing parameter: the generic path reports it the usual way)
-            return None
-        raw = self._raw_connection()
-        finished = False
-        try:
-            dbapi: Any = raw.driver_connection
-            psycopg3 = engine.dialect.driver == "psycopg"
-            plan = self._copy_plan(dbapi, compiled.string, bound_params, psycopg3=psycopg3)
-            if plan is None:
-                dbapi.rollback()
-                finished = True
-                return None
-            columns, select_sql = plan
-            options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {sql_char(delimiter)}"
-            copy_sql = f"COPY ({select_sql}) TO STDOUT WITH ({options}, QUOTE '\"', ENCODING 'UTF8')"
-            if psycopg3:
-                rows = self._copy_psycopg3(dbapi, copy_sql, out, cancelled)
-            else:
-                rows = self._copy_psycopg2(dbapi, copy_sql, out, cancelled)
-            dbapi.rollback()
-            finished = True
-            return columns, rows
-        finally:
-            if finished:
-                raw.close()
-            else:
-                # Possibly stopped in the middle of a COPY: never hand this connection back to the pool.
-                raw.invalidate()
-                raw.close()
-
-    def _copy_plan(
-        self, dbapi: Any, query: str, params: Mapping[str, Any], *, psycopg3: bool
-    ) -> tuple[list[str], str] | None:
-        """Bind the parameters client-side, learn the result's column types, and build the SELECT for COPY."""
-        try:
-            if psycopg3:
-                import psycopg
-
-                bound = psycopg.ClientCursor(dbapi).mogrify(query, params)
-                cursor = dbapi.cursor()
-            else:
-                from psycopg2.extensions import encodings
-
-                cursor = dbapi.cursor()
-                bound = cursor.mogrify(query, params).decode(encodings.get(dbapi.encoding, "utf-8"))
-            inner = bound.strip().rstrip(";")
-            # PostgreSQL's text output must match Python's str() of the driver's values (dates in ISO order).
-            cursor.execute("SET LOCAL DateStyle TO 'ISO, YMD'")
-            cursor.execute(f"SELECT * FROM (\n{inner}\n) AS _af_q LIMIT 0")
-            description = cursor.description
-            cursor.close()
-        except Exception:  # noqa: BLE001 (not wrappable, or bad SQL: the generic path reports the real error)
-            return None
-        if not description or len(description) < 2:
-            return None  # a lone empty field is written '""' by csv, '' by COPY
-        names = [str(col.name) for col in description]
-        if len(set(names)) != len(names):
-            return None
-        exprs: list[str] = []
-        for col in description:
-            expr = copy_column(quote_ident(str(col.name)), int(col.type_code), getattr(col, "scale", None))
-            if expr is None:
-                return None
-            exprs.append(f"{expr} AS {quote_ident(str(col.name))}")
-        return names, f"SELECT {', '.join(exprs)} FROM (\n{inner}\n) AS _af_q"
-
-    def _copy_psycopg3(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
-        from psycopg import pq
-
-        pgconn = dbapi.pgconn
-        with CancelWatcher(cancelled, dbapi.cancel_safe) as watcher:
-            # libpq directly: psycopg's Copy object hands over one row per generator round trip (~2x slower).
-            result = pgconn.exec_(copy_sql.encode())
-            if result.status != pq.ExecStatus.COPY_OUT:
-                raise self._pq_error(result, watcher.fired)
-            get = pgconn.get_copy_data
-            write = out.write
-            while True:
-                size, data = get(0)
-                if size < 0:
-                    break
-                write(data)
-            final = pgconn.get_result()
-            while pgconn.get_result() is not None:
-                pass
-        if final is None or final.status != pq.ExecStatus.COMMAND_OK:
-            raise self._pq_error(final, watcher.fired)
-        return int(final.command_tuples or 0)
-
-    def _pq_error(self, result: Any, cancelled: bool) -> BaseException:
-        if cancelled:
-            return Interrupted(f"query on {self._where()} cancelled: stop requested")
-        from psycopg import errors, pq
-
-        message = result.error_message.decode(errors="replace") if result is not None else "no result"
-        code = result.error_field(pq.DiagnosticField.SQLSTATE) if result is not None else None
-        sqlstate = code.decode() if code else None
-        name = errors.lookup(sqlstate).__name__ if sqlstate else "Error"
-        text = f"query failed on {self._where()}: {name}: {first_line(message)}"
-        return ConnectorError(self._redact(text), transient=is_transient_sqlstate(sqlstate))
-
-    def _copy_psycopg2(self, dbapi: Any, copy_sql: str, out: BinaryIO, cancelled: CancelToken | None) -> int:
-        cursor = dbapi.cursor()
-        with CancelWatcher(cancelled, dbapi.cancel) as watcher:
-            try:
-                cursor.copy_expert(copy_sql, out, size=_COPY_CHUNK)
-            except Exception as exc:
-                if watcher.fired:
-                    raise Interrupted(f"query on {self._where()} cancelled: stop requested") from exc
-                raise self._query_error(exc) from exc
-        return int(cursor.rowcount)
-
     def close(self) -> None:
         """Dispose of the engine's pool."""
         with self._lock:
@@ -444,120 +298,3 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
-
-
-class Sqlite3Connector(DbConnectorBase):
-    """``db:sqlite3``: the stdlib driver on a database file (``config.path``, or ``config.url`` ``sqlite:///<path>``).
-
-    A connection is opened per operation (SQLite connections are cheap and thread-bound), except for ``:memory:``,
-    which keeps one connection for the connector's life so its tables survive between steps.
-    """
-
-    config_keys = frozenset({"path", "url"})
-    options_keys = frozenset({"cache"})
-
-    def __init__(self, init: ConnectorInit) -> None:
-        super().__init__(init)
-        self.path = self._path_from_config(init)
-        self._memory: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _path_from_config(init: ConnectorInit) -> str:
-        path = init.config.get("path")
-        url = init.config.get("url")
-        if isinstance(path, str) and path:
-            return path
-        if isinstance(url, str) and url.startswith("sqlite://"):
-            rest = url[len("sqlite://") :]
-            if rest in ("", "/", "/:memory:"):
-                return ":memory:"
-            if rest.startswith("/"):
-                return rest[1:]
-        raise ConnectorError(
-            f"db resource '{init.name}' (db:sqlite3) needs config.path or config.url 'sqlite:///<path>'"
-        )
-
-    def _display_target(self) -> str:
-        return f"sqlite3 {self.path}"
-
-    def connect(self) -> sqlite3.Connection:
-        """A native ``sqlite3`` connection (the shared one for ``:memory:``); close it when done unless shared."""
-        if self.path == ":memory:":
-            with self._lock:
-                if self._memory is None:
-                    self._memory = self._open()
-                return self._memory
-        return self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            return sqlite3.connect(self.path, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise self._connect_error(exc) from exc
-
-    def _release(self, conn: sqlite3.Connection) -> None:
-        if conn is not self._memory:
-            conn.close()
-
-    def fetch_batches(
-        self, sql: str, params: Mapping[str, Any] | None, fetch_size: int, *, cancelled: CancelToken | None = None
-    ) -> tuple[list[str], Batches]:
-        """Run ``sql`` with ``:name`` parameters; the column names and an iterator of row batches.
-
-        With ``cancelled``, a stop request interrupts the running statement (``Interrupted`` is raised).
-        """
-        conn = self.connect()
-        watcher = CancelWatcher(cancelled, conn.interrupt).__enter__()
-        try:
-            cursor = conn.execute(sql, dict(params or {}))
-        except (sqlite3.Error, ValueError) as exc:
-            watcher.__exit__(None, None, None)
-            self._release(conn)
-            raise self._stopped_or_query_error(exc, watcher) from exc
-        columns = [str(d[0]) for d in cursor.description] if cursor.description else []
-        cursor.arraysize = fetch_size
-
-        def release() -> None:
-            watcher.__exit__(None, None, None)
-            cursor.close()
-            self._release(conn)
-
-        batches = cursor_batches(
-            cursor,
-            fetch_size,
-            errors=(sqlite3.Error,),
-            fail=lambda exc: self._stopped_or_query_error(exc, watcher),
-            release=release,
-        )
-        return columns, batches
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        """Run one statement and commit; the row count (-1 when unknown)."""
-        conn = self.connect()
-        try:
-            cursor = conn.execute(sql, dict(params or {}))
-            count = cursor.rowcount
-            conn.commit()
-            return count
-        except (sqlite3.Error, ValueError) as exc:
-            conn.rollback()
-            raise self._query_error(exc) from exc
-        finally:
-            self._release(conn)
-
-    def close(self) -> None:
-        """Close the shared ``:memory:`` connection, if any."""
-        with self._lock:
-            conn, self._memory = self._memory, None
-        if conn is not None:
-            conn.close()
-
-
-class _SqliteUrlConnector(Sqlite3Connector):
-    """The stdlib driver serving a ``db:sqlalchemy`` SQLite file URL; errors name the URL as the resource gives it."""
-
-    display = ""
-
-    def _display_target(self) -> str:
-        return self.display

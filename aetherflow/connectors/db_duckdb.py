@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
+from aetherflow.booleans import parse_lax_bool
 from aetherflow.connectors.db_base import CancelWatcher, DbConnectorBase, first_line
 from aetherflow.connectors.db_stream import Batches, cursor_batches
 
@@ -32,14 +33,6 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _flag(name: str, key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ConnectorError(f"db resource '{name}' (db:duckdb): config.{key} must be true or false, got {value!r}")
-
-
 class DuckDbConnector(DbConnectorBase):
     """``db:duckdb``: DuckDB through its Python module, imported on first use."""
 
@@ -52,7 +45,11 @@ class DuckDbConnector(DbConnectorBase):
         if not isinstance(path, str) or not path.strip():
             raise ConnectorError(f"db resource '{init.name}' (db:duckdb): config.path must be a non-empty path")
         self.path = path
-        self.read_only = _flag(init.name, "read_only", init.config.get("read_only", False))
+        self.read_only = parse_lax_bool(
+            init.config.get("read_only", False),
+            where=f"db resource '{init.name}' (db:duckdb): config.read_only",
+            error=ConnectorError,
+        )
         self.extensions = self._extensions(init)
         self.pragmas = self._pragmas(init)
         self._conn: Any = None

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from aetherflow.api import CancelToken, ConnectorError, ConnectorInit
+from aetherflow.booleans import parse_lax_bool
 from aetherflow.connectors.db_base import CancelWatcher, DbConnectorBase, first_line
 from aetherflow.connectors.db_stream import Batches, cursor_batches
 
@@ -57,7 +58,8 @@ class OracleConnector(DbConnectorBase):
         if not isinstance(pool, Mapping):
             raise ConnectorError(f"db resource '{init.name}' (db:oracledb): options.pool must be a mapping")
         enabled = pool.get("enabled", init.options.get("pool_enabled", True))
-        self.pool_enabled = enabled if isinstance(enabled, bool) else str(enabled).strip().lower() == "true"
+        where = f"db resource '{init.name}' (db:oracledb): options.pool.enabled"
+        self.pool_enabled = parse_lax_bool(enabled, where=where, error=ConnectorError)
         self.pool_size = _positive_int(init.name, "pool.size", pool.get("size", init.options.get("pool_size", 4)))
         self.arraysize = _positive_int(init.name, "arraysize", init.options.get("arraysize", DEFAULT_ARRAYSIZE))
         nested = init.options.get("oracle") or {}

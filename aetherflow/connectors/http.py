@@ -29,13 +29,12 @@ from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Deadline, Interrupted, RetryPolicy
+from aetherflow.booleans import bool_word, parse_lax_bool
 from aetherflow.connectors import _http_origin as origins
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 10
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 #: a request body: bytes, or an open binary file streamed from its start (sent again from the start on a redirect)
@@ -89,7 +88,11 @@ class HttpConnector(Connector):
         self._bearer = None if token in (None, "") else str(token)
         self._basic = basic
         self.origin = origins.origin_of(self.base_url) if origins.is_absolute(self.base_url) else None
-        self.allow_other_origins = _flag(opts.get("allow_other_origins", False), self.name, "allow_other_origins")
+        self.allow_other_origins = parse_lax_bool(
+            opts.get("allow_other_origins", False),
+            where=f"REST resource '{self.name}' options.allow_other_origins",
+            error=ConnectorError,
+        )
         timeouts = opts.get("timeouts") or {}
         if not isinstance(timeouts, Mapping):
             raise ConnectorError(f"REST resource '{self.name}' options.timeouts must be a mapping (total, body)")
@@ -105,8 +108,8 @@ class HttpConnector(Connector):
             raise ConnectorError(f"REST resource '{self.name}' options.retry.on_status must be a list of status codes")
         self.retry_on_status = frozenset(int(self._number(s, "options.retry.on_status")) for s in on_status)
         verify = opts.get("verify_ssl", True)
-        if isinstance(verify, str) and verify.strip().lower() in _TRUE | _FALSE:
-            verify = verify.strip().lower() in _TRUE
+        if isinstance(verify, str) and (word := bool_word(verify)) is not None:
+            verify = word
         self._verify: bool | str = verify if isinstance(verify, (bool, str)) else bool(verify)
         self._pool: Any = None
         if self._verify is False:
@@ -426,15 +429,6 @@ def _result(
     if output is not None:
         out["output"] = str(output)
     return out
-
-
-def _flag(value: Any, resource: str, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
-    raise ConnectorError(f"REST resource '{resource}' options.{what} must be true or false, got {value!r}")
 
 
 def _payload(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.booleans import bool_word
 from aetherflow.connectors._files import replaced_when_done
 
 MULTIPART_CHUNK = 8 * 1024 * 1024
@@ -39,8 +40,6 @@ _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _DENIED_CODES = frozenset(
     {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 )
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 Progress = Callable[[int], None]
 
@@ -83,8 +82,8 @@ class Boto3S3Connector(Connector):
         self.connect_timeout = float(self._int(opts.get("connect_timeout", 10), "options.connect_timeout"))
         self.read_timeout = float(self._int(opts.get("read_timeout", 60), "options.read_timeout"))
         verify = opts.get("verify_ssl", True)
-        if isinstance(verify, str) and verify.strip().lower() in _TRUE | _FALSE:
-            verify = verify.strip().lower() in _TRUE
+        if isinstance(verify, str) and (word := bool_word(verify)) is not None:
+            verify = word
         self._verify: bool | str = verify if isinstance(verify, (bool, str)) else bool(verify)
         self._client_obj: Any = None
         self._lock = threading.Lock()

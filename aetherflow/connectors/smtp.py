@@ -21,22 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aetherflow.api import Connector, ConnectorError, ConnectorInit, RetryPolicy
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
-def _as_bool(value: Any, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConnectorError(f"{what} must be a boolean, got {value!r}")
+from aetherflow.booleans import bool_word, parse_lax_bool
 
 
 class SmtpConnector(Connector):
@@ -55,9 +40,9 @@ class SmtpConnector(Connector):
             self.port = int(cfg.get("port", 587))
         except (TypeError, ValueError):
             raise ConnectorError(f"Mail resource '{self.name}' config.port must be an integer") from None
-        self.use_ssl = _as_bool(cfg.get("use_ssl", self.port == 465), f"Mail resource '{self.name}' config.use_ssl")
+        self.use_ssl = self._flag(cfg.get("use_ssl", self.port == 465), "config.use_ssl")
         starttls_default = self.port == 587 and not self.use_ssl
-        self.starttls = _as_bool(cfg.get("starttls", starttls_default), f"Mail resource '{self.name}' config.starttls")
+        self.starttls = self._flag(cfg.get("starttls", starttls_default), "config.starttls")
         if self.use_ssl and self.starttls:
             raise ConnectorError(
                 f"Mail resource '{self.name}': config.use_ssl and config.starttls exclude each other "
@@ -78,11 +63,12 @@ class SmtpConnector(Connector):
         except (TypeError, ValueError):
             raise ConnectorError(f"Mail resource '{self.name}' options.retry.max_attempts must be an integer") from None
         self._verify: Any = opts.get("verify_ssl", True)
-        self.allow_insecure_auth = _as_bool(
-            opts.get("allow_insecure_auth", False), f"Mail resource '{self.name}' options.allow_insecure_auth"
-        )
+        self.allow_insecure_auth = self._flag(opts.get("allow_insecure_auth", False), "options.allow_insecure_auth")
         if self._credentials and not self._tls and self.allow_insecure_auth:
             init.ctx.emit("smtp_insecure_auth", level="WARNING", resource=self.name, host=self.host, port=self.port)
+
+    def _flag(self, value: Any, key: str) -> bool:
+        return parse_lax_bool(value, where=f"Mail resource '{self.name}' {key}", error=ConnectorError)
 
     @property
     def _tls(self) -> bool:
@@ -106,7 +92,6 @@ class SmtpConnector(Connector):
         Raises ``ConnectorError`` when nothing was accepted; a partial refusal is returned, not raised, because the
         message has already gone to the others and a retry would send it twice.
         """
-        import smtplib
 
         where = f"{self.host}:{self.port}"
         if self._credentials and not self._tls and not self.allow_insecure_auth:
@@ -115,86 +100,107 @@ class SmtpConnector(Connector):
                 "config.starttls: true or config.use_ssl: true (or options.allow_insecure_auth: true to send it in "
                 "cleartext)"
             )
-        phase = "connect"
+        phase = ["connect"]  # the SMTP phase reached, for messages
         try:
-            context = self._tls_context() if self._tls else None
-            smtp: smtplib.SMTP
-            if self.use_ssl:
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with smtp:
-                phase = "EHLO"
+            refused = self._deliver(message, from_addr, recipients, phase)
+        except OSError as exc:  # smtplib's and ssl's errors are OSErrors too
+            raise self._failure(exc, phase[-1], where) from None
+        return {addr: (int(code), _text(text)) for addr, (code, text) in refused.items()}
+
+    def _deliver(
+        self, message: EmailMessage, from_addr: str, recipients: Sequence[str], phase: list[str]
+    ) -> dict[str, tuple[int, bytes]]:
+        """One SMTP session: connect, EHLO, STARTTLS, AUTH, send; ``phase`` gets each phase as it starts."""
+        import smtplib
+
+        context = self._tls_context() if self._tls else None
+        smtp: smtplib.SMTP
+        if self.use_ssl:
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with smtp:
+            phase.append("EHLO")
+            smtp.ehlo()
+            if self.starttls:
+                phase.append("STARTTLS")
+                smtp.starttls(context=context)
                 smtp.ehlo()
-                if self.starttls:
-                    phase = "STARTTLS"
-                    smtp.starttls(context=context)
-                    smtp.ehlo()
-                if credentials := self._credentials:
-                    phase = "AUTH"
-                    smtp.login(*credentials)
-                phase = "send"
-                refused = smtp.send_message(message, from_addr=from_addr, to_addrs=list(recipients))
-        except smtplib.SMTPAuthenticationError as exc:
-            raise ConnectorError(
+            if credentials := self._credentials:
+                phase.append("AUTH")
+                smtp.login(*credentials)
+            phase.append("send")
+            return smtp.send_message(message, from_addr=from_addr, to_addrs=list(recipients))
+
+    def _failure(self, exc: OSError, phase: str, where: str) -> ConnectorError:
+        """The ``ConnectorError`` for a failed session: permanent unless a retry may pass (4xx, drops, timeouts)."""
+        import smtplib
+
+        found = self._smtp_failure(exc, phase, where) if isinstance(exc, smtplib.SMTPException) else None
+        if found is not None:
+            return found
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ConnectorError(
+                f"SMTP server {where} TLS certificate not trusted (resource '{self.name}'): {exc.verify_message}; "
+                "set options.verify_ssl to the CA bundle that signed it"
+            )
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return ConnectorError(
+                f"SMTP server {where} dropped the TLS session during {phase} (resource '{self.name}'): {exc}",
+                transient=True,
+            )
+        if isinstance(exc, ssl.SSLError):
+            return ConnectorError(
+                f"SMTP TLS handshake with {where} failed during {phase} (resource '{self.name}'): {exc.reason}; "
+                "check that config.use_ssl / config.starttls match the port"
+            )
+        if isinstance(exc, FileNotFoundError):
+            return ConnectorError(
+                f"Mail resource '{self.name}': options.verify_ssl CA bundle not found: {exc.filename}"
+            )
+        # refused, reset, unreachable, timed out, DNS
+        reason = f"{type(exc).__name__}: {exc}"
+        return ConnectorError(
+            f"SMTP server {where} unreachable during {phase} (resource '{self.name}'): {reason}", transient=True
+        )
+
+    def _smtp_failure(self, exc: OSError, phase: str, where: str) -> ConnectorError | None:
+        import smtplib
+
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return ConnectorError(
                 f"SMTP login refused for user '{self.username}' at {where} (resource '{self.name}'): "
                 f"{exc.smtp_code} {_text(exc.smtp_error)}; check config.username / config.password"
-            ) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise ConnectorError(
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return ConnectorError(
                 f"SMTP server {where} does not support {phase} (resource '{self.name}'): {exc}; "
                 "check config.starttls / config.use_ssl / config.username"
-            ) from None
-        except smtplib.SMTPRecipientsRefused as exc:
+            )
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
             answers = {addr: (int(code), _text(text)) for addr, (code, text) in exc.recipients.items()}
             listed = ", ".join(f"{addr} ({code} {text})" for addr, (code, text) in sorted(answers.items()))
             transient = all(400 <= code < 500 for code, _ in answers.values())
-            raise ConnectorError(
+            return ConnectorError(
                 f"SMTP server {where} refused every recipient (resource '{self.name}'): {listed}", transient=transient
-            ) from None
-        except smtplib.SMTPResponseException as exc:
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
             code = int(exc.smtp_code)
-            raise ConnectorError(
+            return ConnectorError(
                 f"SMTP server {where} answered {code} {_text(exc.smtp_error)} during {phase} (resource '{self.name}')",
                 transient=400 <= code < 500,
-            ) from None
-        except smtplib.SMTPServerDisconnected as exc:
-            raise ConnectorError(
+            )
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return ConnectorError(
                 f"SMTP server {where} closed the connection during {phase} (resource '{self.name}'): {exc}",
                 transient=True,
-            ) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise ConnectorError(
-                f"SMTP server {where} TLS certificate not trusted (resource '{self.name}'): {exc.verify_message}; "
-                "set options.verify_ssl to the CA bundle that signed it"
-            ) from None
-        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
-            raise ConnectorError(
-                f"SMTP server {where} dropped the TLS session during {phase} (resource '{self.name}'): {exc}",
-                transient=True,
-            ) from None
-        except ssl.SSLError as exc:
-            raise ConnectorError(
-                f"SMTP TLS handshake with {where} failed during {phase} (resource '{self.name}'): {exc.reason}; "
-                "check that config.use_ssl / config.starttls match the port"
-            ) from None
-        except FileNotFoundError as exc:
-            raise ConnectorError(
-                f"Mail resource '{self.name}': options.verify_ssl CA bundle not found: {exc.filename}"
-            ) from None
-        except OSError as exc:  # refused, reset, unreachable, timed out, DNS
-            reason = f"{type(exc).__name__}: {exc}"
-            raise ConnectorError(
-                f"SMTP server {where} unreachable during {phase} (resource '{self.name}'): {reason}", transient=True
-            ) from None
-        except smtplib.SMTPException as exc:
-            raise ConnectorError(f"SMTP {phase} with {where} failed (resource '{self.name}'): {exc}") from None
-        return {addr: (int(code), _text(text)) for addr, (code, text) in refused.items()}
+            )
+        return None
 
     def _tls_context(self) -> ssl.SSLContext:
         verify = self._verify
-        if isinstance(verify, str) and verify.strip().lower() in _TRUE | _FALSE:
-            verify = verify.strip().lower() in _TRUE
+        if isinstance(verify, str) and (word := bool_word(verify)) is not None:
+            verify = word
         if verify is False:
             context = ssl.create_default_context()
             context.check_hostname = False

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aetherflow.booleans import bool_word
+
 __all__ = [
     "CleanupPolicy",
     "FlowMetaSpec",
@@ -109,7 +111,8 @@ class FlowSpec(BaseModel):
 
 
 def _flag(value: str | None, default: bool) -> bool:
-    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+    # upstream's leniency, kept for 0.0.14 plugins: a word that is not a boolean reads as false, never an error
+    return default if value is None else bool_word(value) is True
 
 
 class Settings(BaseModel):

@@ -130,10 +130,11 @@ def _run(request: RunRequest, settings: Settings, environ: Mapping[str, str], st
 def _run_flow(
     request: RunRequest, settings: Settings, environ: Mapping[str, str], stop: Any, tracker: Any, redactor: Redactor
 ) -> int:
+    from aetherflow.booleans import bool_word
     from aetherflow.events import EventBus
 
     events = EventBus(mask=redactor.mask_obj)
-    if settings.strict_templates is not None and settings.strict_templates.strip().lower() in ("false", "0", "no"):
+    if settings.strict_templates is not None and bool_word(settings.strict_templates) is False:
         events.emit(
             "setting_ignored",
             level="WARNING",
@@ -359,6 +360,7 @@ def _execute(
     stop: Any,
     tracker: Any,
 ) -> int:
+    from aetherflow.edge.schedule import schedule_of
     from aetherflow.errors import StateError
     from aetherflow.runner.engine import Runner, RunOptions
     from aetherflow.state.locks import LockManager
@@ -405,6 +407,8 @@ def _execute(
         bundle_fingerprint=inputs.bundle.fingerprint if inputs.bundle is not None else None,
         overlap_exit_code=settings.overlap_exit_code,
         run_takeover_seconds=settings.run_takeover_seconds,
+        scheduled_at=schedule_of(settings.schedule_name, settings.job_name, settings.scheduled_at).slot,
+        progress_seconds=settings.progress_seconds,
     )
     runner = Runner(
         plan,

@@ -32,6 +32,7 @@ from tenacity import Retrying, stop_after_attempt, wait_random
 from aetherflow.deadline import Deadline, attach_socket
 from aetherflow.edge.schedule import schedule_of
 from aetherflow.errors import error_text
+from aetherflow.events import Event, RunOverlap, RunStart, RunSummary
 from aetherflow.observability.metrics import RunInfo, RunMetrics
 
 if TYPE_CHECKING:
@@ -259,12 +260,12 @@ class RunPusher:
         )
         return cls(metrics, pusher)
 
-    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+    def on_event(self, event: Event, fields: Mapping[str, Any]) -> None:
         """Feed the metrics; push at run start and on an overlap."""
         self.metrics.on_event(event, fields)
-        if event == "run_start":
+        if isinstance(event, RunStart):
             self.pusher.push_start(self.metrics.start_registry())
-        elif event == "run_overlap":
+        elif isinstance(event, RunOverlap):
             self.pusher.push_overlap(self.metrics.overlap_registry())
 
     def finish(self, outcome: RunOutcome) -> None:
@@ -272,7 +273,9 @@ class RunPusher:
         if outcome.overlap is not None or outcome.already_complete:
             return
         if not self.metrics.ended and outcome.summary:
-            self.metrics.on_event("run_summary", {**outcome.summary, "status": outcome.status})
+            summary = {**outcome.summary, "status": outcome.status}
+            event = RunSummary(**{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
+            self.metrics.on_event(event, summary)
         if self.metrics.started_at is None:
             return
         self.pusher.push_end(self.metrics.end_registry(), replace=self.metrics.succeeded)

@@ -11,15 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from aetherflow.errors import InputError, error_text
+from aetherflow.events import Event, JobEnd, JobStart, RunStart, RunSummary, StepEnd, StepStart
 
 log = logging.getLogger("aetherflow")
 
-_CALLS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "run_start": ("on_run_start", ()),
-    "job_start": ("on_job_start", ("job_id",)),
-    "step_start": ("on_step_start", ("job_id", "step_id", "step_type")),
-    "step_end": ("on_step_end", ("job_id", "step_id", "step_type", "status", "duration_ms")),
-    "job_end": ("on_job_end", ("job_id", "status", "duration_ms")),
+_CALLS: dict[type[Event], tuple[str, tuple[str, ...]]] = {
+    RunStart: ("on_run_start", ()),
+    JobStart: ("on_job_start", ("job_id",)),
+    StepStart: ("on_step_start", ("job_id", "step_id", "step_type")),
+    StepEnd: ("on_step_end", ("job_id", "step_id", "step_type", "status", "duration_ms")),
+    JobEnd: ("on_job_end", ("job_id", "status", "duration_ms")),
 }
 
 
@@ -42,13 +43,13 @@ class MetricsHook:
             ) from None
         return cls(metrics)
 
-    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+    def on_event(self, event: Event, fields: Mapping[str, Any]) -> None:
         """Translate a run event into the hook call of the same transition."""
-        if event == "run_summary":
+        if isinstance(event, RunSummary):
             summary = {k: v for k, v in fields.items() if k != "event"}
             self._call("on_run_end", flow_id=fields.get("flow_id"), run_id=fields.get("run_id"), summary=summary)
             return
-        spec = _CALLS.get(event)
+        spec = _CALLS.get(type(event))
         if spec is None:
             return
         method, keys = spec

@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from aetherflow import __version__
+from aetherflow.events import Event, JobEnd, RunOverlap, RunStart, RunSummary, StepEnd
 
 RUN_STATUSES = ("running", "success", "failed", "interrupted")
 JOB_STATUSES = ("success", "failed", "skipped", "blocked", "interrupted", "pending")
@@ -92,17 +93,17 @@ class RunMetrics:
         self._step_duration: dict[tuple[str, str], float] = {}
 
     # -- observer ------------------------------------------------------------------------------------------------
-    def on_event(self, event: str, fields: Mapping[str, Any]) -> None:
+    def on_event(self, event: Event, fields: Mapping[str, Any]) -> None:
         """Record what a run event says about the run, a job or a step; other events are ignored."""
-        if event == "run_start":
+        if isinstance(event, RunStart):
             self._run_start(fields)
-        elif event == "job_end":
+        elif isinstance(event, JobEnd):
             self._job_end(fields)
-        elif event == "step_end":
+        elif isinstance(event, StepEnd):
             self._step_end(fields)
-        elif event == "run_summary":
+        elif isinstance(event, RunSummary):
             self._run_summary(fields)
-        elif event == "run_overlap":
+        elif isinstance(event, RunOverlap):
             self.overlap_at = self._clock()
 
     def _run_start(self, fields: Mapping[str, Any]) -> None:

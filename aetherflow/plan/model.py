@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aetherflow.api import RetryPolicy
 from aetherflow.conditions import Condition
@@ -46,12 +46,13 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One job: ``depends_on`` without duplicates (order kept), the parsed ``when`` and its steps in order."""
+    """One job: ``depends_on`` without duplicates (order kept), its trigger rule, the parsed ``when`` and its steps."""
 
     id: str
     index: int
     description: str | None
     depends_on: tuple[str, ...]
+    trigger: Literal["all_success", "all_done", "one_failed"]
     when: Condition
     when_text: str | None
     steps: tuple[StepSpec, ...]
@@ -64,6 +65,7 @@ class JobSpec:
             index=index,
             description=job["description"],
             depends_on=tuple(dict.fromkeys(job["depends_on"])),
+            trigger=job["trigger"],
             when=when,
             when_text=job["when"],
             steps=tuple(StepSpec.from_validated(j, step) for j, step in enumerate(job["steps"])),
@@ -83,6 +85,8 @@ class FlowMeta:
     state_path: str
     locks_scope: str
     locks_ttl_seconds: int
+    #: the IANA zone of ``run.date``: ``flow.timezone``, else AETHERFLOW_TIMEZONE, else UTC (checked by validation)
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,12 @@ from typing import Any
 from pydantic_core import ValidationError
 
 from aetherflow.errors import InputError, SpecErrors, TemplateMissingKey, TemplateSyntaxError
+from aetherflow.plan.connector_keys import check_connector_keys
 from aetherflow.plan.findings import Recorder, one_line
 from aetherflow.plan.graph import execution_order
+from aetherflow.plan.literal_inputs import check_literal_inputs
 from aetherflow.plan.model import FlowMeta, JobSpec, Plan, Report
+from aetherflow.plan.output_refs import OutputReferences
 from aetherflow.plan.profile_checks import check_profiles
 from aetherflow.plan.references import TemplateScanner
 from aetherflow.plan.rules import DEFAULT_ARCHIVE_DRIVERS, SemanticRules, Semantics
@@ -32,6 +35,7 @@ from aetherflow.spec.model import (
     layout_path_problem,
 )
 from aetherflow.spec.profiles import Profiles
+from aetherflow.spec.timezones import DEFAULT_TIMEZONE, zone_problem
 from aetherflow.templating import ENV_ROOTS, render
 
 
@@ -136,9 +140,12 @@ class _Checker:
             rec, registry=self.registry, enterprise=self.settings.enterprise, archive_drivers=self.archive_drivers
         )
         semantics = rules.check(flow)  # phase 3
+        check_connector_keys(rec, self.registry, flow["resources"])
+        check_literal_inputs(rec, rules.shapes, flow["jobs"])
         strict = self.settings.validate_env_strict
-        scanner = TemplateScanner(rec, env=self.env, strict_env=strict, ancestors=semantics.ancestors)
+        scanner = TemplateScanner(rec, env=self.env, strict_env=strict)
         scanner.scan_flow(doc.data)  # phase 4
+        OutputReferences(rec, rules.shapes, semantics).check_flow(doc.data)
         profiles = check_profiles(  # phase 5
             rec,
             scanner,
@@ -178,6 +185,7 @@ class _Checker:
                     f"Value error, workspace layout path {problem}: '{value}'",
                     ("flow", "workspace", "layout", key),
                 )
+        timezone = self._timezone(flow.get("timezone"))
         if rec.errors:
             return None
         return FlowMeta(
@@ -190,7 +198,23 @@ class _Checker:
             state_path=str(flow["state"]["path"]),
             locks_scope=flow["locks"]["scope"],
             locks_ttl_seconds=flow["locks"]["ttl_seconds"],
+            timezone=timezone,
         )
+
+    def _timezone(self, written: Any) -> str:
+        """The zone of ``run.date``: ``flow.timezone`` (rendered), else AETHERFLOW_TIMEZONE, else UTC."""
+        if written is not None:
+            problem = zone_problem(written)
+            if problem is not None:
+                self.rec.error("schema:value_error", "flow.timezone", f"Value error, {problem}", ("flow", "timezone"))
+            return str(written)
+        setting = self.settings.timezone
+        if setting is None or not setting.strip():
+            return DEFAULT_TIMEZONE
+        problem = zone_problem(setting.strip())
+        if problem is not None:
+            self.rec.error("settings:invalid", "AETHERFLOW_TIMEZONE", f"AETHERFLOW_TIMEZONE: {problem}")
+        return setting.strip()
 
     def _plan(
         self, flow: Mapping[str, Any], semantics: Semantics, meta: FlowMeta, profiles: Profiles, sha256: str

@@ -1,8 +1,9 @@
 """Static template checks (phase 4, and the profile sections of phase 5): nothing is rendered here.
 
 Every templated string is parsed with the roots of its phase (env only for ``flow`` and resources, the step roots for
-step inputs/outputs); ``env.*`` reads without a default must name a non-empty variable; a step that reads
-``jobs.<id>`` should depend on that job; a decode target must be one standalone ``{{TOKEN}}``.
+step inputs/outputs); ``env.*`` reads without a default must name a non-empty variable; ``run.<key>`` must be a key
+the run root has; a decode target must be one standalone ``{{TOKEN}}``. What step templates read of steps and jobs is
+checked by ``output_refs``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from aetherflow.conditions import run_key_problem
 from aetherflow.errors import Issue, TemplateSyntaxError
 from aetherflow.plan.findings import Recorder
 from aetherflow.spec.load import YamlDocument
@@ -23,13 +25,10 @@ _DECODE_MSG: Final = "Decode target must be a standalone template token like '{{
 class TemplateScanner:
     """Checks the templates of one flow (and of its profiles) and records what is wrong."""
 
-    def __init__(
-        self, rec: Recorder, *, env: Mapping[str, str], strict_env: bool, ancestors: Mapping[str, set[str]]
-    ) -> None:
+    def __init__(self, rec: Recorder, *, env: Mapping[str, str], strict_env: bool) -> None:
         self.rec = rec
         self.env = env
         self.strict_env = strict_env  # a missing env key is an error (else a warning)
-        self.ancestors = ancestors
 
     def scan_flow(self, raw: Mapping[str, Any]) -> None:
         """Phase 4 over the flow document as written (``raw``, not the schema-validated data)."""
@@ -65,7 +64,7 @@ class TemplateScanner:
         """Check every templated string under ``value`` (at ``path`` of ``doc``, default the flow document)."""
         doc = doc or self.rec.doc
         section_line = doc.line_of(path)
-        for leaf_path, leaf_loc, text in _leaves(value, path, section):
+        for leaf_path, leaf_loc, text in string_leaves(value, path, section):
             if not has_template(text):
                 continue
             try:
@@ -81,20 +80,17 @@ class TemplateScanner:
                 self.rec.add(True, Issue("template:unknown_root", leaf_loc, msg, line=line, file=doc.file))
                 template = parse(text, None)
             for token in template.tokens:
-                self._check_token(token, section, section_line, doc.file, job_id=job_id, check_env=check_env)
+                self._check_token(token, section, section_line, doc.file, check_env=check_env)
 
-    def _check_token(
-        self, token: Token, section: str, line: int | None, file: str | None, *, job_id: str | None, check_env: bool
-    ) -> None:
+    def _check_token(self, token: Token, section: str, line: int | None, file: str | None, *, check_env: bool) -> None:
         if token.root == "env" and token.default is None and check_env and _env_missing(self.env, token.path):
             name = token.path.removeprefix("env.")
             issue = Issue("semantic:missing_env", section, MISSING_ENV_PREFIX + name, line=line, file=file)
             self.rec.add(self.strict_env, issue)
-        elif token.root == "jobs" and job_id is not None and "." in token.path:
-            ref = token.path.split(".")[1]
-            if ref not in self.ancestors.get(job_id, set()):
-                msg = f"Job '{job_id}' reads jobs.{ref} but does not depend on it"
-                self.rec.add(False, Issue("semantic:not_a_dependency", section, msg, line=line, file=file))
+        elif token.root == "run" and "." in token.path:
+            problem = run_key_problem(token.path.split(".")[1:])
+            if problem is not None:
+                self.rec.add(True, Issue("template:unknown_reference", section, problem, line=line, file=file))
 
     def decode_targets(
         self, name: str, config: Mapping[str, Any], options: Mapping[str, Any], decode: Mapping[str, Any]
@@ -125,7 +121,7 @@ def str_items(value: Any) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
-def _leaves(value: Any, path: tuple[Any, ...], loc: str) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+def string_leaves(value: Any, path: tuple[Any, ...], loc: str) -> Iterator[tuple[tuple[Any, ...], str, str]]:
     """``(path, loc, text)`` for every string leaf of ``value`` (mapping keys are never templated)."""
     todo: list[tuple[Any, tuple[Any, ...], str]] = [(value, path, loc)]
     while todo:

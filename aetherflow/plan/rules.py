@@ -12,10 +12,12 @@ from typing import Any, Final
 
 from aetherflow.conditions import Condition, WhenError, parse_when
 from aetherflow.plan.findings import Finding, Recorder
-from aetherflow.plan.graph import ancestors, strongly_connected
+from aetherflow.plan.graph import ancestors, execution_order, strongly_connected
+from aetherflow.plan.job_reads import NOT_A_DEPENDENCY, job_read_finding
 from aetherflow.plan.shapes import MAX_INNER_DEPTH, ShapeLookup, StepShape
 from aetherflow.plan.usage import ResourceUsage
 from aetherflow.registry import Registry
+from aetherflow.spec.load import did_you_mean
 from aetherflow.templating import has_template
 
 #: archive drivers allowed in enterprise mode without a bundle manifest (docs/reference/plugins-and-bundles.md default)
@@ -33,6 +35,7 @@ class Semantics:
     job_ids: frozenset[str]
     ancestors: Mapping[str, set[str]]  # job id -> its transitive dependencies
     conditions: Mapping[int, Condition]  # job index -> its parsed ``when`` (absent when it did not parse)
+    position: Mapping[str, int]  # job id -> its place in the static execution order
 
 
 class SemanticRules:
@@ -63,9 +66,11 @@ class SemanticRules:
         self._rules_ids(jobs)
         graph = self._rules_graph(jobs)
         found = ancestors(graph)
+        ids = [job["id"] for job in jobs]
+        position = {job_id: n for n, job_id in enumerate(execution_order(ids, graph))}
         self._rules_steps(jobs, resources)
-        conditions = self._rules_when(jobs, found)
-        return Semantics(self.job_ids, found, conditions)
+        conditions = self._rules_when(jobs, found, position)
+        return Semantics(self.job_ids, found, conditions, position)
 
     def _rules_resources(self, resources: Mapping[str, Any], usage: ResourceUsage) -> None:
         if self.enterprise:  # rule 1
@@ -163,24 +168,31 @@ class SemanticRules:
         return graph
 
     def _rules_steps(self, jobs: list[dict[str, Any]], resources: Mapping[str, Any]) -> None:
-        """Rules 9-14 over every step, and the missing-required-input warning."""
+        """Rules 9-14 over every step, then the missing required inputs (a warning for legacy plugin steps)."""
         found: dict[int, list[Finding]] = {rule: [] for rule in _STEP_RULES}
-        missing_inputs: list[Finding] = []
+        missing_inputs: list[tuple[Finding, bool]] = []
         for i, job in enumerate(jobs):
             for j, step in enumerate(job["steps"]):
                 loc, path = f"jobs[{i}].steps[{j}]", ("jobs", i, "steps", j)
                 for rule, finding in self._step_findings(step, loc, path, resources):
-                    (missing_inputs if rule is None else found[rule]).append(finding)
+                    if rule is None:
+                        missing_inputs.append((finding, self.shapes.is_legacy(step["type"])))
+                    else:
+                        found[rule].append(finding)
         for rule in _STEP_RULES:
             for finding in found[rule]:
                 self.rec.found(finding)
-        for finding in missing_inputs:
-            self.rec.warn(finding.code, finding.loc, finding.msg, finding.path)
+        for finding, legacy in missing_inputs:
+            # a legacy plugin step declares only names, checked when it runs: there it stays a warning
+            if legacy:
+                self.rec.warn(finding.code, finding.loc, finding.msg, finding.path)
+            else:
+                self.rec.found(finding)
 
     def _step_findings(
         self, step: Mapping[str, Any], loc: str, path: tuple[Any, ...], resources: Mapping[str, Any]
     ) -> Iterator[tuple[int | None, Finding]]:
-        """``(rule, finding)`` for one step; rule None is the missing-required-input warning."""
+        """``(rule, finding)`` for one step; rule None is a missing required input."""
         step_type, inputs = step["type"], step["inputs"]
         if not self.registry.has_step(step_type):
             msg = self._unknown_type(step_type)
@@ -196,6 +208,8 @@ class SemanticRules:
         if shape is not None:
             yield from ((10, f) for f in shape.extra_keys(inputs, iloc, ipath))
             absent = [shown for shown, accepted in shape.required if not accepted & inputs.keys()]
+            if step_type == PROCESS_STEP:  # rule 11 names a missing command already
+                absent = [shown for shown in absent if shown != "command"]
             if absent:
                 msg = f"Step {step['id']} missing inputs: {absent}"
                 yield None, Finding("semantic:missing_required_input", iloc, msg, ipath)
@@ -206,7 +220,9 @@ class SemanticRules:
         if shape is not None and shape.takes_resource:
             yield from _resource_findings(shape, step_type, inputs, iloc, ipath, resources)
 
-    def _rules_when(self, jobs: list[dict[str, Any]], deps: Mapping[str, set[str]]) -> dict[int, Condition]:
+    def _rules_when(
+        self, jobs: list[dict[str, Any]], deps: Mapping[str, set[str]], position: Mapping[str, int]
+    ) -> dict[int, Condition]:
         conditions: dict[int, Condition] = {}
         unknown: list[tuple[int, str]] = []
         for i, job in enumerate(jobs):  # rule 15
@@ -218,19 +234,22 @@ class SemanticRules:
             conditions[i] = condition
             unknown.extend((i, ref) for ref in sorted(condition.job_refs()) if ref not in self.job_ids)
         for i, ref in unknown:  # rule 16
+            hint = did_you_mean(ref, sorted(self.job_ids))
             self.rec.error(
-                "semantic:when_unknown_job", f"jobs[{i}].when", f"Unknown job in when: {ref}", ("jobs", i, "when")
+                "semantic:when_unknown_job", f"jobs[{i}].when", f"Unknown job in when: {ref}{hint}", ("jobs", i, "when")
             )
         for i, condition in conditions.items():
             job_id = jobs[i]["id"]
             for ref in sorted(condition.job_refs()):
-                if ref in self.job_ids and ref not in deps.get(job_id, set()):
-                    self.rec.warn(
-                        "semantic:not_a_dependency",
-                        f"jobs[{i}].when",
-                        f"Job '{job_id}' reads jobs.{ref} but does not depend on it",
-                        ("jobs", i, "when"),
-                    )
+                if ref not in self.job_ids or ref in deps.get(job_id, set()):
+                    continue
+                # a job that runs later has no status yet: an error; an earlier one that is not a dependency
+                # has one in a full run (upstream's demos rely on declaration order): a warning
+                finding = job_read_finding(job_id, ref, position, f"jobs[{i}].when", ("jobs", i, "when"))
+                if finding.code == NOT_A_DEPENDENCY:
+                    self.rec.warn(finding.code, finding.loc, finding.msg, finding.path)
+                else:
+                    self.rec.found(finding)
         return conditions
 
     def _unknown_type(self, step_type: Any) -> str:

@@ -35,6 +35,8 @@ class StepShape:
     nested: Mapping[str, StepShape]  # input name -> the shape of a nested model whose keys are checked too
     resource_kind: str | None
     takes_resource: bool
+    #: the keys of the step's output mapping, when the class declares them (``Step.result_keys``)
+    result_keys: frozenset[str] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The shape as plain JSON data (the built-in catalogue ``aetherflow/steps/shapes.json``)."""
@@ -44,6 +46,7 @@ class StepShape:
             "nested": {key: sub.as_json() for key, sub in sorted(self.nested.items())},
             "resource_kind": self.resource_kind,
             "takes_resource": self.takes_resource,
+            "result_keys": None if self.result_keys is None else sorted(self.result_keys),
         }
 
     @classmethod
@@ -55,6 +58,7 @@ class StepShape:
             {key: cls.from_json(sub) for key, sub in data["nested"].items()},
             data["resource_kind"],
             data["takes_resource"],
+            None if data.get("result_keys") is None else frozenset(data["result_keys"]),
         )
 
     def extra_keys(self, inputs: Mapping[Any, Any], loc: str, path: tuple[Any, ...]) -> Iterator[Finding]:
@@ -68,11 +72,13 @@ def step_info(cls: Any) -> StepShape:
     """The declared inputs of a step class, read from its ``inputs_model``."""
     model = getattr(cls, "inputs_model", None)
     kind = getattr(cls, "resource_kind", None)
+    declared = getattr(cls, "result_keys", None)
+    result_keys = frozenset(declared) if isinstance(declared, frozenset | set | tuple | list) else None
     if model is None or not hasattr(model, "model_fields"):
-        return StepShape(None, (), {}, kind, kind is not None)
+        return StepShape(None, (), {}, kind, kind is not None, result_keys)
     info = _model_info(model)
     takes = kind is not None or "resource" in model.model_fields
-    return dataclasses.replace(info, resource_kind=kind, takes_resource=takes)
+    return dataclasses.replace(info, resource_kind=kind, takes_resource=takes, result_keys=result_keys)
 
 
 def builtin_step_shapes(registry: Registry) -> dict[str, Any]:
@@ -92,6 +98,23 @@ class ShapeLookup:
         if step_type not in self._shapes:
             self._shapes[step_type] = self._load(step_type)
         return self._shapes[step_type]
+
+    def result_keys(self, step_type: str) -> frozenset[str] | None:
+        """The output keys of a built-in step type; None for a plugin's (also one replacing a built-in)."""
+        if not self.registry.is_builtin_step(step_type):
+            return None
+        shape = self.get(step_type)
+        return None if shape is None else shape.result_keys
+
+    def is_legacy(self, step_type: str) -> bool:
+        """Whether ``step_type`` is a legacy plugin step: it declares input names only, checked when it runs."""
+        if self.registry.is_builtin_step(step_type) or not self.registry.has_step(step_type):
+            return False
+        try:
+            cls = self.registry.step_class(step_type)
+        except (ImportError, AttributeError):
+            return True  # cannot tell before it runs: stay lenient
+        return hasattr(cls, "legacy_class")
 
     def _load(self, step_type: str) -> StepShape | None:
         if self.registry.is_builtin_step(step_type):

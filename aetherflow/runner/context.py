@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import Connector, StepResult, process_group_alive, signal_process_group
+from aetherflow.api import Connector, ConnectorInit, StepResult, process_group_alive, signal_process_group
 from aetherflow.errors import InvalidValue, error_text
+from aetherflow.events import Event, StepProgress
+from aetherflow.progress import DEFAULT_PROGRESS_SECONDS, ProgressMeter, ProgressReport, Unit
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry, RunConnectorContext
 from aetherflow.spec.resources import ResolvedResource
@@ -169,6 +171,8 @@ class StepRunContext:
         strict_sandbox: bool = True,
         enterprise: bool = False,
         hold_lock: Callable[..., contextlib.AbstractContextManager[None]] | None = None,
+        progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
+        publish: Callable[[Event], None] | None = None,
     ) -> None:
         self.flow_id, self.run_id, self.job_id = flow_id, run_id, job_id
         self.step_id, self.step_type = step_id, step_type
@@ -184,6 +188,8 @@ class StepRunContext:
         self._tracker = tracker
         self._emit = emit
         self._hold_lock = hold_lock
+        self.progress_seconds = progress_seconds
+        self._publish = publish  # typed events of the run's bus (``step_progress``)
 
     # The job directories are created on first use: most control steps never touch them, and creating and
     # removing four directories per job would cost more than the rest of the job's bookkeeping.
@@ -220,6 +226,11 @@ class StepRunContext:
         """Declared resources: name -> (kind, driver)."""
         return {name: (r.kind, r.driver) for name, r in self._connectors.resources.items()}
 
+    def builtin_connector(self, kind: str, driver: str) -> Any:
+        """A new connector of ``kind:driver`` named ``builtin:<driver>``, seeing the run through this step."""
+        cls = self._registry.connector_class(f"{kind}:{driver}")
+        return cls(ConnectorInit(f"builtin:{driver}", kind, driver, {}, {}, self))
+
     def track_process(
         self, proc: subprocess.Popen[Any], *, kill_grace_seconds: float = 15.0
     ) -> contextlib.AbstractContextManager[None]:
@@ -229,6 +240,26 @@ class StepRunContext:
     def emit(self, event: str, *, level: str = "INFO", **fields: Any) -> None:
         """Log a structured event with this step's ids."""
         self._emit(event, level=level, job_id=self.job_id, step_id=self.step_id, step_type=self.step_type, **fields)
+
+    def progress(self, unit: Unit, *, total: int | None = None) -> ProgressMeter:
+        """A meter whose reports are this step's ``step_progress`` events."""
+        return ProgressMeter(self._report_progress, unit, interval=self.progress_seconds, total=total)
+
+    def _report_progress(self, report: ProgressReport) -> None:
+        event = StepProgress(
+            job_id=self.job_id,
+            step_id=self.step_id,
+            step_type=self.step_type,
+            unit=report.unit,
+            done=report.done,
+            total=report.total,
+            rate=report.rate,
+            elapsed_seconds=report.elapsed_seconds,
+        )
+        if self._publish is not None:
+            self._publish(event)
+        else:  # a context without a run's event bus (a step run on its own): the same line through ``emit``
+            self._emit(event.name, level=event.level, **event.fields())
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret masked."""
@@ -272,6 +303,8 @@ class StepRunContext:
             strict_sandbox=self._strict_sandbox,
             enterprise=self.enterprise,
             hold_lock=self._hold_lock,
+            progress_seconds=self.progress_seconds,
+            publish=self._publish,
         )
 
 

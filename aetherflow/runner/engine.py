@@ -13,8 +13,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aetherflow.api import Status, StepResult
@@ -36,10 +34,15 @@ from aetherflow.registry import Registry
 from aetherflow.runner.admission import admit_run
 from aetherflow.runner.attempts import AttemptRunner
 from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext, validate_inputs
+from aetherflow.runner.journal import RunJournal
+from aetherflow.runner.outcomes import JobOutcome, RunOptions, RunOutcome, StepOutcome
 from aetherflow.runner.outputs import OutputDocuments
+from aetherflow.runner.run_root import differing_slot, run_view, scheduled_at_text
 from aetherflow.runner.stop import StopToken
+from aetherflow.runner.summary import run_summary
+from aetherflow.runner.triggers import Dependency, gate
 from aetherflow.spec.resources import register_input_secrets
-from aetherflow.state.store import FINAL, JobRecord, StepRecord, encode_json
+from aetherflow.state.store import FINAL, JobRecord, RunRecord, StepRecord, encode_json
 from aetherflow.templating import STEP_ROOTS, render
 from aetherflow.workspace import JobWorkspace
 
@@ -50,85 +53,11 @@ if TYPE_CHECKING:
     from aetherflow.state.locks import LockManager
     from aetherflow.state.store import StateStore
 
+__all__ = ["JobOutcome", "RunOptions", "RunOutcome", "Runner", "StepOutcome"]
+
 log = logging.getLogger("aetherflow")
 
 _MAX_ERROR_BYTES = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """What the edge resolved for this run (CLI flag > setting > flow YAML)."""
-
-    run_id: str
-    work_root: Path
-    locks_scope: str = "none"
-    locks_ttl_seconds: int = 600
-    flow_job: str | None = None
-    grace_seconds: float = 20.0
-    strict_sandbox: bool = True
-    enterprise: bool = False
-    max_output_bytes: int = 16 * 1024 * 1024
-    connector_cache_default: str = "run"
-    connector_cache_disabled: bool = False
-    job_name: str | None = None
-    job_uid: str | None = None
-    pod_name: str | None = None
-    namespace: str | None = None
-    bundle_fingerprint: str | None = None
-    overlap_exit_code: int = ExitCode.OVERLAP
-    run_takeover_seconds: float | None = None
-
-
-@dataclass(slots=True)
-class StepOutcome:
-    """One step's result in this attempt (or restored)."""
-
-    step_id: str
-    step_type: str
-    status: str
-    attempts: int = 0
-    duration_ms: int = 0
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class JobOutcome:
-    """One job's result in this attempt (or restored)."""
-
-    job_id: str
-    status: str
-    outputs: dict[str, Any] = field(default_factory=dict)
-    duration_ms: int = 0
-    skip_reason: str | None = None
-    skip_trigger: str | None = None
-    error: str | None = None
-    blocked_by_failure: bool = False
-    steps: list[StepOutcome] = field(default_factory=list)
-    interrupted: bool = False
-    #: FAILED with an error that retrying cannot fix (a run whose every failed job is permanent exits 3)
-    permanent: bool = False
-
-    def view(self) -> dict[str, Any]:
-        """The job as ``when`` and templates see it under ``jobs.<id>``."""
-        out: dict[str, Any] = {"status": self.status, "outputs": self.outputs}
-        if self.status == Status.SKIPPED:
-            out["skip_reason"] = self.skip_reason
-            out["skip_trigger"] = self.skip_trigger
-        return out
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    """What the run did, for the exit code, the summary, metrics and the termination message."""
-
-    flow_id: str
-    run_id: str
-    status: str
-    exit_code: int
-    attempt: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
-    overlap: LockBusy | None = None
-    already_complete: bool = False
 
 
 class _JobFailed(Exception):
@@ -176,8 +105,10 @@ class Runner:
         self.attempts = AttemptRunner(self.stop, self.tracker, events.emit, options.grace_seconds)
         self.docs = OutputDocuments(redactor, options.max_output_bytes)
         self.run_id = options.run_id
-        self.run_attempt = 0
+        self.journal = RunJournal(store, events, self.flow_id, self.run_id)
         self.results: dict[str, JobOutcome] = {}
+        #: the ``run`` root of templates and ``when`` (set when the attempt starts)
+        self.run_values: dict[str, Any] = {}
         self.lock_lost: str | None = None
         self._stored_jobs: dict[str, JobRecord] = {}
         self._stored_steps: dict[tuple[str, str], StepRecord] = {}
@@ -206,9 +137,7 @@ class Runner:
                     stop=self.stop.event,
                 )
             except LockBusy as busy:
-                self.events.emit(
-                    "run_overlap", level="ERROR", key=busy.key, owner=busy.owner, expires_at=busy.expires_at
-                )
+                self.journal.run_overlap(busy)
                 return RunOutcome(self.flow_id, self.run_id, "OVERLAP", self.opt.overlap_exit_code, overlap=busy)
         try:
             done = self._already_complete()
@@ -232,7 +161,7 @@ class Runner:
             complete = previous.status == Status.SUCCESS and self._complete(jobs)
         if not complete:
             return None
-        self.events.emit("run_already_complete")
+        self.journal.run_already_complete()
         summary = self._stored_summary(previous.attempt, jobs)
         return RunOutcome(
             self.flow_id, self.run_id, "SUCCESS", ExitCode.OK, previous.attempt, summary, already_complete=True
@@ -264,35 +193,19 @@ class Runner:
     # -- one attempt ---------------------------------------------------------------------------------------------
     def _run_attempt(self) -> RunOutcome:
         opt = self.opt
-        current, previous = self.store.start_run(
-            self.flow_id,
-            self.run_id,
+        current, previous = self.journal.run_started(
             flow_file=self.plan.flow_path,
             flow_sha256=self.plan.flow_sha256,
+            pod_name=opt.pod_name,
             flow_job=opt.flow_job,
             job_name=opt.job_name,
             job_uid=opt.job_uid,
-            pod_name=opt.pod_name,
             namespace=opt.namespace,
             bundle_fingerprint=opt.bundle_fingerprint,
+            scheduled_at=scheduled_at_text(opt.scheduled_at) if opt.scheduled_at is not None else None,
         )
-        self.run_attempt = current.attempt
-        resumed = previous is not None
-        self.events.emit(
-            "run_start",
-            yaml=self.plan.flow_path,
-            attempt=current.attempt,
-            run_started_at=current.started_at,
-            resumed=resumed,
-            job_name=opt.job_name,
-            pod=opt.pod_name,
-            bundle_fingerprint=opt.bundle_fingerprint,
-        )
-        if previous is not None and previous.flow_sha256 and previous.flow_sha256 != self.plan.flow_sha256:
-            self.events.emit(
-                "flow_changed", level="WARNING", previous_sha256=previous.flow_sha256, sha256=self.plan.flow_sha256
-            )
-        if resumed:
+        self._set_run_values(current.attempt, current.scheduled_at or current.started_at, previous)
+        if previous is not None:
             self._stored_jobs = self.store.load_jobs(self.flow_id, self.run_id)
             self._stored_steps = self.store.load_steps(self.flow_id, self.run_id)
         internal: BaseException | None = None
@@ -309,13 +222,21 @@ class Runner:
             self.connectors.close_all()
         status, code, error = self._final_status(internal)
         try:
-            self.store.finish_run(self.flow_id, self.run_id, status, code, error)
+            self.journal.run_finished(status, code, error)
         except StateError as exc:  # a full or failing volume: the summary and the exit code still tell
             status, code, error = Status.FAILED, ExitCode.FAILED, self._redact_error(error_text(exc))
             log.error("run result not recorded: %s", error)
         summary = self._summary(status, code, current.attempt)
-        self.events.emit("run_summary", **{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
+        self.journal.run_summary(summary)
         return RunOutcome(self.flow_id, self.run_id, status, code, current.attempt, summary)
+
+    def _set_run_values(self, attempt: int, scheduled_at: str, previous: RunRecord | None) -> None:
+        # the value stored at the first attempt wins, so run.date never moves between retries
+        stored = previous.scheduled_at if previous is not None else None
+        given = differing_slot(stored, self.opt.scheduled_at)
+        if stored is not None and given is not None:
+            self.journal.scheduled_at_kept(stored, given)
+        self.run_values = run_view(self.run_id, attempt, scheduled_at, self.plan.meta.timezone)
 
     def _run_jobs(self) -> None:
         target = self.opt.flow_job
@@ -337,10 +258,7 @@ class Runner:
             if srec is not None:
                 outcome.steps.append(StepOutcome(step.id, step.type, srec.status, srec.attempts))
         self.results[job.id] = outcome
-        self.events.emit("job_restored", job_id=job.id, status=rec.status)
-        self.events.emit(
-            "job_end", job_id=job.id, status=rec.status, duration_ms=0, skip_reason=rec.skip_reason, error=None
-        )
+        self.journal.job_restored(job.id, rec.status, rec.skip_reason)
 
     def _dependency_status(self, dep: str) -> JobOutcome | None:
         if dep in self.results:
@@ -362,29 +280,28 @@ class Runner:
     def _jobs_view(self) -> dict[str, Any]:
         return {job_id: outcome.view() for job_id, outcome in self.results.items() if outcome.status}
 
+    def _dependency(self, dep: str) -> Dependency:
+        outcome = self._dependency_status(dep)
+        if outcome is None:
+            return Dependency(dep, None)
+        return Dependency(dep, str(outcome.status), outcome.blocked_by_failure)
+
     def _evaluate_job(self, job: JobSpec) -> None:
-        unsatisfied: list[str] = []
-        bad = False
-        for dep in job.depends_on:
-            dep_outcome = self._dependency_status(dep)
-            status = dep_outcome.status if dep_outcome else "NOT_RUN"
-            if status != Status.SUCCESS:
-                unsatisfied.append(f"{dep} ({status})")
-                if status != Status.SKIPPED and not (
-                    status == Status.BLOCKED and dep_outcome is not None and not dep_outcome.blocked_by_failure
-                ):
-                    bad = True
-        if unsatisfied:
-            reason = "blocked by: " + ", ".join(unsatisfied)
-            self.store.set_job(self.flow_id, self.run_id, job.id, Status.BLOCKED, reason=reason)
-            self.results[job.id] = JobOutcome(job.id, Status.BLOCKED, error=reason, blocked_by_failure=bad)
-            self.events.emit(
-                "job_end", job_id=job.id, status=Status.BLOCKED, duration_ms=0, skip_reason=None, error=reason
+        decision = gate(job.trigger, [self._dependency(dep) for dep in job.depends_on])
+        if decision.status == Status.BLOCKED and decision.reason is not None:
+            self.journal.job_blocked(job.id, decision.reason)
+            self.results[job.id] = JobOutcome(
+                job.id, Status.BLOCKED, error=decision.reason, blocked_by_failure=decision.blocked_by_failure
+            )
+            return
+        if not decision.run:  # skipped by its trigger rule: `when` is not read
+            self._end_job_without_steps(
+                job, Status.SKIPPED, skip_reason=decision.reason, skip_trigger=decision.skip_trigger
             )
             return
         if not job.when.always:
             try:
-                run_it = job.when.evaluate(self._jobs_view())
+                run_it = job.when.evaluate(self._jobs_view(), self.run_values)
             except WhenEvaluationError as exc:
                 expr = (job.when_text or "").strip()
                 error = f"ValueError: Invalid job.when for job_id={job.id}: {exc.detail} (when: {expr})"
@@ -417,24 +334,15 @@ class Runner:
         permanent: bool = False,
     ) -> None:
         error = self._redact_error(error)
-        self.store.set_job(
-            self.flow_id, self.run_id, job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger
-        )
-        self.results[job.id] = JobOutcome(
-            job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent
-        )
-        level = "ERROR" if status == Status.FAILED else "INFO"
-        self.events.emit(
-            "job_end", level=level, job_id=job.id, status=status, duration_ms=0, skip_reason=skip_reason, error=error
-        )
+        self.results[job.id] = JobOutcome(job.id, status, {}, 0, skip_reason, skip_trigger, error, permanent=permanent)
+        self.journal.job_finished(job.id, status, error=error, skip_reason=skip_reason, skip_trigger=skip_trigger)
 
     # -- a job that runs -----------------------------------------------------------------------------------------
     def _run_job(self, job: JobSpec) -> None:
         started = time.monotonic()
         outcome = JobOutcome(job.id, Status.RUNNING)
         self.results[job.id] = outcome
-        self.store.set_job(self.flow_id, self.run_id, job.id, Status.RUNNING, started=True, ended=False)
-        self.events.emit("job_start", job_id=job.id)
+        self.journal.job_started(job.id)
         layout = dict(self.plan.meta.layout)
         workspace = JobWorkspace.for_job(self.opt.work_root, self.flow_id, job.id, self.run_id, layout)
         steps_view: dict[str, Any] = {}
@@ -465,26 +373,16 @@ class Runner:
                 outcome.permanent = True
         outcome.status = final
         outcome.duration_ms = round((time.monotonic() - started) * 1000)
-        self.store.set_job(
-            self.flow_id,
-            self.run_id,
+        self.journal.job_finished(
             job.id,
             final,
+            duration_ms=outcome.duration_ms,
             skip_reason=outcome.skip_reason,
             skip_trigger=outcome.skip_trigger,
             error=outcome.error,
             outputs_json=outputs_json,
         )
         self._cleanup(workspace, final)
-        self.events.emit(
-            "job_end",
-            level="ERROR" if final == Status.FAILED else "INFO",
-            job_id=job.id,
-            status=final,
-            duration_ms=outcome.duration_ms,
-            skip_reason=outcome.skip_reason,
-            error=outcome.error,
-        )
 
     def _cleanup(self, workspace: JobWorkspace, status: str) -> None:
         policy = self.plan.meta.cleanup_policy
@@ -499,17 +397,7 @@ class Runner:
         for step in rest:
             out = {"skipped": True, "reason": reason}
             steps_view[step.id] = out
-            self.store.step_end(
-                self.flow_id,
-                self.run_id,
-                job.id,
-                step.id,
-                step.type,
-                Status.SKIPPED,
-                attempts=0,
-                outputs_json=encode_json(out),
-                attempt_row=False,
-            )
+            self.journal.step_skipped(job.id, step.id, step.type, encode_json(out))
             outcome.steps.append(StepOutcome(step.id, step.type, Status.SKIPPED))
 
     def _step_ctx_data(self, job: JobSpec, steps_view: dict[str, Any], outcome: JobOutcome) -> dict[str, Any]:
@@ -518,6 +406,7 @@ class Runner:
             "steps": steps_view,
             "job": {"id": job.id, "outputs": outcome.outputs},
             "jobs": self._jobs_view(),
+            "run": self.run_values,
             "run_id": self.run_id,
             "flow_id": self.flow_id,
             "result": {},
@@ -531,7 +420,7 @@ class Runner:
         if stored is not None and stored.status in FINAL and stored.outputs is not None:
             steps_view[step.id] = stored.outputs
             outcome.steps.append(StepOutcome(step.id, step.type, stored.status, stored.attempts))
-            self.events.emit("step_restored", job_id=job.id, step_id=step.id, step_type=step.type, status=stored.status)
+            self.journal.step_restored(job.id, step.id, step.type, stored.status)
             self._promote(job, step, stored.outputs, steps_view, outcome, store=False)
             return self._skip_reason(step, stored.status, stored.outputs)
         prior_attempts = stored.attempts if stored is not None else 0
@@ -560,22 +449,12 @@ class Runner:
             nonlocal attempt_no
             attempt_no = prior_attempts + n
             self._running = (job.id, step.id, step.type, attempt_no)
-            self.store.step_running(self.flow_id, self.run_id, job.id, step.id, step.type, attempt_no, self.run_attempt)
-            self.events.emit("step_start", job_id=job.id, step_id=step.id, step_type=step.type, attempt=attempt_no)
+            self.journal.step_started(job.id, step.id, step.type, attempt_no)
 
         def on_retry(n: int, delay: float, exc: BaseException) -> None:
             text = self._redact_error(error_text(exc))
-            self.store.step_attempt_failed(self.flow_id, self.run_id, job.id, step.id, attempt_no, text or "")
-            self.events.emit(
-                "step_retry",
-                level="WARNING",
-                job_id=job.id,
-                step_id=step.id,
-                step_type=step.type,
-                attempt=prior_attempts + n,
-                delay_seconds=delay,
-                error=text,
-            )
+            failed = (job.id, step.id, step.type, attempt_no)
+            self.journal.step_retrying(failed, next_attempt=prior_attempts + n, delay_seconds=delay, error=text)
 
         self._active_ctx = ctx
         try:
@@ -607,22 +486,11 @@ class Runner:
             )
             status = Status.INTERRUPTED if interrupted else Status.FAILED
             text = self._interrupt_text() if interrupted else self._redact_error(error_text(error or RuntimeError()))
-            self.store.step_end(
-                self.flow_id, self.run_id, job.id, step.id, step.type, status, attempts=attempt_no, error=text
+            self.journal.step_finished(
+                job.id, step.id, step.type, status, attempts=attempt_no, duration_ms=duration_ms, error=text
             )
             self._running = None
             outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms, text))
-            self.events.emit(
-                "step_end",
-                level="ERROR" if status == Status.FAILED else "WARNING",
-                job_id=job.id,
-                step_id=step.id,
-                step_type=step.type,
-                status=status,
-                duration_ms=duration_ms,
-                attempts=attempt_no,
-                error=text,
-            )
             if status == Status.FAILED and error is not None and not isinstance(error, Interrupted | OutputError):
                 # the step_end line above is the failure; its traceback is for debugging only
                 log.debug(
@@ -636,28 +504,12 @@ class Runner:
             outcome.permanent = not interrupted and error is not None and is_permanent(error)
             raise _JobFailed()
         status = Status.SKIPPED if result.status == Status.SKIPPED else Status.SUCCESS
-        self.store.step_end(
-            self.flow_id,
-            self.run_id,
-            job.id,
-            step.id,
-            step.type,
-            status,
-            attempts=attempt_no,
-            outputs_json=stored_json,
+        self.journal.step_finished(
+            job.id, step.id, step.type, status, attempts=attempt_no, duration_ms=duration_ms, outputs_json=stored_json
         )
         self._running = None
         steps_view[step.id] = output
         outcome.steps.append(StepOutcome(step.id, step.type, status, attempt_no, duration_ms))
-        self.events.emit(
-            "step_end",
-            job_id=job.id,
-            step_id=step.id,
-            step_type=step.type,
-            status=status,
-            duration_ms=duration_ms,
-            attempts=attempt_no,
-        )
         self._promote(job, step, output, steps_view, outcome, store=True)
         return self._skip_reason(step, status, output)
 
@@ -692,37 +544,18 @@ class Runner:
             raise _JobFailed() from None
         outcome.outputs.update(promoted)
         if encoded is not None:
-            self.store.set_promoted(self.flow_id, self.run_id, job.id, step.id, encoded)
+            self.journal.outputs_promoted(job.id, step.id, encoded)
 
     def _fail_step_without_running(
         self, job: JobSpec, step: StepSpec, attempts: int, exc: BaseException, outcome: JobOutcome
     ) -> None:
         text = self._redact_error(error_text(exc))
-        self.store.step_end(
-            self.flow_id,
-            self.run_id,
-            job.id,
-            step.id,
-            step.type,
-            Status.FAILED,
-            attempts=attempts,
-            error=text,
-            attempt_row=False,
+        self.journal.step_finished(
+            job.id, step.id, step.type, Status.FAILED, attempts=attempts, duration_ms=0, error=text, attempt_row=False
         )
         outcome.steps.append(StepOutcome(step.id, step.type, Status.FAILED, attempts, 0, text))
         outcome.error = text
         outcome.permanent = True  # templating or input validation at step time: the same inputs fail again
-        self.events.emit(
-            "step_end",
-            level="ERROR",
-            job_id=job.id,
-            step_id=step.id,
-            step_type=step.type,
-            status=Status.FAILED,
-            duration_ms=0,
-            attempts=attempts,
-            error=text,
-        )
 
     def _make_ctx(self, job: JobSpec, step: StepSpec, workspace: JobWorkspace) -> StepRunContext:
         return StepRunContext(
@@ -739,9 +572,11 @@ class Runner:
             cancelled=threading.Event(),
             tracker=self.tracker,
             emit=self.events.emit,
+            publish=self.events.publish,
             strict_sandbox=self.opt.strict_sandbox,
             enterprise=self.opt.enterprise,
             hold_lock=self._hold_lock,
+            progress_seconds=self.opt.progress_seconds,
         )
 
     def _fail_running(self, text: str) -> None:
@@ -752,13 +587,9 @@ class Runner:
             outcome.status, outcome.error = Status.FAILED, error
         with contextlib.suppress(Exception):
             if self._running is not None:
-                job_id, step_id, step_type, attempt = self._running
-                self.store.step_end(
-                    self.flow_id, self.run_id, job_id, step_id, step_type, Status.FAILED, attempts=attempt, error=error
-                )
+                self.journal.step_marked(self._running, Status.FAILED, error)
         with contextlib.suppress(Exception):
-            for outcome in running:
-                self.store.set_job(self.flow_id, self.run_id, outcome.job_id, Status.FAILED, error=error)
+            self.journal.jobs_marked([outcome.job_id for outcome in running], Status.FAILED, error)
 
     # -- locks ---------------------------------------------------------------------------------------------------
     def _acquire(self, key: str, wait_seconds: float = 0.0) -> None:
@@ -799,7 +630,7 @@ class Runner:
     def _on_stop(self) -> None:
         # Called from the signal handler: log, then stop the running step's children without blocking here.
         name = "SIGINT" if self.stop.signum == 2 else "SIGTERM"
-        self.events.emit("run_cancel_requested", level="WARNING", signal=name)
+        self.journal.cancel_requested(name)
         ctx = self._active_ctx
         if ctx is not None:
             ctx.cancelled.set()
@@ -818,28 +649,17 @@ class Runner:
         code = ExitCode.SIGINT if self.stop.signum == 2 else ExitCode.SIGTERM
         try:
             if running is not None:
-                job_id, step_id, step_type, attempt = running
-                self.store.step_end(
-                    self.flow_id,
-                    self.run_id,
-                    job_id,
-                    step_id,
-                    step_type,
-                    Status.INTERRUPTED,
-                    attempts=attempt,
-                    error=text,
-                )
-                self.store.set_job(self.flow_id, self.run_id, job_id, Status.INTERRUPTED, error=text)
-                outcome = self.results.get(job_id)
+                self.journal.step_marked(running, Status.INTERRUPTED, text)
+                self.journal.jobs_marked([running[0]], Status.INTERRUPTED, text)
+                outcome = self.results.get(running[0])
                 if outcome is not None:
                     outcome.status, outcome.error = Status.INTERRUPTED, text
-            self.store.finish_run(self.flow_id, self.run_id, Status.INTERRUPTED, code, text)
-            summary = self._summary(Status.INTERRUPTED, code, self.run_attempt)
-            self.events.emit("run_summary", **{k: v for k, v in summary.items() if k not in ("flow_id", "run_id")})
+            self.journal.run_finished(Status.INTERRUPTED, code, text)
+            attempt = self.journal.attempt
+            summary = self._summary(Status.INTERRUPTED, code, attempt)
+            self.journal.run_summary(summary)
             if self.on_abandon is not None:
-                self.on_abandon(
-                    RunOutcome(self.flow_id, self.run_id, Status.INTERRUPTED, code, self.run_attempt, summary)
-                )
+                self.on_abandon(RunOutcome(self.flow_id, self.run_id, Status.INTERRUPTED, code, attempt, summary))
         finally:
             self.tracker.kill_all()
             logging.shutdown()
@@ -868,47 +688,17 @@ class Runner:
         return Status.SUCCESS, ExitCode.OK, None
 
     def _summary(self, status: str, code: int, attempt: int) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        jobs = []
-        for job in self.plan.jobs:
-            outcome = self.results.get(job.id)
-            if outcome is None:
-                continue
-            status_text = str(outcome.status)
-            counts[status_text] = counts.get(status_text, 0) + 1
-            order = {s.id: i for i, s in enumerate(job.steps)}
-            steps = sorted(outcome.steps, key=lambda s: order.get(s.step_id, len(order)))
-            jobs.append(
-                {
-                    "job_id": job.id,
-                    "status": status_text,
-                    "duration_ms": outcome.duration_ms,
-                    "skip_reason": outcome.skip_reason,
-                    "error": outcome.error,
-                    "steps": [
-                        {
-                            "step_id": s.step_id,
-                            "step_type": s.step_type,
-                            "status": str(s.status),
-                            "duration_ms": s.duration_ms,
-                            "attempts": s.attempts,
-                            **({"error": s.error} if s.error else {}),
-                        }
-                        for s in steps
-                    ],
-                }
-            )
-        return {
-            "flow_id": self.flow_id,
-            "run_id": self.run_id,
-            "status": str(status),
-            "exit_code": int(code),
-            "attempt": attempt,
-            "duration_ms": round((time.monotonic() - self._started) * 1000),
-            "bundle_fingerprint": self.opt.bundle_fingerprint,
-            "status_counts": counts,
-            "jobs": jobs,
-        }
+        return run_summary(
+            self.plan,
+            self.results,
+            flow_id=self.flow_id,
+            run_id=self.run_id,
+            status=status,
+            code=code,
+            attempt=attempt,
+            duration_ms=round((time.monotonic() - self._started) * 1000),
+            bundle_fingerprint=self.opt.bundle_fingerprint,
+        )
 
     def _stored_summary(self, attempt: int, jobs: Mapping[str, JobRecord]) -> dict[str, Any]:
         steps = self.store.load_steps(self.flow_id, self.run_id)

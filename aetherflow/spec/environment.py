@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from aetherflow.booleans import parse_lax_bool
 from aetherflow.errors import InputError
 from aetherflow.redaction import Redactor
 from aetherflow.settings import Settings
@@ -191,11 +192,7 @@ def _infer_type(path: str) -> str:
 
 
 def _flag(value: Any, where: str, source: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
-        return value.strip().lower() in {"true", "1", "yes", "on"}
-    raise InputError(f"{where}: expected a boolean, got {type(value).__name__}", loc=_loc(source))
+    return parse_lax_bool(value, where=where, error=lambda message: InputError(message, loc=_loc(source)))
 
 
 def _parse_json(text: str, spec: EnvFileSpec) -> dict[str, str]:

@@ -8,18 +8,21 @@ every CronJob pod pays (``bench/cold.py``). One definition serves validation (``
 Schema of ``aetherflow schema`` (``pydantic.json_schema.GenerateJsonSchema`` reads the same core schema).
 
 Validated documents are plain dicts with defaults filled in; the typed results consumers hold are the frozen
-dataclasses below (``ResourceModel``, ``ProfileModel``, ``DecodeModel``). Data only: no I/O here.
+dataclasses of ``aetherflow.spec.results`` (re-exported here); the JSON Schemas are ``aetherflow.spec.json_schema``.
+Data only: no I/O here.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pydantic_core import PydanticCustomError, SchemaValidator
 from pydantic_core import core_schema as cs
+
+from aetherflow.spec.results import DecodeModel, ProfileModel, ResourceModel
+from aetherflow.spec.schema_walk import allowed_keys_at
 
 __all__ = [
     "DEFAULT_LAYOUT",
@@ -30,16 +33,14 @@ __all__ = [
     "ProfileModel",
     "ResourceModel",
     "allowed_keys_at",
-    "flow_json_schema_base",
     "flow_schema",
     "flow_validator",
     "id_error_message",
     "is_valid_id",
     "layout_path_problem",
-    "manifest_json_schema",
+    "manifest_resource_schema",
     "profile_schema",
     "profile_validator",
-    "profiles_json_schema",
 ]
 
 DEFAULT_WORK_ROOT: Final = "/tmp/work"
@@ -230,6 +231,8 @@ def _flow_block() -> cs.CoreSchema:
             ),
             "state": _factory(state, lambda: {"backend": "sqlite", "path": DEFAULT_STATE_PATH}),
             "locks": _factory(locks, lambda: {"scope": "none", "ttl_seconds": 600}),
+            # an IANA name, checked once rendered (it may come from env); None: AETHERFLOW_TIMEZONE, else UTC
+            "timezone": _optional(_str()),
         },
         required=frozenset({"id"}),
     )
@@ -284,6 +287,7 @@ def _job() -> cs.CoreSchema:
             "id": _id(),
             "description": _optional(_str()),
             "depends_on": _factory(_list_of(_str()), list),
+            "trigger": _default(_literal("all_success", "all_done", "one_failed"), "all_success"),
             "when": _optional(_str()),
             "steps": _list_of(_step()),
         },
@@ -327,6 +331,11 @@ def profile_schema() -> cs.CoreSchema:
 
 
 @functools.cache
+def manifest_resource_schema() -> cs.CoreSchema:
+    """One resource of a bundle manifest: the flow's resource schema with its definitions."""
+    return _with_definitions(_resource())
+
+
 def flow_validator() -> SchemaValidator:
     """The validator of :func:`flow_schema` (built once per process, in well under a millisecond)."""
     return SchemaValidator(flow_schema())
@@ -336,259 +345,3 @@ def flow_validator() -> SchemaValidator:
 def profile_validator() -> SchemaValidator:
     """The validator of :func:`profile_schema`."""
     return SchemaValidator(profile_schema())
-
-
-# ------------------------------------------------------------------------------------------------ schema walking
-
-
-def _unwrap(schema: Mapping[str, Any], defs: dict[str, Mapping[str, Any]]) -> Mapping[str, Any]:
-    while True:
-        kind = schema["type"]
-        if kind == "definitions":
-            for item in schema["definitions"]:
-                defs[item["ref"]] = item
-            schema = schema["schema"]
-        elif kind == "definition-ref":
-            schema = defs[schema["schema_ref"]]
-        elif kind in {"default", "nullable", "function-after"}:
-            schema = schema["schema"]
-        else:
-            return schema
-
-
-def allowed_keys_at(schema: Mapping[str, Any], path: tuple[Any, ...]) -> list[str] | None:
-    """The keys the closed mapping at ``path`` (pydantic loc without the offending key) allows, or None."""
-    defs: dict[str, Mapping[str, Any]] = {}
-    node = _unwrap(schema, defs)
-    for seg in path:
-        kind = node["type"]
-        if kind == "typed-dict":
-            fld = node["fields"].get(seg)
-            if fld is None:
-                return None
-            node = _unwrap(fld["schema"], defs)
-        elif kind == "list":
-            node = _unwrap(node["items_schema"], defs)
-        elif kind == "dict":
-            node = _unwrap(node["values_schema"], defs)
-        else:
-            return None
-    if node["type"] != "typed-dict":
-        return None
-    return list(node["fields"])
-
-
-# ------------------------------------------------------------------------------------------------ results
-
-
-@dataclass(frozen=True, slots=True)
-class DecodeModel:
-    """Which resource leaves go through the secrets hook: nested boolean maps and/or dotted path lists."""
-
-    config: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    config_paths: tuple[str, ...] = ()
-    options_paths: tuple[str, ...] = ()
-
-    @classmethod
-    def from_validated(cls, data: Mapping[str, Any]) -> DecodeModel:
-        """Build from a mapping validated by the decode schema."""
-        return cls(
-            config=data.get("config", {}),
-            options=data.get("options", {}),
-            config_paths=tuple(data.get("config_paths", ())),
-            options_paths=tuple(data.get("options_paths", ())),
-        )
-
-    def is_empty(self) -> bool:
-        """True when nothing is decoded."""
-        return not (self.config or self.options or self.config_paths or self.options_paths)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The decode map as written in YAML: ``{config, options, config_paths, options_paths}``."""
-        return {
-            "config": dict(self.config),
-            "options": dict(self.options),
-            "config_paths": list(self.config_paths),
-            "options_paths": list(self.options_paths),
-        }
-
-    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
-        """Same as :meth:`as_dict` (the pydantic-style name; no field is ever None)."""
-        return self.as_dict()
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceModel:
-    """One ``resources.<name>`` entry as written in the flow (before profile merge, rendering and decode)."""
-
-    name: str
-    kind: str
-    driver: str
-    profile: str | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    decode: DecodeModel = field(default_factory=DecodeModel)
-
-    @property
-    def key(self) -> str:
-        """The registry key ``kind:driver``."""
-        return f"{self.kind}:{self.driver}"
-
-    @classmethod
-    def from_validated(cls, name: str, data: Mapping[str, Any]) -> ResourceModel:
-        """Build from a mapping validated by the resource schema."""
-        return cls(
-            name=name,
-            kind=data["kind"],
-            driver=data["driver"],
-            profile=data.get("profile"),
-            config=data.get("config", {}),
-            options=data.get("options", {}),
-            decode=DecodeModel.from_validated(data.get("decode", {})),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileModel:
-    """One profile: ``config``/``options``/``decode`` merged under every resource that names it."""
-
-    name: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    decode: DecodeModel = field(default_factory=DecodeModel)
-
-    @classmethod
-    def from_validated(cls, name: str, data: Mapping[str, Any]) -> ProfileModel:
-        """Build from a mapping validated by :func:`profile_schema`."""
-        return cls(
-            name=name,
-            config=data.get("config", {}),
-            options=data.get("options", {}),
-            decode=DecodeModel.from_validated(data.get("decode", {})),
-        )
-
-
-# ------------------------------------------------------------------------------------------------ JSON Schema
-
-JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
-
-
-def _json_schema(schema: cs.CoreSchema) -> dict[str, Any]:
-    # imported here: only ``aetherflow schema`` needs the JSON Schema generator (~20 ms of imports)
-    from pydantic.json_schema import GenerateJsonSchema
-
-    return GenerateJsonSchema().generate(schema, mode="validation")
-
-
-def flow_json_schema_base() -> dict[str, Any]:
-    """The JSON Schema of a flow document without per-step/per-connector branches (the CLI adds those)."""
-    out = _json_schema(flow_schema())
-    out["properties"]["version"] = {"const": 1, "default": 1, "title": "Version", "type": "integer"}
-    out.update({"$schema": JSON_SCHEMA_DIALECT, "title": "AetherFlow flow (Flow YAML v1)"})
-    return out
-
-
-def profiles_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a profiles file: profile name -> ``{config, options, decode}``."""
-    profile = _json_schema(profile_schema())
-    defs = profile.pop("$defs", {})
-    defs["Profile"] = profile
-    return {
-        "$schema": JSON_SCHEMA_DIALECT,
-        "title": "AetherFlow profiles",
-        "type": "object",
-        "additionalProperties": {"$ref": "#/$defs/Profile"},
-        "$defs": defs,
-    }
-
-
-def manifest_json_schema() -> dict[str, Any]:
-    """A structural JSON Schema of bundle manifest v1 (docs/reference/plugins-and-bundles.md): keys and basic types."""
-    string = {"type": "string"}
-    env_file = {
-        "anyOf": [
-            string,
-            {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["path"],
-                "properties": {
-                    "type": {"enum": ["dotenv", "json", "dir", "directory", "dir-of-files"]},
-                    "format": {"enum": ["dotenv", "json", "dir", "directory", "dir-of-files"]},
-                    "path": string,
-                    "optional": {"type": "boolean"},
-                    "prefix": string,
-                    "secret": {"type": "boolean"},
-                },
-            },
-        ]
-    }
-    source = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "type": {"enum": ["filesystem", "local", "sftp", "smb", "db", "rest", "s3", "git", "archive"]},
-            "resource": string,
-            "base_path": string,
-            "bundle": string,
-            "list_sql": string,
-            "fetch_sql": string,
-            "list_path": string,
-            "fetch_path": string,
-            "prefix_param": string,
-            "url": string,
-            "ref": string,
-            "strict_fingerprint": {"type": "boolean"},
-            "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-            "max_mb": {"type": "number", "exclusiveMinimum": 0, "default": 1024},
-        },
-    }
-    resource = _json_schema(_with_definitions(_resource()))
-    resource_defs = resource.pop("$defs", {})
-    resource["properties"].pop("profile", None)  # manifest resources take no profile
-    return {
-        "$schema": JSON_SCHEMA_DIALECT,
-        "title": "AetherFlow bundle manifest v1",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["bundle"],
-        "properties": {
-            "version": {"const": 1, "default": 1},
-            "mode": {"enum": ["internal_fast", "enterprise", None], "default": "internal_fast"},
-            "bundle": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "layout", "entry_flow"],
-                "properties": {
-                    "id": string,
-                    "source": source,
-                    "layout": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["profiles_file"],
-                        "properties": {
-                            "flows_dir": {"type": ["string", "null"]},
-                            "profiles_file": string,
-                            "plugins_dir": {"type": ["string", "null"]},
-                        },
-                    },
-                    "entry_flow": string,
-                    "fetch_policy": {"enum": ["cache_check", "always"], "default": "cache_check"},
-                },
-            },
-            "resources": {"type": "object", "additionalProperties": {"$ref": "#/$defs/ManifestResource"}},
-            "paths": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"plugins": {"anyOf": [string, {"type": "array", "items": string}]}},
-            },
-            "zip_drivers": {
-                "type": "array",
-                "uniqueItems": True,
-                "items": {"enum": ["pyzipper", "zipfile", "os", "external"]},
-            },
-            "env_files": {"type": "array", "items": env_file},
-        },
-        "$defs": {**resource_defs, "ManifestResource": resource},
-    }

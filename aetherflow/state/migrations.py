@@ -42,8 +42,23 @@ def _v2_lock_holders(tx: Executor) -> None:
         tx.execute(f"ALTER TABLE locks ADD COLUMN {column}")
 
 
+# -- version 3 ---------------------------------------------------------------------------------------------------
+# Other work adds its own version 3 columns next to these; each keeps its statements in its own block.
+
+
+def _v3_scheduled_at(tx: Executor) -> None:
+    # The `run` template root: the run's schedule slot (or its first start), fixed at the first attempt so that
+    # run.date is the same on every retry. Existing runs keep NULL until their next attempt records one.
+    tx.execute("ALTER TABLE runs ADD COLUMN scheduled_at TEXT")
+
+
+def _v3(tx: Executor) -> None:
+    _v3_scheduled_at(tx)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "lock rows record the holder's host identity and pid", _v2_lock_holders),
+    Migration(3, "runs record their schedule slot (run.scheduled_at)", _v3),
 )
 
 

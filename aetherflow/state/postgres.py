@@ -33,7 +33,9 @@ from aetherflow.state.store import (
 )
 
 #: the advisory lock key space of this store (``pg_advisory_xact_lock(bigint)`` of a hash of a text)
-_MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.migrate.' || current_schema(), 0))"
+# Keyed by the schema name the store resolved, not current_schema(): that is NULL in a session whose search_path
+# schema did not exist when it was resolved, and a NULL key locks nothing (two pods would migrate together).
+_MIGRATE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.migrate.' || %s, 0))"
 _RUN_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('aetherflow.state.run.' || %s || '/' || %s, 0))"
 _SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE flow_id = %s AND run_id = %s"
 
@@ -124,7 +126,7 @@ class PostgresStore:
             return
 
         def body(c: Any) -> None:
-            c.execute(_MIGRATE_LOCK)
+            c.execute(_MIGRATE_LOCK, (self.schema,))
             # again under the lock: another pod may have migrated it meanwhile
             version = self._check_version(create=True, version=_version_of(c))
             if version == 0:
@@ -136,7 +138,9 @@ class PostgresStore:
                     " ON CONFLICT (key) DO NOTHING",
                     (str(PG_BASE_VERSION), now_ts()),
                 )
-                version = PG_BASE_VERSION
+                # another pod may have created (and migrated) it while this session could not see the schema yet:
+                # the recorded version counts, never the one this branch assumes
+                version = _version_of(c)
             upgrade(_PgTx(c), version)
 
         self._db.transaction("migrating the schema", body)
@@ -183,6 +187,7 @@ class PostgresStore:
         pod_name: str | None = None,
         namespace: str | None = None,
         bundle_fingerprint: str | None = None,
+        scheduled_at: str | None = None,
     ) -> tuple[RunRecord, RunRecord | None]:
         """Create the run (attempt 1) or resume it (attempt + 1); returns (current, previous record or None)."""
         ts = now_ts()
@@ -195,9 +200,9 @@ class PostgresStore:
             if previous is None:
                 c.execute(
                     "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
-                    " flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)"
-                    " VALUES (%s, %s, 'RUNNING', 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (flow_id, run_id, ts, ts, *identity),
+                    " flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at)"
+                    " VALUES (%s, %s, 'RUNNING', 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (flow_id, run_id, ts, ts, *identity, scheduled_at or ts),
                 )
             else:
                 for table in ("job_runs", "step_runs"):
@@ -214,8 +219,9 @@ class PostgresStore:
                 c.execute(
                     "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, ended_at = NULL, updated_at = %s,"
                     " exit_code = NULL, error = NULL, flow_job = %s, pod_name = COALESCE(%s, pod_name),"
-                    " bundle_fingerprint = COALESCE(%s, bundle_fingerprint) WHERE flow_id = %s AND run_id = %s",
-                    (ts, flow_job, pod_name, bundle_fingerprint, flow_id, run_id),
+                    " bundle_fingerprint = COALESCE(%s, bundle_fingerprint),"
+                    " scheduled_at = COALESCE(scheduled_at, %s, started_at) WHERE flow_id = %s AND run_id = %s",
+                    (ts, flow_job, pod_name, bundle_fingerprint, scheduled_at, flow_id, run_id),
                 )
             return RunRecord(*c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()), previous
 

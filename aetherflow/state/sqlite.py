@@ -238,6 +238,7 @@ class SqliteStore:
         pod_name: str | None = None,
         namespace: str | None = None,
         bundle_fingerprint: str | None = None,
+        scheduled_at: str | None = None,
     ) -> tuple[RunRecord, RunRecord | None]:
         """Create the run (attempt 1) or resume it (attempt + 1); returns (current, previous record or None).
 
@@ -253,8 +254,8 @@ class SqliteStore:
                 c.execute(
                     "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
                     " flow_sha256,"
-                    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)"
-                    " VALUES (?, ?, 'RUNNING', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at)"
+                    " VALUES (?, ?, 'RUNNING', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         flow_id,
                         run_id,
@@ -268,6 +269,7 @@ class SqliteStore:
                         pod_name,
                         namespace,
                         bundle_fingerprint,
+                        scheduled_at or ts,
                     ),
                 )
             else:
@@ -285,8 +287,9 @@ class SqliteStore:
                 c.execute(
                     "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, ended_at = NULL, updated_at = ?,"
                     " exit_code = NULL, error = NULL, flow_job = ?, pod_name = COALESCE(?, pod_name),"
-                    " bundle_fingerprint = COALESCE(?, bundle_fingerprint) WHERE flow_id = ? AND run_id = ?",
-                    (ts, flow_job, pod_name, bundle_fingerprint, flow_id, run_id),
+                    " bundle_fingerprint = COALESCE(?, bundle_fingerprint),"
+                    " scheduled_at = COALESCE(scheduled_at, ?, started_at) WHERE flow_id = ? AND run_id = ?",
+                    (ts, flow_job, pod_name, bundle_fingerprint, scheduled_at, flow_id, run_id),
                 )
             current = RunRecord(
                 *c.execute(

@@ -69,6 +69,8 @@ class RunRecord:
     pod_name: str | None = None
     namespace: str | None = None
     bundle_fingerprint: str | None = None
+    #: ``run.scheduled_at``: the schedule slot, else the first start (RFC 3339 UTC), fixed at the first attempt
+    scheduled_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -107,7 +109,7 @@ class StepRecord:
 #: the columns of ``runs`` in ``RunRecord`` order (both stores select them this way)
 RUN_COLUMNS = (
     "flow_id, run_id, status, attempt, started_at, ended_at, updated_at, exit_code, error, flow_file, flow_sha256,"
-    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint"
+    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at"
 )
 #: the columns of ``job_runs`` ``job_record`` reads
 JOB_COLUMNS = "job_id, status, created_at, started_at, ended_at, skip_reason, skip_trigger, reason, error, outputs_json"
@@ -182,8 +184,13 @@ class StateStore(Protocol):
         pod_name: str | None = None,
         namespace: str | None = None,
         bundle_fingerprint: str | None = None,
+        scheduled_at: str | None = None,
     ) -> tuple[RunRecord, RunRecord | None]:
-        """Create the run (attempt 1) or resume it (attempt + 1, RUNNING rows of the dead attempt INTERRUPTED)."""
+        """Create the run (attempt 1) or resume it (attempt + 1, RUNNING rows of the dead attempt INTERRUPTED).
+
+        ``scheduled_at`` (RFC 3339 UTC, the schedule slot when known) is stored at the first attempt, the start time
+        when None; a resume never changes it (a run recorded before the column existed gets it then).
+        """
 
     def finish_run(self, flow_id: str, run_id: str, status: str, exit_code: int, error: str | None) -> None:
         """Record the run's final status of this attempt."""

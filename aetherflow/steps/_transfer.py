@@ -219,19 +219,24 @@ def download_each(
     step_type: str,
     event: str,
     plan: Sequence[tuple[T, Path]],
-    fetch: Callable[[T, Path], int],
+    fetch: Callable[[T, Path, Callable[[int], None]], int],
     describe: Callable[[T], Mapping[str, Any]],
+    *,
+    total: int | None = None,
 ) -> list[str]:
-    """Download every ``(source, target)`` of ``plan`` in order with ``fetch``, checking for a stop between files.
+    """Download every ``(source, target)`` of ``plan`` in order with ``fetch(source, target, progress)``, checking for
+    a stop between files; ``progress`` takes the file's running byte count (``step_progress`` of the whole step, of
+    ``total`` bytes when known).
 
     Each file emits a DEBUG ``event`` with ``describe(source)``, ``local_path``, ``bytes`` and ``duration_ms``.
     Returns the local paths.
     """
+    meter = ctx.progress("bytes", total=total)
     local_files: list[str] = []
     for source, target in plan:
         check_cancelled(ctx.cancelled, step_type)
         started = time.monotonic()
-        size = fetch(source, target)
+        size = fetch(source, target, meter.part())
         ctx.emit(
             event,
             level="DEBUG",
@@ -242,6 +247,25 @@ def download_each(
         )
         local_files.append(str(target))
     return local_files
+
+
+def listed_size(entries: Sequence[str | Mapping[str, Any]]) -> int | None:
+    """The bytes a download will fetch when every entry is a listing entry with its ``size``, else None (unknown)."""
+    total = 0
+    for entry in entries:
+        size = entry.get("size") if isinstance(entry, Mapping) else None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return None
+        total += size
+    return total
+
+
+def local_size(files: Sequence[Path]) -> int | None:
+    """The bytes an upload of ``files`` will send (None when a file cannot be read now: the upload reports why)."""
+    try:
+        return sum(file.stat().st_size for file in files)
+    except OSError:
+        return None
 
 
 def check_cancelled(cancelled: CancelToken, what: str) -> None:

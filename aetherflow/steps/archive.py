@@ -14,7 +14,6 @@ directory a killed attempt left is removed when the step runs again.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import inspect
 import os
@@ -32,7 +31,6 @@ from aetherflow.api import (
     DEFAULT_MAX_TOTAL_MB,
     ArchiveLimits,
     ArchiveRefused,
-    ConnectorInit,
     Inputs,
     Interrupted,
     Step,
@@ -43,17 +41,10 @@ from aetherflow.api import (
     safe_join,
     zip_member,
 )
-from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, no_files
+from aetherflow.steps._allowed import one_of
+from aetherflow.steps._transfer import expand_local_files, input_error, local_matches, local_size, no_files
 
 DEFAULT_RESOURCE = "archive_default"
-# The built-in fallback connectors. Steps never import connector modules statically (import-linter contract); this
-# is the same "module:Class" target the registry's catalogue names.
-_BUILTIN_MODULE = "aetherflow.connectors.archive"
-_BUILTIN_CLASSES = {
-    "zipfile": "ZipfileConnector",
-    "pyzipper": "PyzipperConnector",
-    "os": "aetherflow.connectors.archive_programs:OsZipConnector",
-}
 
 
 class ZipInputs(Inputs):
@@ -66,6 +57,8 @@ class ZipInputs(Inputs):
     overwrite: bool = True
     password: str | None = None
     compression: str = "deflated"
+
+    _compression = one_of("zip", "compression")
     resource: str | None = None
     connector: str | None = None
 
@@ -105,14 +98,12 @@ def _archive_connector(ctx: StepContext, requested: str | None, password: str | 
             f"{step} with a password needs pyzipper: install the 'zip' extra (pip install 'aetherflow[zip]') "
             "or declare an archive resource"
         )
-    module, _, attr = _BUILTIN_CLASSES[driver].rpartition(":")
-    cls = getattr(importlib.import_module(module or _BUILTIN_MODULE), attr)
-    init = ConnectorInit(name=f"builtin:{driver}", kind="archive", driver=driver, config={}, options={}, ctx=ctx)
-    return cls(init), driver
+    # resolved by the registry (the catalogue's "archive:<driver>"): a step never names a connector module
+    return ctx.builtin_connector("archive", driver), driver
 
 
 #: keyword arguments a plugin connector of the upstream API may not accept; passed only when it does
-_OPTIONAL_KWARGS = ("cancelled", "limits")
+_OPTIONAL_KWARGS = ("cancelled", "limits", "progress")
 
 
 def _has_info_zip() -> bool:
@@ -168,6 +159,7 @@ class Zip(Step[ZipInputs]):
     """Create a zip archive from files, directories and globs; SKIPPED when nothing matched."""
 
     inputs_model = ZipInputs
+    result_keys = frozenset({"output", "count", "password", "driver", "src_dir", "reason"})
     resource_kind = "archive"
 
     def run(self, inputs: ZipInputs, ctx: StepContext) -> StepResult:
@@ -188,6 +180,7 @@ class Zip(Step[ZipInputs]):
         if dest.exists() and not inputs.overwrite:
             raise FileExistsError(f"zip output exists and overwrite is false: {dest}")
         _check_cancelled(ctx, "zip")
+        meter = ctx.progress("bytes", total=local_size(files))
         result = _call(
             connector.create_zip,
             ctx,
@@ -197,6 +190,7 @@ class Zip(Step[ZipInputs]):
             password=inputs.password,
             compression=compression,
             overwrite=inputs.overwrite,
+            progress=meter.part(),
         )
         output = {"output": str(dest), "count": len(files), "password": bool(inputs.password), "driver": driver}
         return StepResult.success({**output, **result, "src_dir": str(base)})
@@ -283,6 +277,7 @@ class Unzip(Step[UnzipInputs]):
     written."""
 
     inputs_model = UnzipInputs
+    result_keys = frozenset({"unzipped", "dest_dir", "count", "reason"})
     resource_kind = "archive"
 
     def run(self, inputs: UnzipInputs, ctx: StepContext) -> StepResult:
@@ -295,6 +290,7 @@ class Unzip(Step[UnzipInputs]):
         if not files:
             return no_files(unzipped=[], dest_dir=str(dest))
         dest.mkdir(parents=True, exist_ok=True)
+        meter = ctx.progress("bytes")
         unzipped: list[dict[str, Any]] = []
         for archive in files:
             _check_cancelled(ctx, "unzip")
@@ -314,6 +310,7 @@ class Unzip(Step[UnzipInputs]):
                     overwrite=True,
                     members=inputs.members,
                     limits=limits,
+                    progress=meter.part(),
                 )
                 placed = _move_into_place(staging, target, inputs.overwrite)
             finally:

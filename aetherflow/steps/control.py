@@ -24,6 +24,7 @@ class CheckItems(Step[CheckItemsInputs]):
     """SUCCESS with ``{has_data: true, count}`` when there are at least ``min_count`` items, else SKIPPED."""
 
     inputs_model = CheckItemsInputs
+    result_keys = frozenset({"has_data", "count", "reason"})
 
     def run(self, inputs: CheckItemsInputs, ctx: StepContext) -> StepResult:
         count = len(_items(inputs.items))

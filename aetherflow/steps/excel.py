@@ -57,6 +57,7 @@ class ExcelValidateTemplate(Step[ExcelValidateTemplateInputs]):
     """Check that the template has every required named range or anchor text; fails naming the missing ones."""
 
     inputs_model = ExcelValidateTemplateInputs
+    result_keys = frozenset({"template_ok", "found_named_ranges", "found_anchor_cells"})
 
     def run(self, inputs: ExcelValidateTemplateInputs, ctx: StepContext) -> StepResult:
         required = _required_names(inputs.required_names)
@@ -140,6 +141,7 @@ class ExcelFillSmall(Step[ExcelFillSmallInputs]):
     """Fill template regions with small tables given as JSON rows; output ``{output, written}``."""
 
     inputs_model = ExcelFillSmallInputs
+    result_keys = frozenset({"output", "written"})
 
     def run(self, inputs: ExcelFillSmallInputs, ctx: StepContext) -> StepResult:
         path = input_file(ctx, inputs.template_path, "template_path")
@@ -195,6 +197,7 @@ class ExcelFillFromFile(Step[ExcelFillFromFileInputs]):
     """Stream CSV/TSV/Parquet files into ``DATA_*`` sheets or template regions; output ``{output, written}``."""
 
     inputs_model = ExcelFillFromFileInputs
+    result_keys = frozenset({"output", "written"})
 
     def run(self, inputs: ExcelFillFromFileInputs, ctx: StepContext) -> StepResult:
         path = input_file(ctx, inputs.template_path, "template_path")

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, ClassVar, Protocol
 from pydantic import Field, field_validator
 
 from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
+from aetherflow.steps._allowed import one_of
 from aetherflow.steps._transfer import input_error, single_input_file
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
@@ -47,6 +48,8 @@ class HttpRequestInputs(Inputs):
     resource: str
     path: str
     method: str = "GET"
+
+    _method = one_of("http_request", "method")
     params: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, Any] = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json")
@@ -74,6 +77,7 @@ class HttpRequest(Step[HttpRequestInputs]):
     """Send an HTTP request; output ``{status_code, headers, elapsed_ms, body?, json?, output?, bytes}``."""
 
     inputs_model = HttpRequestInputs
+    result_keys = frozenset({"status_code", "headers", "elapsed_ms", "bytes", "body", "json", "output"})
     resource_kind: ClassVar[str | None] = "rest"
 
     def run(self, inputs: HttpRequestInputs, ctx: StepContext) -> StepResult:

@@ -75,6 +75,7 @@ class MailSend(Step[MailSendInputs]):
     """Send one mail; output ``{sent: true, to, subject, html}``."""
 
     inputs_model = MailSendInputs
+    result_keys = frozenset({"sent", "to", "subject", "html"})
     resource_kind: ClassVar[str | None] = "mail"
 
     def run(self, inputs: MailSendInputs, ctx: StepContext) -> StepResult:

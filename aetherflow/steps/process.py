@@ -46,6 +46,7 @@ class ExternalProcess(Step[ExternalProcessInputs]):
     """Run an OS process: timeout, retries, log routing, output checks and idempotency."""
 
     inputs_model = ExternalProcessInputs
+    result_keys = frozenset({"exit_code", "attempts", "stdout", "stderr", "log_file", "skipped", "marker", "reason"})
 
     def run(self, inputs: ExternalProcessInputs, ctx: StepContext) -> StepResult:
         plan = make_plan(inputs, ctx)

@@ -24,8 +24,10 @@ from aetherflow.steps._transfer import (
     download_target,
     elapsed_ms,
     input_error,
+    listed_size,
     listing_result,
     local_matches,
+    local_size,
     no_files,
     run_items,
 )
@@ -98,6 +100,7 @@ class S3ListFiles(Step[S3ListInputs]):
     """List objects under a prefix; SKIPPED when fewer than ``min_count`` match."""
 
     inputs_model = S3ListInputs
+    result_keys = frozenset({"has_data", "count", "files", "reason"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3ListInputs, ctx: StepContext) -> StepResult:
@@ -124,6 +127,7 @@ class S3DownloadFiles(Step[S3DownloadInputs]):
     """Download objects to ``dest_dir/<rel_path>`` (a key string's ``rel_path`` is its base name)."""
 
     inputs_model = S3DownloadInputs
+    result_keys = frozenset({"local_files", "dest_dir"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3DownloadInputs, ctx: StepContext) -> StepResult:
@@ -140,8 +144,11 @@ class S3DownloadFiles(Step[S3DownloadInputs]):
             "s3_download_files",
             "s3_object_downloaded",
             plan,
-            lambda obj, target: s3.download(obj[0], obj[1], target, cancelled=ctx.cancelled),
+            lambda obj, target, progress: s3.download(
+                obj[0], obj[1], target, cancelled=ctx.cancelled, progress=progress
+            ),
             lambda obj: {"path": f"s3://{obj[0]}/{obj[1]}"},
+            total=listed_size(inputs.files),
         )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
@@ -175,6 +182,7 @@ class S3UploadFiles(Step[S3UploadInputs]):
     keys; SKIPPED when the items name no file."""
 
     inputs_model = S3UploadInputs
+    result_keys = frozenset({"uploaded", "count", "manifest", "reason"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3UploadInputs, ctx: StepContext) -> StepResult:
@@ -186,6 +194,7 @@ class S3UploadFiles(Step[S3UploadInputs]):
         manifest = UploadManifest(ctx, keys)
         s3 = _connector(ctx, inputs.resource)
         bucket = s3.bucket(inputs.bucket)
+        meter = ctx.progress("bytes", total=local_size([p[0] for p in planned if manifest.previous(p[1]) is None]))
 
         def upload_one(index: int, plan: tuple[Path, str]) -> dict[str, Any] | None:
             local, key = plan
@@ -202,7 +211,9 @@ class S3UploadFiles(Step[S3UploadInputs]):
                 ctx.emit("s3_object_exists_skipped", path=f"s3://{bucket}/{key}")
                 return None
             started = time.monotonic()
-            done = s3.upload(local, bucket, key, content_type=inputs.content_type, cancelled=ctx.cancelled)
+            done = s3.upload(
+                local, bucket, key, content_type=inputs.content_type, cancelled=ctx.cancelled, progress=meter.part()
+            )
             manifest.record(index, {"id": key, "file": str(local), "key": key, "etag": done["etag"]})
             ctx.emit(
                 "s3_object_uploaded",
@@ -257,6 +268,7 @@ class S3DeleteFiles(Step[S3DeleteInputs]):
     """Delete objects; a key that does not exist is not an error."""
 
     inputs_model = S3DeleteInputs
+    result_keys = frozenset({"is_deleted", "count"})
     resource_kind: ClassVar[str | None] = "s3"
 
     def run(self, inputs: S3DeleteInputs, ctx: StepContext) -> StepResult:

@@ -25,8 +25,10 @@ from aetherflow.steps._transfer import (
     download_target,
     elapsed_ms,
     input_error,
+    listed_size,
     listing_result,
     local_matches,
+    local_size,
     no_files,
     remote_path_of,
     run_items,
@@ -54,6 +56,7 @@ class SftpListFiles(Step[SftpListInputs]):
     """List remote files (directories never listed); SKIPPED when fewer than ``min_count`` match."""
 
     inputs_model = SftpListInputs
+    result_keys = frozenset({"has_data", "count", "files", "reason"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpListInputs, ctx: StepContext) -> StepResult:
@@ -83,6 +86,7 @@ class SftpDownloadFiles(Step[SftpDownloadInputs]):
     """Download files to ``dest_dir/<rel_path>`` (a string's ``rel_path`` is its base name)."""
 
     inputs_model = SftpDownloadInputs
+    result_keys = frozenset({"local_files", "dest_dir"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpDownloadInputs, ctx: StepContext) -> StepResult:
@@ -98,8 +102,9 @@ class SftpDownloadFiles(Step[SftpDownloadInputs]):
             "sftp_download_files",
             "sftp_file_downloaded",
             plan,
-            lambda remote, local: sftp.download(remote, local, cancelled=ctx.cancelled),
+            lambda remote, local, progress: sftp.download(remote, local, cancelled=ctx.cancelled, progress=progress),
             lambda remote: {"remote_path": remote},
+            total=listed_size(inputs.files),
         )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
@@ -147,6 +152,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
     manifest lets a retry skip finished ids; SKIPPED when the items name no file."""
 
     inputs_model = SftpUploadInputs
+    result_keys = frozenset({"manifest", "count", "reason"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpUploadInputs, ctx: StepContext) -> StepResult:
@@ -157,6 +163,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
         check_unique_ids("sftp_upload_files", ids)
         manifest = UploadManifest(ctx, ids)
         sftp = _connector(ctx, inputs.resource)
+        meter = ctx.progress("bytes", total=local_size([p[1] for p in planned if manifest.previous(p[0]) is None]))
 
         def upload_one(index: int, plan: tuple[str, Path, str]) -> None:
             item_id, local, remote = plan
@@ -165,7 +172,7 @@ class SftpUploadFiles(Step[SftpUploadInputs]):
                 return
             check_cancelled(ctx.cancelled, "sftp_upload_files")
             started = time.monotonic()
-            size = sftp.upload(local, remote, cancelled=ctx.cancelled)
+            size = sftp.upload(local, remote, cancelled=ctx.cancelled, progress=meter.part())
             manifest.record(index, {"id": item_id, "file": str(local), "remote_path": remote})
             ctx.emit(
                 "sftp_file_uploaded",
@@ -204,6 +211,7 @@ class SftpDeleteFiles(Step[SftpDeleteInputs]):
     """Delete remote files; a missing one fails the step."""
 
     inputs_model = SftpDeleteInputs
+    result_keys = frozenset({"is_deleted"})
     resource_kind: ClassVar[str | None] = "sftp"
 
     def run(self, inputs: SftpDeleteInputs, ctx: StepContext) -> StepResult:

@@ -26,7 +26,9 @@ from aetherflow.steps._transfer import (
     elapsed_ms,
     expand_local_files,
     input_error,
+    listed_size,
     listing_result,
+    local_size,
     no_files,
     remote_path_of,
 )
@@ -52,6 +54,7 @@ class SmbListFiles(Step[SmbListInputs]):
     """List remote files (directories never listed); SKIPPED when fewer than ``min_count`` match."""
 
     inputs_model = SmbListInputs
+    result_keys = frozenset({"has_data", "count", "files", "reason"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbListInputs, ctx: StepContext) -> StepResult:
@@ -80,6 +83,7 @@ class SmbDownloadFiles(Step[SmbDownloadInputs]):
     """Download files to ``dest_dir/<rel_path>`` (a string's ``rel_path`` is its base name)."""
 
     inputs_model = SmbDownloadInputs
+    result_keys = frozenset({"local_files", "dest_dir"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbDownloadInputs, ctx: StepContext) -> StepResult:
@@ -95,8 +99,9 @@ class SmbDownloadFiles(Step[SmbDownloadInputs]):
             "smb_download_files",
             "smb_file_downloaded",
             plan,
-            lambda remote, local: smb.download(remote, local, cancelled=ctx.cancelled),
+            lambda remote, local, progress: smb.download(remote, local, cancelled=ctx.cancelled, progress=progress),
             lambda remote: {"remote_path": remote},
+            total=listed_size(inputs.files),
         )
         return StepResult.success(local_files=local_files, dest_dir=str(dest_dir))
 
@@ -116,6 +121,7 @@ class SmbUploadFiles(Step[SmbUploadInputs]):
     """Upload local files to ``remote_dir/<base name>`` (``.part`` then rename); SKIPPED when there is none."""
 
     inputs_model = SmbUploadInputs
+    result_keys = frozenset({"uploaded", "remote_dir", "count", "reason"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbUploadInputs, ctx: StepContext) -> StepResult:
@@ -132,11 +138,12 @@ class SmbUploadFiles(Step[SmbUploadInputs]):
         smb = _connector(ctx, inputs.resource)
         base = inputs.remote_dir.rstrip("/\\")
         uploaded: list[str] = []
+        meter = ctx.progress("bytes", total=local_size(files))
         for local in files:
             check_cancelled(ctx.cancelled, "smb_upload_files")
             remote = f"{base}/{local.name}" if base else local.name
             started = time.monotonic()
-            size = smb.upload(local, remote, cancelled=ctx.cancelled)
+            size = smb.upload(local, remote, cancelled=ctx.cancelled, progress=meter.part())
             ctx.emit(
                 "smb_file_uploaded",
                 level="DEBUG",
@@ -163,6 +170,7 @@ class SmbDeleteFiles(Step[SmbDeleteInputs]):
     """Delete remote files; a missing one fails the step."""
 
     inputs_model = SmbDeleteInputs
+    result_keys = frozenset({"is_deleted"})
     resource_kind: ClassVar[str | None] = "smb"
 
     def run(self, inputs: SmbDeleteInputs, ctx: StepContext) -> StepResult:

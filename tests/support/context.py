@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aetherflow.events import Event
+from aetherflow.progress import DEFAULT_PROGRESS_SECONDS
 from aetherflow.redaction import Redactor
 from aetherflow.registry import Registry
 from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunContext
@@ -36,17 +38,22 @@ def make_step_context(
     redactor: Redactor | None = None,
     hold_lock: Callable[..., contextlib.AbstractContextManager[None]] | None = None,
     registry: Registry | None = None,
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
 ) -> tuple[StepRunContext, RecordedEvents, ConnectorPool]:
     """A context whose workspace lives in ``tmp_path/work``; close the pool with ``pool.close_all()``.
 
     ``redactor`` holds the secrets the context masks; ``hold_lock`` is the lock holder ``ctx.hold_lock`` delegates to
     (called as ``hold_lock(key, ttl_seconds=, wait_seconds=, stop=)``), absent by default. ``registry`` gives the
-    step and connector classes (default: the built-in ones).
+    step and connector classes (default: the built-in ones). ``progress_seconds`` is the interval of
+    ``step_progress`` events (``AETHERFLOW_PROGRESS_SECONDS``).
     """
     events = RecordedEvents()
 
     def emit(event: str, *, level: str = "INFO", **fields: Any) -> None:
         events.append((event, {"level": level, **fields}))
+
+    def publish(event: Event) -> None:
+        events.append((event.name, {"level": event.level, **event.fields()}))
 
     redactor = redactor if redactor is not None else Redactor()
     registry = registry if registry is not None else Registry.builtin()
@@ -71,6 +78,8 @@ def make_step_context(
         strict_sandbox=strict_sandbox,
         enterprise=enterprise,
         hold_lock=hold_lock,
+        progress_seconds=progress_seconds,
+        publish=publish,
     )
     return ctx, events, pool
 

@@ -158,6 +158,14 @@ so extraEnv and an item's env can override what the chart sets without duplicate
 {{- if not (kindIs "invalid" $root.Values.state.retentionDays) }}
 {{- $entries = append $entries (dict "name" "AETHERFLOW_STATE_RETENTION_DAYS" "value" (toString $root.Values.state.retentionDays)) }}
 {{- end }}
+{{- if eq $root.Values.state.backend "postgresql" }}
+{{- $pg := $root.Values.state.postgresql }}
+{{- $entries = append $entries (dict "name" "AETHERFLOW_STATE_URL" "valueFrom" (dict "secretKeyRef" (dict "name" $pg.existingSecret "key" $pg.urlKey))) }}
+{{- if $pg.passwordKey }}
+{{- $entries = append $entries (dict "name" "PGPASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" $pg.existingSecret "key" $pg.passwordKey))) }}
+{{- end }}
+{{- $entries = append $entries (dict "name" "PGOPTIONS" "value" (printf "-c search_path=%s" (include "aetherflow.pgSchema" $root))) }}
+{{- end }}
 {{- if include "aetherflow.profilesEnabled" $root }}
 {{- $entries = append $entries (dict "name" "AETHERFLOW_PROFILES_FILE" "value" (printf "%s/profiles.yaml" (include "aetherflow.paths.profiles" $root))) }}
 {{- end }}
@@ -183,6 +191,32 @@ so extraEnv and an item's env can override what the chart sets without duplicate
 {{- end }}
 {{- range $names }}
 - {{ toYaml (get $byName .) | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+
+{{/*
+Schema of the release's PostgreSQL state: state.postgresql.schema, else aetherflow_<namespace>_<release> as a plain
+lower-case identifier (at most 63 bytes, PostgreSQL's limit), so releases sharing a database never share runs or locks.
+*/}}
+{{- define "aetherflow.pgSchema" -}}
+{{- if .Values.state.postgresql.schema }}
+{{- .Values.state.postgresql.schema }}
+{{- else }}
+{{- $raw := printf "aetherflow_%s_%s" .Release.Namespace .Release.Name | lower }}
+{{- regexReplaceAll "[^a-z0-9_]" $raw "_" | trunc 63 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Refuse a PostgreSQL release whose work volume only one node can mount: pods of one release then land on any node,
+so a ReadWriteOnce claim created by the chart would leave them waiting for the volume (Multi-Attach).
+*/}}
+{{- define "aetherflow.validateState" -}}
+{{- if eq .Values.state.backend "postgresql" }}
+{{- $p := .Values.persistence }}
+{{- if and $p.enabled (not $p.existingClaim) (not (has "ReadWriteMany" $p.accessModes)) }}
+{{- fail "state.backend postgresql: the work volume must be mountable on every node; set persistence.accessModes [ReadWriteMany], persistence.existingClaim, or persistence.enabled false (an emptyDir: a retried pod re-runs jobs whose files are gone)" }}
+{{- end }}
 {{- end }}
 {{- end }}
 

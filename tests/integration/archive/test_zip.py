@@ -190,3 +190,22 @@ def test_a_stop_request_interrupts_the_zip_and_leaves_no_archive(harness: Archiv
 
     assert not (harness.artifacts / "x.zip").exists()
     assert not (harness.artifacts / "x.zip.tmp").exists()
+
+
+@pytest.mark.parametrize("text", ["off", " No ", "false\n", "F"])
+def test_zip_reads_recursive_written_as_any_false_word_like_a_setting(harness: ArchiveHarness, text: str) -> None:
+    harness.write("in/top.csv", "t")
+    harness.write("in/sub/deep.csv", "d")
+
+    result = harness.run("zip", dest_path="out/top.zip", items=["in"], recursive=text)
+
+    assert result.status == Status.SUCCESS
+    assert names_in(harness.artifacts / "out/top.zip") == ["in/top.csv"]
+
+
+@pytest.mark.parametrize("text", ["\uff4e\uff4f", "n o", "0.0", "tr\x00ue"])
+def test_zip_refuses_recursive_written_as_a_lookalike_of_a_boolean(harness: ArchiveHarness, text: str) -> None:
+    harness.write("in/top.csv", "t")
+
+    with pytest.raises(InvalidValue, match=r"recursive.*valid boolean"):
+        harness.run("zip", dest_path="out/top.zip", items=["in"], recursive=text)

@@ -50,6 +50,8 @@ def test_the_demo_as_shipped_is_refused_before_anything_runs(tmp_path: Path) -> 
         ("schema:extra_forbidden", "jobs[0].steps[3].inputs.src"),
         ("schema:extra_forbidden", "jobs[0].steps[5].inputs.dst"),
         ("schema:extra_forbidden", "jobs[0].steps[5].inputs.src"),
+        ("semantic:missing_required_input", "jobs[0].steps[3].inputs"),
+        ("semantic:missing_required_input", "jobs[0].steps[5].inputs"),
         ("semantic:unknown_resource", "jobs[0].steps[1].inputs.resource"),
         ("semantic:unknown_resource", "jobs[0].steps[2].inputs.resource"),
         ("semantic:unknown_resource", "jobs[0].steps[6].inputs.resource"),
@@ -61,9 +63,13 @@ def test_the_demo_as_shipped_is_refused_before_anything_runs(tmp_path: Path) -> 
         "Unknown resource: sftp_local. Known: []",
         "Unknown resource: smb_local. Known: []",
     ]
+    missing = [e["msg"] for e in report["errors"] if e["code"] == "semantic:missing_required_input"]
+    # upstream's run-time message; a built-in step's missing input is an error
+    assert missing == [
+        "Step unzip missing inputs: ['archives', 'dest_dir']",
+        "Step zip missing inputs: ['dest_path', 'items']",
+    ]
     messages = [w["msg"] for w in report["warnings"]]
-    assert "Step unzip missing inputs: ['archives', 'dest_dir']" in messages  # upstream's run-time message
-    assert "Step zip missing inputs: ['dest_path', 'items']" in messages
     assert sorted(m.split("'")[1] for m in messages if "overrides the built-in" in m) == [
         "sftp_download_files",
         "sftp_list_files",

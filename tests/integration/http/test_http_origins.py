@@ -138,7 +138,7 @@ def test_allow_other_origins_accepts_the_text_forms_of_true_and_refuses_others(h
     refused, _ = http_step_env(options={"allow_other_origins": "sometimes"})
 
     assert allowed.connector("api").url_for("http://example.invalid/x") == "http://example.invalid/x"
-    with pytest.raises(ConnectorError, match=r"options\.allow_other_origins must be true or false"):
+    with pytest.raises(ConnectorError, match=r"options\.allow_other_origins must be a boolean"):
         refused.connector("api")
 
 
@@ -215,3 +215,9 @@ def test_user_info_that_looks_like_the_resource_host_does_not_fool_the_origin_ch
 
     with pytest.raises(ConnectorError, match=r"has the origin http://127\.0\.0\.2:9, not "):
         _request(ctx, path=disguised)
+
+
+def test_allow_other_origins_takes_the_same_short_words_as_settings(http_step_env) -> None:
+    allowed, _ = http_step_env(options={"allow_other_origins": "Y"})
+
+    assert allowed.connector("api").url_for("http://example.invalid/x") == "http://example.invalid/x"

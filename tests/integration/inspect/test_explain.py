@@ -32,7 +32,7 @@ resources:
     driver: sqlalchemy
     profile: warehouse
     config:
-      user: loader
+      url: "{{env.DWH_URL}}"
     options:
       pool: {size: 8}
     decode:
@@ -85,7 +85,7 @@ def test_text_layout_attributes_masks_and_orders(tmp_path: Path) -> None:
         f"Flow: {flow}",
         "",
         "Resource: dwh (db/sqlalchemy) profile=warehouse",
-        "  config keys: password=*** (profile), url=*** (profile), user=loader (resource)",
+        "  config keys: password=*** (profile), url=*** (resource), user=etl (profile)",
         '  options keys: cache=run (profile), pool={"pre_ping": true, "size": 8} (resource)',
         "  env: DWH_PASSWORD, DWH_URL",
         "  decode:",
@@ -133,7 +133,7 @@ def test_json_shape(tmp_path: Path) -> None:
                 "kind": "db",
                 "driver": "sqlalchemy",
                 "profile": "warehouse",
-                "config_keys": {"password": "profile", "url": "profile", "user": "resource"},
+                "config_keys": {"password": "profile", "url": "resource", "user": "profile"},
                 "options_keys": {"cache": "profile", "pool": "resource"},
                 "env_keys": ["DWH_PASSWORD", "DWH_URL"],
                 "decode": {"config": {"url": True}, "config_paths": ["password"]},
@@ -195,14 +195,15 @@ def test_the_locks_scope_setting_overrides_the_flow(tmp_path: Path) -> None:
 
 
 def test_a_resource_value_over_a_profile_value_is_attributed_to_the_resource(tmp_path: Path) -> None:
-    flow, env = _setup(tmp_path, FLOW.replace("      user: loader\n", "      user: loader\n      url: sqlite://\n"))
+    # (db:sqlalchemy reads only ``url`` of its config: the flow may not set ``user``)
+    flow, env = _setup(tmp_path, FLOW.replace('      url: "{{env.DWH_URL}}"\n', "      url: sqlite://\n"))
 
     result = aetherflow("explain", "--flow-yaml", str(flow), "--json", env=env)
 
     assert json.loads(result.stdout)["resources"]["dwh"]["config_keys"] == {
         "password": "profile",
         "url": "resource",
-        "user": "resource",
+        "user": "profile",
     }
 
 

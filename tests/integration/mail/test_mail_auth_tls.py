@@ -80,5 +80,13 @@ def test_tls_settings_with_credentials_log_no_warning(smtp_server: SmtpServers, 
 def test_allow_insecure_auth_must_be_a_boolean(mail_step_env) -> None:
     ctx, _ = mail_step_env(options={"allow_insecure_auth": "perhaps"})
 
-    with pytest.raises(ConnectorError, match=r"options\.allow_insecure_auth must be a boolean, got 'perhaps'"):
+    with pytest.raises(ConnectorError, match=r"options\.allow_insecure_auth must be a boolean \(.*\), got 'perhaps'"):
+        ctx.connector("mailer")
+
+
+@pytest.mark.parametrize("value", [2, "1.0", "tr\x00ue", "\uff59\uff45\uff53"])
+def test_use_ssl_refuses_a_number_other_than_zero_or_one_and_lookalike_words(mail_step_env, value) -> None:
+    ctx, _ = mail_step_env(config={"use_ssl": value})
+
+    with pytest.raises(ConnectorError, match=r"config\.use_ssl must be a boolean"):
         ctx.connector("mailer")

@@ -15,6 +15,7 @@ from aetherflow.observability.metrics import RunInfo, RunMetrics
 from tests.servers.drip import ENDLESS_HEADERS, ENDLESS_TLS_RECORD, dripping_server
 from tests.servers.httpserver import HttpTestServer
 from tests.servers.pushgateway import Pushgateway, running_pushgateway
+from tests.support.events import observe
 
 pytestmark = pytest.mark.servers
 
@@ -42,10 +43,10 @@ def play_run(
     run_duration: float = 12.5,
 ) -> None:
     """Feed the events of one run attempt: run_start, job/step ends, run_summary (as the runner emits them)."""
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": attempt, "resumed": attempt > 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": attempt, "resumed": attempt > 1})
     summary_jobs: list[dict[str, Any]] = []
     for job_id, job_status, job_ms, steps in jobs:
-        metrics.on_event("job_start", {"flow_id": FLOW, "run_id": "nightly-1", "job_id": job_id})
+        observe(metrics, "job_start", {"flow_id": FLOW, "run_id": "nightly-1", "job_id": job_id})
         summary_steps = []
         for step_id, step_status, step_ms in steps:
             fields = {
@@ -58,9 +59,10 @@ def play_run(
                 "duration_ms": step_ms,
                 "attempts": 1,
             }
-            metrics.on_event("step_end", fields)
+            observe(metrics, "step_end", fields)
             summary_steps.append({k: fields[k] for k in ("step_id", "step_type", "status", "duration_ms", "attempts")})
-        metrics.on_event(
+        observe(
+            metrics,
             "job_end",
             {
                 "flow_id": FLOW,
@@ -74,7 +76,8 @@ def play_run(
         )
         summary_jobs.append({"job_id": job_id, "status": job_status, "duration_ms": job_ms, "steps": summary_steps})
     clock.now += run_duration
-    metrics.on_event(
+    observe(
+        metrics,
         "run_summary",
         {
             "flow_id": FLOW,
@@ -132,7 +135,7 @@ FAILED_JOBS = [
 def test_start_push_reports_a_running_attempt_with_its_start_time(pushgateway: Pushgateway) -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 3})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 3})
 
     ok = pusher_for(pushgateway.url).push_start(metrics.start_registry())
 
@@ -219,7 +222,7 @@ def test_success_replaces_the_group_so_removed_jobs_and_the_overlap_gauge_disapp
     play_run(old, clock, status="SUCCESS", jobs=SUCCESS_JOBS)
     pusher_for(pushgateway.url).push_end(old.end_registry(), replace=True)
     refused = new_metrics(clock)
-    refused.on_event("run_overlap", {"key": f"flow:{FLOW}", "owner": "nightly-1", "expires_at": 0})
+    observe(refused, "run_overlap", {"key": f"flow:{FLOW}", "owner": "nightly-1", "expires_at": 0})
     pusher_for(pushgateway.url).push_overlap(refused.overlap_registry())
     new = new_metrics(clock, {"extract": ["pull"]})
     play_run(new, clock, status="SUCCESS", jobs=[("extract", "SUCCESS", 10, [("pull", "SUCCESS", 5)])])
@@ -234,11 +237,11 @@ def test_success_replaces_the_group_so_removed_jobs_and_the_overlap_gauge_disapp
 def test_overlap_push_adds_its_gauge_and_leaves_the_live_runs_series_alone(pushgateway: Pushgateway) -> None:
     clock = FakeClock()
     live = new_metrics(clock)
-    live.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(live, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
     pusher_for(pushgateway.url).push_start(live.start_registry())
     clock.now += 60
     refused = new_metrics(clock)
-    refused.on_event("run_overlap", {"key": f"flow:{FLOW}", "owner": "nightly-1", "expires_at": clock.now + 600})
+    observe(refused, "run_overlap", {"key": f"flow:{FLOW}", "owner": "nightly-1", "expires_at": clock.now + 600})
 
     ok = pusher_for(pushgateway.url).push_overlap(refused.overlap_registry())
 
@@ -251,7 +254,7 @@ def test_overlap_push_adds_its_gauge_and_leaves_the_live_runs_series_alone(pushg
 def test_namespace_joins_the_grouping_key_when_enabled(pushgateway: Pushgateway) -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
 
     pusher_for(pushgateway.url, grouping_key=grouping_key(FLOW, "batch")).push_start(metrics.start_registry())
 
@@ -263,7 +266,7 @@ def test_run_info_carries_the_run_identity_only_when_enabled(pushgateway: Pushga
     clock = FakeClock()
     info = RunInfo(job_name="sales-29012345", pod="sales-29012345-abcde", namespace="batch", version="9.9.9")
     with_info = new_metrics(clock, run_info=info)
-    with_info.on_event("run_start", {"flow_id": FLOW, "run_id": "sales-29012345", "attempt": 1})
+    observe(with_info, "run_start", {"flow_id": FLOW, "run_id": "sales-29012345", "attempt": 1})
     pusher_for(pushgateway.url).push_start(with_info.start_registry())
 
     [labels] = pushgateway.samples("aetherflow_run_info")
@@ -281,7 +284,7 @@ def test_run_info_carries_the_run_identity_only_when_enabled(pushgateway: Pushga
     }
     pushgateway.wipe()
     without = new_metrics(clock)
-    without.on_event("run_start", {"flow_id": FLOW, "run_id": "sales-29012345", "attempt": 1})
+    observe(without, "run_start", {"flow_id": FLOW, "run_id": "sales-29012345", "attempt": 1})
     pusher_for(pushgateway.url).push_start(without.start_registry())
     assert pushgateway.samples("aetherflow_run_info") == {}
 
@@ -289,7 +292,7 @@ def test_run_info_carries_the_run_identity_only_when_enabled(pushgateway: Pushga
 def test_push_with_user_info_in_the_url_authenticates_with_basic_auth() -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
     with running_pushgateway(basic_auth=("pusher", "s3cret-pw")) as gateway:
         url = gateway.url.replace("http://", "http://pusher:s3cret-pw@")
 
@@ -302,7 +305,7 @@ def test_push_with_user_info_in_the_url_authenticates_with_basic_auth() -> None:
 def test_rejected_credentials_log_the_url_without_user_info_or_password(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
     with running_pushgateway(basic_auth=("pusher", "right-pw")) as gateway:
         url = gateway.url.replace("http://", "http://pusher:wrong-pw@")
 
@@ -342,7 +345,7 @@ def test_after_a_failed_push_later_pushes_make_a_single_attempt(
 ) -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
     pauses: list[float] = []
     pusher = pusher_for(dead_gateway_url, attempts=5, sleep=pauses.append)
     pusher.push_start(metrics.start_registry())
@@ -404,7 +407,7 @@ def test_a_gateway_dripping_its_answer_is_bounded_by_timeout_attempts_and_pauses
 def test_a_gateway_dripping_a_tls_handshake_is_bounded_as_well() -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
     with dripping_server(ENDLESS_TLS_RECORD, interval=0.2) as server:
         pusher = pusher_for(server.url.replace("http://", "https://"), timeout_seconds=0.6, attempts=1)
 
@@ -421,7 +424,7 @@ def test_basic_credentials_of_the_gateway_url_are_not_sent_on_to_a_redirect_targ
 ) -> None:
     clock = FakeClock()
     metrics = new_metrics(clock)
-    metrics.on_event("run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
+    observe(metrics, "run_start", {"flow_id": FLOW, "run_id": "nightly-1", "attempt": 1})
     url = http_server.url.replace("http://", "http://pusher:s3cret-pw@") + "/bounce"
     before = len(http_server.requests_to(http_server.other_url, "/echo"))
 

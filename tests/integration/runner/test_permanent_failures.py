@@ -30,7 +30,7 @@ jobs:
           min_count: "{{env.SECOND_MIN_COUNT:1}}"
 """
 
-#: a step input whose template names a key that does not exist: a templating error at step time
+#: a step input whose template names a key the step may produce but did not: a templating error at step time
 MISSING_KEY = """
 version: 1
 flow:
@@ -45,7 +45,7 @@ jobs:
         type: check_items
         retry: {max_attempts: 3, backoff_seconds: 0}
         inputs:
-          items: "{{steps.first.missing_key}}"
+          items: "{{steps.first.reason}}"  # a documented key that a SUCCESS result lacks
 """
 
 
@@ -72,7 +72,7 @@ def test_a_templating_error_at_step_time_exits_3_not_retryable(tmp_path: Path) -
 
 
 def test_a_bad_input_value_is_not_retried_and_exits_3(tmp_path: Path) -> None:
-    flow = make_flow(tmp_path, MISSING_KEY.replace('"{{steps.first.missing_key}}"', "42"))
+    flow = make_flow(tmp_path, MISSING_KEY.replace('"{{steps.first.reason}}"', "42"))
 
     result = flow.run()
 

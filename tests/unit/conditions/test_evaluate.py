@@ -134,3 +134,24 @@ def test_same_condition_evaluates_against_each_mapping_given() -> None:
 
     assert condition.evaluate({"a": {"status": "SUCCESS"}}) is True
     assert condition.evaluate({"a": {"status": "FAILED"}}) is False
+
+
+RUN = {"id": "r-1", "attempt": 2, "scheduled_at": "2026-03-01T02:00:00Z", "date": "2026-03-01"}
+
+
+def test_run_values_are_read_from_the_run_mapping() -> None:
+    assert parse_when("run.attempt > 1 and run.date == '2026-03-01'").evaluate(JOBS, RUN)
+    assert not parse_when("run.id == 'other'").evaluate(JOBS, RUN)
+
+
+def test_a_run_value_missing_at_evaluation_is_a_missing_reference() -> None:
+    with pytest.raises(WhenEvaluationError) as caught:
+        parse_when("run.date == '2026-03-01'").evaluate(JOBS)
+
+    assert caught.value.detail == "'run.date' is not defined"
+
+
+def test_a_job_called_run_is_still_read_under_jobs() -> None:
+    jobs = {"run": {"status": "SUCCESS", "outputs": {}}}
+
+    assert parse_when("jobs.run.status == 'SUCCESS'").evaluate(jobs, RUN)

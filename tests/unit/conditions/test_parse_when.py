@@ -174,3 +174,32 @@ def test_constructing_a_condition_validates_its_source() -> None:
 def test_when_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         parse_when("env == 1")
+
+
+@pytest.mark.parametrize("text", ["run.date == '2026-03-01'", "run.attempt > 1", "run.id != jobs.a.outputs.id"])
+def test_the_run_root_is_part_of_the_grammar(text: str) -> None:
+    assert parse_when(text).source == text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("run.dat == '2026-03-01'", "Unknown reference: run.dat (did you mean 'run.date'?)"),
+        ("run.date.year == 2026", "Unknown reference: run.date.year;"),
+        ("run.outputs", "Unknown reference: run.outputs;"),
+    ],
+)
+def test_an_unknown_run_key_is_refused_when_parsed(text: str, message: str) -> None:
+    with pytest.raises(WhenError) as caught:
+        parse_when(text)
+
+    assert caught.value.message.startswith(message)
+
+
+def test_a_bare_run_is_not_a_reference() -> None:
+    with pytest.raises(WhenError, match="Unsupported node: Name"):
+        parse_when("run")
+
+
+def test_run_references_name_no_job() -> None:
+    assert parse_when("run.attempt > 1 or jobs.a.status == 'FAILED'").job_refs() == {"a"}

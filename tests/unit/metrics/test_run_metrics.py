@@ -7,6 +7,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aetherflow.observability.metrics import JOB_STATUSES, RunInfo, RunMetrics
+from tests.support.events import observe
 
 JOBS = {"extract": ["pull"], "load": ["upload", "verify"]}
 
@@ -21,17 +22,19 @@ def families(registry: CollectorRegistry) -> dict[str, dict[tuple[tuple[str, str
 
 def started(run_info: RunInfo | None = None, now: float = 1000.0) -> RunMetrics:
     metrics = RunMetrics("sales", JOBS, run_info=run_info, clock=lambda: now)
-    metrics.on_event("run_start", {"flow_id": "sales", "run_id": "r1", "attempt": 2})
+    observe(metrics, "run_start", {"flow_id": "sales", "run_id": "r1", "attempt": 2})
     return metrics
 
 
 def ended(status: str) -> RunMetrics:
     metrics = started()
-    metrics.on_event(
-        "step_end", {"job_id": "extract", "step_id": "pull", "status": "SUCCESS", "duration_ms": 1500, "attempts": 1}
+    observe(
+        metrics,
+        "step_end",
+        {"job_id": "extract", "step_id": "pull", "status": "SUCCESS", "duration_ms": 1500, "attempts": 1},
     )
-    metrics.on_event("job_end", {"job_id": "extract", "status": "SUCCESS", "duration_ms": 1600})
-    metrics.on_event("run_summary", {"status": status, "exit_code": 0, "attempt": 2, "duration_ms": 1700, "jobs": []})
+    observe(metrics, "job_end", {"job_id": "extract", "status": "SUCCESS", "duration_ms": 1600})
+    observe(metrics, "run_summary", {"status": status, "exit_code": 0, "attempt": 2, "duration_ms": 1700, "jobs": []})
     return metrics
 
 
@@ -100,7 +103,8 @@ def test_durations_are_seconds_and_zero_for_steps_that_did_not_run() -> None:
 
 def test_the_run_summary_fills_jobs_whose_events_were_not_seen() -> None:
     metrics = started()
-    metrics.on_event(
+    observe(
+        metrics,
         "run_summary",
         {
             "status": "FAILED",
@@ -126,7 +130,7 @@ def test_the_run_summary_fills_jobs_whose_events_were_not_seen() -> None:
 
 def test_overlap_push_carries_only_the_overlap_gauge_even_with_run_info() -> None:
     metrics = RunMetrics("sales", JOBS, run_info=RunInfo(job_name="j"), clock=lambda: 42.0)
-    metrics.on_event("run_overlap", {"key": "flow:sales", "owner": "other", "expires_at": 100.0})
+    observe(metrics, "run_overlap", {"key": "flow:sales", "owner": "other", "expires_at": 100.0})
 
     assert families(metrics.overlap_registry()) == {"aetherflow_run_overlap_timestamp_seconds": {(): 42.0}}
 
@@ -151,7 +155,7 @@ def test_run_info_joins_start_and_end_pushes_when_enabled() -> None:
 def test_other_events_are_ignored() -> None:
     metrics = started()
 
-    metrics.on_event("step_retry", {"job_id": "extract", "step_id": "pull", "attempt": 2})
-    metrics.on_event("lock_acquired", {"key": "flow:sales", "ttl_seconds": 600})
+    observe(metrics, "step_retry", {"job_id": "extract", "step_id": "pull", "attempt": 2})
+    observe(metrics, "lock_acquired", {"key": "flow:sales", "ttl_seconds": 600})
 
     assert not metrics.ended

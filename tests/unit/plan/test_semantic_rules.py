@@ -99,7 +99,8 @@ def test_duplicate_job_ids_are_reported_once_each_sorted_at_jobs(tmp_path: Path)
 
 
 def test_duplicate_step_id_in_a_job(tmp_path: Path) -> None:
-    steps = "    steps:\n      - {id: s, type: check_items}\n      - {id: s, type: check_items}"
+    step = "{id: s, type: check_items, inputs: {items: [a]}}"
+    steps = f"    steps:\n      - {step}\n      - {step}"
     report, _ = check(tmp_path, HEAD + "jobs:\n" + _job("load", steps=steps))
 
     assert records(report.errors) == [
@@ -226,13 +227,13 @@ def test_nested_step_input_keys_are_checked(tmp_path: Path) -> None:
     ]
 
 
-def test_missing_required_input_is_only_a_warning(tmp_path: Path) -> None:
+def test_a_missing_required_input_of_a_typed_step_is_an_error(tmp_path: Path) -> None:
     steps = "    steps:\n      - id: q\n        type: test_query\n        inputs: {params: {}}"
     report, plan = check(tmp_path, HEAD + "jobs:\n" + _job("a", steps=steps))
 
-    assert report.errors == []
-    assert plan is not None
-    assert records(report.warnings) == [
+    assert plan is None
+    assert report.warnings == []
+    assert records(report.errors) == [
         ("semantic:missing_required_input", "jobs[0].steps[0].inputs", "Step q missing inputs: ['resource', 'sql']", 8)
     ]
 
@@ -247,7 +248,9 @@ def test_external_process_without_command(tmp_path: Path) -> None:
             "jobs[0].steps[0].inputs.command",
             "external.process requires inputs.command",
             8,
-        )
+        ),
+        # the command rule stops at the missing command; the step's own model still names the bad log mode
+        ("schema:value_error", "jobs[0].steps[0].inputs.log.stdout", "Value error, Unknown log mode: bogus", 8),
     ]
 
 
@@ -426,13 +429,30 @@ def test_when_reading_a_job_that_is_not_a_dependency_is_a_warning(tmp_path: Path
         + "jobs:\n"
         + _job("a")
         + _job("b", "    depends_on: [a]")
-        + _job("c", "    depends_on: [b]", "    when: jobs.a.status == 'SUCCESS' and jobs.d.status == 'SUCCESS'")
-        + _job("d"),
+        + _job("d")
+        + _job("c", "    depends_on: [b]", "    when: jobs.a.status == 'SUCCESS' and jobs.d.status == 'SUCCESS'"),
     )
 
     assert plan is not None
     assert records(report.warnings) == [
-        ("semantic:not_a_dependency", "jobs[2].when", "Job 'c' reads jobs.d but does not depend on it", 11)
+        ("semantic:not_a_dependency", "jobs[3].when", "Job 'c' reads jobs.d but does not depend on it", 13)
+    ]
+
+
+def test_when_reading_a_job_that_runs_later_is_an_unknown_reference(tmp_path: Path) -> None:
+    report, plan = check(tmp_path, HEAD + "jobs:\n" + _job("c", "    when: jobs.d.status == 'SUCCESS'") + _job("d"))
+
+    assert plan is None
+    assert [(i.code, i.loc, i.line) for i in report.errors] == [("template:unknown_reference", "jobs[0].when", 5)]
+    assert report.errors[0].msg.startswith("Job 'c' reads jobs.d, which runs after it")
+
+
+def test_when_naming_an_unknown_job_says_which_job_was_meant(tmp_path: Path) -> None:
+    flow = HEAD + "jobs:\n" + _job("extract") + _job("c", "    when: jobs.extrct.status == 'SUCCESS'")
+    report, _ = check(tmp_path, flow)
+
+    assert records(report.errors) == [
+        ("semantic:when_unknown_job", "jobs[1].when", "Unknown job in when: extrct (did you mean 'extract'?)", 7)
     ]
 
 

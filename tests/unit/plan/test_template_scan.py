@@ -102,7 +102,9 @@ def test_missing_env_in_flow_meta_is_reported_at_flow(tmp_path: Path) -> None:
 
 
 def test_missing_keys_of_run_time_roots_are_not_reported(tmp_path: Path) -> None:
-    report, plan = check(tmp_path, _step_flow('{items: "{{steps.x.y}}", min_count: "{{job.outputs.n}}"}'))
+    first = "      - {id: first, type: check_items, inputs: {items: [a]}, outputs: {n: '{{result.count}}'}}\n"
+    flow = _step_flow('{items: "{{steps.first.count}}", min_count: "{{job.outputs.n}}"}')
+    report, plan = check(tmp_path, flow.replace("    steps:\n", "    steps:\n" + first))
 
     assert plan is not None
     assert report.warnings == []

@@ -78,3 +78,13 @@ def test_validate_names_the_env_file_and_the_setting_it_defines_never_the_value(
     assert res.code == 0, res.stderr
     assert f"{env_file} defines AETHERFLOW_RUN_ID" in res.stderr
     assert "Zx91-not-for-logs" not in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize(("value", "warned"), [("off", True), (" No\n", True), ("f", True), ("true", False)])
+def test_asking_for_lax_templates_with_any_false_word_is_warned_about_and_ignored(
+    tmp_path: Path, value: str, warned: bool
+) -> None:
+    flow = make_flow(tmp_path, FLOW)
+    res = flow.run(env={"AETHERFLOW_STRICT_TEMPLATES": value})
+    assert res.code == 0, res.stderr
+    assert len(res.event("setting_ignored")) == (1 if warned else 0)

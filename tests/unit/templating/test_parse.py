@@ -12,7 +12,7 @@ SENTENCE = "Unsupported templating syntax. Use {{VAR}} or {{VAR:DEFAULT}}"
 
 def test_root_sets_are_the_spec_phases() -> None:
     assert frozenset({"env"}) == ENV_ROOTS
-    assert frozenset({"env", "steps", "job", "jobs", "run_id", "flow_id", "result"}) == STEP_ROOTS
+    assert frozenset({"env", "steps", "job", "jobs", "run", "run_id", "flow_id", "result"}) == STEP_ROOTS
 
 
 def test_token_records_path_root_default_and_source_offsets() -> None:
@@ -128,7 +128,7 @@ def test_disallowed_root_error_names_root_and_allowed_list() -> None:
 
     assert caught.value.root == "secrets"
     assert caught.value.detail == (
-        "root 'secrets' is not allowed here; allowed: env, flow_id, job, jobs, result, run_id, steps"
+        "root 'secrets' is not allowed here; allowed: env, flow_id, job, jobs, result, run, run_id, steps"
     )
 
 
