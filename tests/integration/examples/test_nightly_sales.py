@@ -73,8 +73,9 @@ def test_the_nightly_flow_extracts_zips_publishes_and_mails_the_day_of_its_time_
         "notify": "SUCCESS",
         "alert": "SKIPPED",
     }
-    [upload] = [r for r in http_server.requests_to(http_server.url, "/echo") if tag in r["path"]]
-    assert upload["method"] == "PUT" and upload["path"].endswith(f"/upload/sales_{DAY}.zip")
+    path = f"/echo/{tag}/upload/sales_{DAY}.zip"
+    [upload] = http_server.requests_to(http_server.url, path)
+    assert upload["method"] == "PUT"
     with zipfile.ZipFile(io.BytesIO(upload["body"])) as archive:
         assert archive.namelist() == [f"sales_{DAY}.csv"]
         csv_text = archive.read(f"sales_{DAY}.csv").decode()
