@@ -35,7 +35,7 @@ MULTI: dict[str, tuple[str, str]] = {
     ),
     "s3_upload_files": (
         "s3: {kind: s3, driver: boto3, config: {bucket: b, endpoint_url: 'http://127.0.0.1:1', "
-        "aws_access_key_id: k, aws_secret_access_key: s, region_name: us-east-1}}",
+        "access_key_id: k, secret_access_key: s, region: us-east-1}}",
         'resource: s3, items: ["{p}"]',
     ),
 }
