@@ -16,10 +16,10 @@ from typing import Any
 from aetherflow.errors import StateError, StateInputError
 from aetherflow.state.location import redact_url
 from aetherflow.state.pg_connect import PgConnection, ensure_schema
+from aetherflow.state.run_start import RUN_START, RunFields, write_run_start
 from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.store import (
     ATTEMPT_COLUMNS,
-    INTERRUPTED_BY_CRASH,
     JOB_COLUMNS,
     RECORD_RERUN,
     RESET_JOB,
@@ -99,6 +99,7 @@ _RESET_STEPS = pg_placeholders(RESET_STEPS)
 _RESET_JOB = pg_placeholders(RESET_JOB)
 _RECORD_RERUN = pg_placeholders(RECORD_RERUN)
 _RUN_WORKSPACES = pg_placeholders(RUN_WORKSPACES)
+_RUN_START = RUN_START.translated(pg_placeholders)
 
 
 class PostgresStore:
@@ -220,38 +221,15 @@ class PostgresStore:
     ) -> tuple[RunRecord, RunRecord | None]:
         """Create the run (attempt 1) or resume it (attempt + 1); returns (current, previous record or None)."""
         ts = now_ts()
-        identity = (flow_file, flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint)
+        fields = RunFields(
+            flow_file, flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at
+        )
 
         def body(c: Any) -> tuple[RunRecord, RunRecord | None]:
             c.execute(_RUN_LOCK, (flow_id, run_id))  # two starts of one run never interleave (as BEGIN IMMEDIATE)
             row = c.execute(_SELECT_RUN + " FOR UPDATE", (flow_id, run_id)).fetchone()
             previous = RunRecord(*row) if row else None
-            if previous is None:
-                c.execute(
-                    "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
-                    " flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at)"
-                    " VALUES (%s, %s, 'RUNNING', 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (flow_id, run_id, ts, ts, *identity, scheduled_at or ts),
-                )
-            else:
-                for table in ("job_runs", "step_runs"):
-                    c.execute(
-                        f"UPDATE {table} SET status = 'INTERRUPTED', error = %s, updated_at = %s, ended_at = %s"
-                        " WHERE flow_id = %s AND run_id = %s AND status = 'RUNNING'",
-                        (INTERRUPTED_BY_CRASH, ts, ts, flow_id, run_id),
-                    )
-                c.execute(
-                    "UPDATE step_attempts SET status = 'INTERRUPTED', error = %s, ended_at = %s"
-                    " WHERE flow_id = %s AND run_id = %s AND status = 'RUNNING'",
-                    (INTERRUPTED_BY_CRASH, ts, flow_id, run_id),
-                )
-                c.execute(
-                    "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, ended_at = NULL, updated_at = %s,"
-                    " exit_code = NULL, error = NULL, flow_job = %s, pod_name = COALESCE(%s, pod_name),"
-                    " bundle_fingerprint = COALESCE(%s, bundle_fingerprint),"
-                    " scheduled_at = COALESCE(scheduled_at, %s, started_at) WHERE flow_id = %s AND run_id = %s",
-                    (ts, flow_job, pod_name, bundle_fingerprint, scheduled_at, flow_id, run_id),
-                )
+            write_run_start(c, _RUN_START, previous, (flow_id, run_id), ts, fields)
             return RunRecord(*c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()), previous
 
         return self._db.transaction(f"starting run {run_id}", body, pipeline=True)

@@ -18,11 +18,11 @@ from typing import Any
 
 from aetherflow.errors import StateError, StateInputError
 from aetherflow.private import private_database
+from aetherflow.state.run_start import RUN_START, RunFields, write_run_start
 from aetherflow.state.schema import SCHEMA_VERSION
 from aetherflow.state.sqlite_locks import open_error
 from aetherflow.state.store import (
     ATTEMPT_COLUMNS,
-    INTERRUPTED_BY_CRASH,
     JOB_COLUMNS,
     RECORD_RERUN,
     RESET_JOB,
@@ -44,7 +44,7 @@ from aetherflow.state.store import (
 )
 
 _BUSY_RETRIES = 3
-_RUN_COLUMNS = RUN_COLUMNS
+_SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE flow_id = ? AND run_id = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,14 +207,12 @@ class SqliteStore:
     # -- runs ----------------------------------------------------------------------------------------------------
     def get_run(self, flow_id: str, run_id: str) -> RunRecord | None:
         """The run record, or None."""
-        row = self._conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE flow_id = ? AND run_id = ?", (flow_id, run_id)
-        ).fetchone()
+        row = self._conn.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()
         return RunRecord(*row) if row else None
 
     def runs_with_id(self, run_id: str) -> list[RunRecord]:
         """Every run with this id, whatever its flow."""
-        rows = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+        rows = self._conn.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchall()
         return [RunRecord(*r) for r in rows]
 
     def list_runs(self, flow_id: str | None = None, status: str | None = None, limit: int = 20) -> list[RunRecord]:
@@ -226,7 +224,7 @@ class SqliteStore:
         if status:
             where.append("status = ?")
             args.append(status)
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        sql = f"SELECT {RUN_COLUMNS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
@@ -252,57 +250,14 @@ class SqliteStore:
         Resuming first marks rows a dead attempt left RUNNING as INTERRUPTED.
         """
         ts = now_ts()
+        fields = RunFields(
+            flow_file, flow_sha256, flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at
+        )
         with self._tx() as c:
-            row = c.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE flow_id = ? AND run_id = ?", (flow_id, run_id)
-            ).fetchone()
+            row = c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone()
             previous = RunRecord(*row) if row else None
-            if previous is None:
-                c.execute(
-                    "INSERT INTO runs (flow_id, run_id, status, attempt, started_at, updated_at, flow_file,"
-                    " flow_sha256,"
-                    " flow_job, job_name, job_uid, pod_name, namespace, bundle_fingerprint, scheduled_at)"
-                    " VALUES (?, ?, 'RUNNING', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        flow_id,
-                        run_id,
-                        ts,
-                        ts,
-                        flow_file,
-                        flow_sha256,
-                        flow_job,
-                        job_name,
-                        job_uid,
-                        pod_name,
-                        namespace,
-                        bundle_fingerprint,
-                        scheduled_at or ts,
-                    ),
-                )
-            else:
-                for table in ("job_runs", "step_runs"):
-                    c.execute(
-                        f"UPDATE {table} SET status = 'INTERRUPTED', error = ?, updated_at = ?, ended_at = ?"
-                        " WHERE flow_id = ? AND run_id = ? AND status = 'RUNNING'",
-                        (INTERRUPTED_BY_CRASH, ts, ts, flow_id, run_id),
-                    )
-                c.execute(
-                    "UPDATE step_attempts SET status = 'INTERRUPTED', error = ?, ended_at = ?"
-                    " WHERE flow_id = ? AND run_id = ? AND status = 'RUNNING'",
-                    (INTERRUPTED_BY_CRASH, ts, flow_id, run_id),
-                )
-                c.execute(
-                    "UPDATE runs SET status = 'RUNNING', attempt = attempt + 1, ended_at = NULL, updated_at = ?,"
-                    " exit_code = NULL, error = NULL, flow_job = ?, pod_name = COALESCE(?, pod_name),"
-                    " bundle_fingerprint = COALESCE(?, bundle_fingerprint),"
-                    " scheduled_at = COALESCE(scheduled_at, ?, started_at) WHERE flow_id = ? AND run_id = ?",
-                    (ts, flow_job, pod_name, bundle_fingerprint, scheduled_at, flow_id, run_id),
-                )
-            current = RunRecord(
-                *c.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE flow_id = ? AND run_id = ?", (flow_id, run_id)
-                ).fetchone()
-            )
+            write_run_start(c, RUN_START, previous, (flow_id, run_id), ts, fields)
+            current = RunRecord(*c.execute(_SELECT_RUN, (flow_id, run_id)).fetchone())
         return current, previous
 
     def finish_run(self, flow_id: str, run_id: str, status: str, exit_code: int, error: str | None) -> None:

@@ -36,7 +36,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # `state prune` and automatic pruning
     "aetherflow/cli/state.py": frozenset({"prune"}),
     "aetherflow/state/retention.py": frozenset({"prune"}),
-    "aetherflow/edge/entrypoint.py": frozenset({"prune"}),
+    "aetherflow/edge/run_execute.py": frozenset({"prune"}),
 }
 
 

@@ -31,7 +31,8 @@ def test_validation_does_not_import_the_runner_or_the_state_store() -> None:
         "from aetherflow.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['validate', '--flow-yaml', 'examples/flows/minimal.yaml'])\n"
-        "prefixes = ('aetherflow.runner', 'aetherflow.state', 'aetherflow.edge.entrypoint', 'aetherflow.edge.push')\n"
+        "prefixes = ('aetherflow.runner', 'aetherflow.state', 'aetherflow.edge.entrypoint', 'aetherflow.edge.run_',\n"
+        "            'aetherflow.edge.push')\n"
         "print(sorted(m for m in sys.modules if m.startswith(prefixes)))\n"
     )
 
