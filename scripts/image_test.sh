@@ -516,12 +516,12 @@ report_size_and_coldstart() {
     -- podman --root "$WORK/storage" --runroot "$WORK/runroot" run --rm --read-only --network none \
        --entrypoint aetherflow "$IMAGE" --version \
     -- podman --root "$WORK/storage" --runroot "$WORK/runroot" run --rm --read-only --network none \
-       --entrypoint python3 "$IMAGE" -c 'import yaml, pydantic, sqlite3')
+       --entrypoint python3 "$IMAGE" -c 'import yaml, pydantic, pydantic_settings, sqlite3')
   echo "  podman run 'aetherflow --version' median $(cut -d' ' -f1 <<<"$res")s vs import floor $(cut -d' ' -f2 <<<"$res")s: ratio $(cut -d' ' -f3 <<<"$res")"
   TIMINGS+=("coldstart_version_s=$(cut -d' ' -f1 <<<"$res")" "coldstart_floor_s=$(cut -d' ' -f2 <<<"$res")")
   # Inside one container (no podman overhead): interpreter start of the CLI versus the floor.
   res=$(pm run --rm --read-only --network none --tmpfs /tmp -v "$REPO/tests/image/probe.py:/probe.py:ro" \
-    --entrypoint python3 "$IMAGE" /probe.py coldstart 9 -- aetherflow --version -- python3 -c 'import yaml, pydantic, sqlite3')
+    --entrypoint python3 "$IMAGE" /probe.py coldstart 9 -- aetherflow --version -- python3 -c 'import yaml, pydantic, pydantic_settings, sqlite3')
   echo "  in-container 'aetherflow --version' median $(cut -d' ' -f1 <<<"$res")s vs import floor $(cut -d' ' -f2 <<<"$res")s: ratio $(cut -d' ' -f3 <<<"$res")"
   TIMINGS+=("incontainer_version_s=$(cut -d' ' -f1 <<<"$res")" "incontainer_floor_s=$(cut -d' ' -f2 <<<"$res")")
   # A whole one-step run (`aetherflow container`: settings, load, plan, state, run, summary) versus the floor.
@@ -540,7 +540,7 @@ YAML
   chmod -R a+rX "$dir/flows"
   res=$(pm run --rm --read-only --network none --tmpfs /tmp --user 1001:1001 -v "$dir/flows:/etc/aetherflow/flows:ro" \
     -v "$REPO/tests/image/probe.py:/probe.py:ro" -e AETHERFLOW_STATE_PATH=/tmp/state/ -e AETHERFLOW_WORK_ROOT=/tmp/work \
-    --entrypoint python3 "$IMAGE" /probe.py coldstart 9 -- aetherflow container -- python3 -c 'import yaml, pydantic, sqlite3')
+    --entrypoint python3 "$IMAGE" /probe.py coldstart 9 -- aetherflow container -- python3 -c 'import yaml, pydantic, pydantic_settings, sqlite3')
   echo "  in-container 'aetherflow container' (one-step flow) median $(cut -d' ' -f1 <<<"$res")s vs import floor $(cut -d' ' -f2 <<<"$res")s: ratio $(cut -d' ' -f3 <<<"$res") (target <= 2)"
   TIMINGS+=("incontainer_run_s=$(cut -d' ' -f1 <<<"$res")" "incontainer_run_ratio=$(cut -d' ' -f3 <<<"$res")")
 }
