@@ -465,7 +465,7 @@ def _execute(
         raise
     finally:
         locks.close()
-    if settings.state_retention_days is not None and outcome.overlap is None:
+    if settings.state_retention_days is not None and outcome.overlap is None and outcome.interrupted_waiting is None:
         from aetherflow.state.retention import prune_state
 
         try:  # this flow's runs only: other flows sharing the store keep their own retention
@@ -502,8 +502,11 @@ def _fault(exc: Exception, redactor: Redactor, termination_log: str) -> int:
 
 
 def _termination_for(outcome: RunOutcome, redactor: Redactor) -> dict[str, Any]:
-    from aetherflow.edge.summary import termination_from_summary, termination_overlap
+    from aetherflow.edge.summary import termination_from_summary, termination_interrupted_waiting, termination_overlap
 
+    if outcome.interrupted_waiting is not None:
+        error = redactor.mask(outcome.interrupted_waiting)
+        return termination_interrupted_waiting(outcome.run_id, outcome.flow_id, error, int(outcome.exit_code))
     if outcome.overlap is not None:
         error = redactor.mask(error_text(outcome.overlap))
         return termination_overlap(outcome.run_id, outcome.flow_id, error, int(outcome.exit_code))
