@@ -24,7 +24,7 @@ from aetherflow.runner.context import ConnectorPool, ProcessTracker, StepRunCont
 from aetherflow.runner.exit_status import final_status, interrupt_code, interrupt_text
 from aetherflow.runner.grace import on_stop
 from aetherflow.runner.job_runner import JobRunner
-from aetherflow.runner.job_views import JobViews
+from aetherflow.runner.job_views import JobResults
 from aetherflow.runner.journal import RunJournal
 from aetherflow.runner.lock_guard import LockGuard
 from aetherflow.runner.outcomes import JobOutcome, RunOptions, RunOutcome, StepOutcome
@@ -95,11 +95,10 @@ class Runner:
         self.workspaces = RunWorkspaces(plan, options.work_root, options.run_id)
         #: attempts a step made before its record was reset: numbering continues after them
         self.attempt_floor: dict[tuple[str, str], int] = {}
-        self.results: dict[str, JobOutcome] = {}
+        self.results = JobResults()
         #: the ``run`` root of templates and ``when`` (set when the attempt starts)
         self.run_values: dict[str, Any] = {}
         self.guard = LockGuard(locks, options.locks_ttl_seconds, self.stop.event)
-        self.views = JobViews()
         self.stored_jobs: dict[str, JobRecord] = {}
         self.stored_steps: dict[tuple[str, str], StepRecord] = {}
         self._started = time.monotonic()
@@ -272,7 +271,7 @@ class Runner:
 
     def jobs_view(self) -> dict[str, Any]:
         """The ``jobs`` root of templates and ``when``."""
-        return self.views.of(self.results)
+        return self.results.views()
 
     # -- results -------------------------------------------------------------------------------------------------
     def summary(self, status: str, code: int, attempt: int) -> dict[str, Any]:

@@ -1,35 +1,39 @@
-"""The ``jobs`` root of templates and ``when``: each job's view, kept for finished jobs so that a step's work does
-not grow with the number of jobs before it."""
+"""The ``jobs`` root of templates and ``when``, kept up to date as jobs end so that a step's work does not grow with
+the number of jobs before it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from aetherflow.api import Status
 from aetherflow.runner.outcomes import JobOutcome
 
 
-class JobViews:
-    """Caches each job's view by the outcome object and the fields the view shows.
+class JobResults(dict[str, JobOutcome]):
+    """Each job's outcome in this attempt, with its view built once when the job's outcome is set or ends.
 
-    A job's outcome is replaced (a restore, a re-run) or changes status when it ends: either makes its key differ,
-    so the stale view is never served. A running job's view holds its live ``outputs`` dict, as before.
+    A job's outcome is set anew when it is restored, gated, re-run or ended without steps; a running job's outcome
+    changes in place until its status leaves RUNNING. Only those are rebuilt, so a finished job's view is never
+    built twice and never served stale.
     """
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[JobOutcome, tuple[str, str | None, str | None], dict[str, Any]]] = {}
+        super().__init__()
+        self._views: dict[str, Any] = {}
+        self._changed: set[str] = set()
 
-    def of(self, results: Mapping[str, JobOutcome]) -> dict[str, Any]:
-        """``{job id: view}`` of every job with a status."""
-        views: dict[str, Any] = {}
-        cache = self._cache
-        for job_id, outcome in results.items():
-            if not outcome.status:
-                continue
-            shown = (outcome.status, outcome.skip_reason, outcome.skip_trigger)
-            hit = cache.get(job_id)
-            if hit is None or hit[0] is not outcome or hit[1] != shown:
-                hit = (outcome, shown, outcome.view())  # the object itself: an id could be reused once it is freed
-                cache[job_id] = hit
-            views[job_id] = hit[2]
-        return views
+    def __setitem__(self, job_id: str, outcome: JobOutcome) -> None:
+        super().__setitem__(job_id, outcome)
+        self._changed.add(job_id)
+
+    def views(self) -> dict[str, Any]:
+        """``{job id: view}`` of every job with a status (a new dict; the views themselves are shared)."""
+        for job_id in list(self._changed):
+            outcome = self[job_id]
+            if outcome.status:
+                self._views[job_id] = outcome.view()
+            else:
+                self._views.pop(job_id, None)
+            if outcome.status != Status.RUNNING:
+                self._changed.discard(job_id)
+        return dict(self._views)
