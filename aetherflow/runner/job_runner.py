@@ -41,6 +41,8 @@ class JobRunner:
                 self._restore_job(job, stored)
                 continue
             self._evaluate_job(job)
+        if r.workspaces.policy != "never":  # whatever no job can need any more, by the run's records
+            r.workspaces.sweep(r.store.load_jobs(r.flow_id, r.run_id))
 
     def _restore_job(self, job: JobSpec, rec: JobRecord) -> None:
         outcome = JobOutcome(job.id, rec.status, dict(rec.outputs), 0, rec.skip_reason, rec.skip_trigger)
@@ -180,8 +182,7 @@ class JobRunner:
             error=outcome.error,
             outputs_json=outputs_json,
         )
-        if r.workspaces.policy != "never":  # whatever no job can need any more, by the run's records
-            r.workspaces.sweep(r.store.load_jobs(r.flow_id, r.run_id))
+        r.workspaces.sweep_after(job.id, final, lambda: r.store.load_jobs(r.flow_id, r.run_id))
 
     def _run_steps(self, fl: JobInFlight) -> str:
         """The job's status once its steps ran: SUCCESS, SKIPPED (short-circuit), FAILED or INTERRUPTED."""
