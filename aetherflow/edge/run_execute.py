@@ -163,9 +163,10 @@ def _reporter(settings: Settings, inputs: RunInputs, pusher: Any) -> Callable[[R
 
 
 def _prune(prepared: Prepared, outcome: RunOutcome) -> None:
-    """Automatic retention of this flow's runs, after a run that was not refused as an overlap."""
+    """Automatic retention of this flow's runs, after a run that was neither refused as an overlap nor stopped while
+    waiting for another invocation of its run id."""
     settings = prepared.settings
-    if settings.state_retention_days is None or outcome.overlap is not None:
+    if settings.state_retention_days is None or outcome.overlap is not None or outcome.interrupted_waiting is not None:
         return
     from aetherflow.errors import StateError
     from aetherflow.state.retention import prune_state

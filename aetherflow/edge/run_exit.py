@@ -71,8 +71,11 @@ def fault(exc: Exception, redactor: Redactor, termination_log: str) -> int:
 
 def termination_for(outcome: RunOutcome, redactor: Redactor) -> dict[str, Any]:
     """The termination message of a finished (or overlapping) run, masked."""
-    from aetherflow.edge.summary import termination_from_summary, termination_overlap
+    from aetherflow.edge.summary import termination_from_summary, termination_interrupted_waiting, termination_overlap
 
+    if outcome.interrupted_waiting is not None:  # stopped while waiting for another invocation: nothing recorded
+        error = redactor.mask(outcome.interrupted_waiting)
+        return termination_interrupted_waiting(outcome.run_id, outcome.flow_id, error, int(outcome.exit_code))
     if outcome.overlap is not None:
         error = redactor.mask(error_text(outcome.overlap))
         return termination_overlap(outcome.run_id, outcome.flow_id, error, int(outcome.exit_code))

@@ -71,6 +71,19 @@ def termination_overlap(run_id: str, flow_id: str, error: str, exit_code: int = 
     }
 
 
+def termination_interrupted_waiting(run_id: str, flow_id: str, error: str, exit_code: int) -> dict[str, Any]:
+    """The message of an invocation stopped (SIGTERM/SIGINT) while it waited for another invocation of its run id:
+    no record was written, and a later invocation resumes the run."""
+    return {
+        "run_id": run_id,
+        "flow_id": flow_id,
+        "status": "INTERRUPTED",
+        "exit_code": int(exit_code),
+        "retryable": retryable_for(exit_code),
+        "error": error,
+    }
+
+
 def render_termination_message(doc: Mapping[str, Any], limit: int = MAX_BYTES) -> str:
     """``doc`` as one JSON line (newline included) of at most ``limit`` UTF-8 bytes.
 

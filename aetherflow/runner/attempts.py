@@ -3,7 +3,7 @@
 The only place step retries happen: tenacity drives the attempts. A step without ``timeout_seconds`` runs in the
 runner's own thread (a thread per step would cost more than the rest of the step's bookkeeping); a step with one runs
 in a worker thread so the runner can enforce the limit while the step's code keeps running. Either way a stop request
-sets the step's ``cancelled`` token (see ``Runner._on_stop``).
+sets the step's ``cancelled`` token (see ``runner.grace.on_stop``).
 """
 
 from __future__ import annotations

@@ -90,3 +90,5 @@ class RunOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     overlap: LockBusy | None = None
     already_complete: bool = False
+    #: a stop request ended the wait for another invocation of this run id: no record was written
+    interrupted_waiting: str | None = None

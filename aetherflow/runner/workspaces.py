@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,28 @@ class RunWorkspaces:
         for job_id in done:
             record = jobs.get(job_id)
             self.remove(job_id, record.workspace_path if record is not None else None)
+        return done
+
+    def sweep_after(self, job_id: str, status: str, load: Callable[[], Mapping[str, JobRecord]]) -> list[str]:
+        """Sweep after ``job_id`` ended: only it and the jobs it needs can have become removable. The run's records
+        are read only when one of those has users whose statuses decide it, so a run of many independent jobs does
+        not read every job record after every job (``sweep`` at the end of the invocation catches the rest)."""
+        if self.policy == "never":
+            return []
+        candidates = [job_id, *sorted(self.needs.get(job_id, ()))]
+        candidates = [j for j in candidates if j not in self._removed]
+        if candidates == [job_id] and not self.users.get(job_id):
+            if status not in FINAL:
+                return []
+            self.remove(job_id)  # started by this invocation: its recorded path is this workspace
+            return [job_id]
+        if not candidates:
+            return []
+        jobs = load()
+        done = [j for j in candidates if _final(jobs, j) and all(_final(jobs, u) for u in self.users.get(j, ()))]
+        for done_id in done:
+            record = jobs.get(done_id)
+            self.remove(done_id, record.workspace_path if record is not None else None)
         return done
 
     def at_end(self, jobs: Mapping[str, JobRecord], status: str, exit_code: int) -> list[str]:

@@ -147,12 +147,15 @@ def test_a_step_ignoring_sigterm_past_the_grace_is_recorded_interrupted_and_the_
     started = tmp_path / "started"
     termination = tmp_path / "termination-log"
     termination.touch()
-    flow = make_flow(tmp_path, f"""
+    flow = make_flow(
+        tmp_path,
+        f"""
         version: 1
         flow: {{id: stubborn}}
         jobs:
           - {{id: a, steps: [{{id: s, type: stubborn_sleep, inputs: {{marker: "{started}"}}}}]}}
-    """)
+    """,
+    )
     plugins = Path(__file__).resolve().parents[2] / "plugins" / "stubborn"
     env = clean_env(
         AETHERFLOW_LOG_FORMAT="json",
@@ -178,3 +181,48 @@ def test_a_step_ignoring_sigterm_past_the_grace_is_recorded_interrupted_and_the_
     assert shown["status"] == "INTERRUPTED"
     assert shown["jobs"]["a"]["steps"]["s"]["error"] == "Interrupted: received SIGTERM"
     assert json.loads(termination.read_text())["status"] == "INTERRUPTED"
+
+
+def test_sigterm_during_the_run_takeover_wait_exits_143_as_interrupted_and_leaves_the_holder_alone(
+    tmp_path: Path,
+) -> None:
+    started = tmp_path / "started"
+    release = tmp_path / "release"
+    termination = tmp_path / "termination"
+    script = f"touch {started}; while [ ! -f {release} ]; do sleep 0.1; done"
+    flow = make_flow(
+        tmp_path,
+        f"""
+        version: 1
+        flow: {{id: waiting}}
+        jobs:
+          - id: a
+            steps:
+              - {{id: long, type: external.process, inputs: {{command: ["/bin/sh", "-c", "{script}"]}}}}
+    """,
+    )
+    termination.touch()  # a pod's termination log exists before the container starts
+    holder = _popen(flow.flow, flow.state, flow.work, "r1")
+    _wait_for(started)
+    waiter = subprocess.Popen(
+        cli_argv(*run_args(flow.flow, flow.state, flow.work, "r1")),
+        env=clean_env(AETHERFLOW_LOG_FORMAT="json", AETHERFLOW_TERMINATION_LOG=str(termination)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert waiter.stderr is not None
+    waited = next(line for line in iter(waiter.stderr.readline, "") if "already live" in line)  # blocks until the wait
+    waiter.send_signal(signal.SIGTERM)
+    _, rest = waiter.communicate(timeout=60)
+    release.touch()
+    _, holder_err = holder.communicate(timeout=60)
+
+    assert waited, rest
+    assert waiter.returncode == 143, rest
+    message = json.loads(termination.read_text())
+    assert message["status"] == "INTERRUPTED" and message["exit_code"] == 143
+    assert "interrupted while waiting" in message["error"].lower() and "SIGTERM" in message["error"]
+    assert not any('"run_overlap"' in line for line in rest.splitlines())
+    assert holder.returncode == 0, holder_err
+    assert flow.query("SELECT attempt, status FROM runs") == [(1, "SUCCESS")]

@@ -179,7 +179,9 @@ def test_an_internal_error_of_the_runner_logs_its_traceback_at_error_on_one_line
     args = ["run", "--flow-yaml", str(flow.flow), "--state", str(flow.state), "--work-root", str(flow.work)]
 
     result = _with_fault(
-        "aetherflow.runner.engine:Runner._run_jobs", args, {"AETHERFLOW_LOG_FORMAT": "text", "DB_PASSWORD": "pw-9x"}
+        "aetherflow.runner.job_runner:JobRunner.run_jobs",
+        args,
+        {"AETHERFLOW_LOG_FORMAT": "text", "DB_PASSWORD": "pw-9x"},
     )
 
     assert result.code == 1

@@ -29,7 +29,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "aetherflow/state/locks.py": frozenset({"acquire", "renew", "release", "release_any"}),
     # the runner holds its run, job and step locks through the lock manager
     "aetherflow/runner/admission.py": frozenset({"acquire", "release"}),
-    "aetherflow/runner/engine.py": frozenset({"acquire", "release"}),
+    "aetherflow/runner/lock_guard.py": frozenset({"acquire", "release"}),
     # same names on other objects: the bundle cache's folders and an Oracle connection pool
     "aetherflow/bundles/sync.py": frozenset({"prune"}),
     "aetherflow/connectors/db_oracle.py": frozenset({"acquire"}),
