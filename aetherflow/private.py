@@ -26,9 +26,11 @@ def private_dir(path: Path, *, under: Path | None = None) -> Path:
     may be group-writable on purpose).
     """
     levels = [path]
-    if under is not None and under in path.parents:
+    below = _parts_below(path, under)
+    if under is not None and below:
         under.mkdir(parents=True, exist_ok=True)  # the root itself (a work root, often a volume) keeps its mode
-        levels = [path, *(p for p in path.parents if under in p.parents)]
+        # every level strictly below ``under``, deepest first (computed once: a job start creates four of these)
+        levels = [under.joinpath(*below[:depth]) for depth in range(len(below), 0, -1)]
     for level in reversed(levels):
         with contextlib.suppress(FileExistsError):
             os.mkdir(level, DIR_MODE)
@@ -37,6 +39,16 @@ def private_dir(path: Path, *, under: Path | None = None) -> Path:
         path.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
     _tighten(path, DIR_MODE)
     return path
+
+
+def _parts_below(path: Path, under: Path | None) -> tuple[str, ...]:
+    """The parts of ``path`` below ``under`` (lexically, as ``Path.parents``); empty when it is not below it."""
+    if under is None:
+        return ()
+    try:
+        return path.relative_to(under).parts
+    except ValueError:
+        return ()
 
 
 def private_database(path: Path) -> None:
