@@ -13,6 +13,7 @@ from aetherflow.runner.outcomes import JobOutcome, StepOutcome
 from aetherflow.runner.rerun import DependencyWorkspaceGone, check_dependencies
 from aetherflow.runner.step_runner import JobFailed, JobInFlight, StepRunner
 from aetherflow.runner.triggers import Dependency, gate
+from aetherflow.runner.workspaces import recorded_path
 from aetherflow.state.store import FINAL, JobRecord
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class JobRunner:
         outcome = JobOutcome(job.id, Status.RUNNING)
         r.results[job.id] = outcome
         workspace = r.workspaces.start(job.id)
-        r.journal.job_started(job.id, str(workspace.root))
+        r.journal.job_started(job.id, recorded_path(workspace))
         final = self._run_steps(JobInFlight(job, workspace, outcome, {}))
         try:
             outputs_json = r.docs.encode(outcome.outputs, f"outputs of job {job.id}")
@@ -181,6 +182,7 @@ class JobRunner:
             skip_trigger=outcome.skip_trigger,
             error=outcome.error,
             outputs_json=outputs_json,
+            workspace_path=recorded_path(workspace),
         )
         r.workspaces.sweep_after(job.id, final, lambda: r.store.load_jobs(r.flow_id, r.run_id))
 

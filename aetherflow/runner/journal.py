@@ -158,8 +158,10 @@ class RunJournal:
         skip_trigger: str | None = None,
         error: str | None = None,
         outputs_json: str = "{}",
+        workspace_path: str | None = None,
     ) -> None:
-        """A job's final status of this attempt (also a job that ends without running a step)."""
+        """A job's final status of this attempt (also a job that ends without running a step), with the path of the
+        workspace it created, if it created one."""
         self.store.set_job(
             self.flow_id,
             self.run_id,
@@ -169,6 +171,7 @@ class RunJournal:
             skip_trigger=skip_trigger,
             error=error,
             outputs_json=outputs_json,
+            workspace_path=workspace_path,
         )
         self.events.publish(
             JobEnd(job_id=job_id, status=status, duration_ms=duration_ms, skip_reason=skip_reason, error=error)

@@ -53,9 +53,12 @@ class RunWorkspaces:
         return JobWorkspace.for_job(self.work_root, self.flow_id, job_id, self.run_id, dict(self.plan.meta.layout))
 
     def start(self, job_id: str) -> JobWorkspace:
-        """Create the job's directory as it starts, so that its recorded path exists exactly while it is kept."""
+        """The job's workspace as it starts. Its directories are created when a step first asks for a path: a job
+        that touches no file costs no directory (on a journaling disk a create and remove cost several commits).
+        A workspace left by an earlier attempt is reused."""
         workspace = self.for_job(job_id)
-        workspace.create()
+        if workspace.root.is_dir():
+            workspace.created = True
         self._removed.discard(job_id)
         return workspace
 
@@ -122,3 +125,9 @@ class RunWorkspaces:
 def _final(jobs: Mapping[str, JobRecord], job_id: str) -> bool:
     record = jobs.get(job_id)
     return record is not None and record.status in FINAL
+
+
+def recorded_path(workspace: JobWorkspace) -> str | None:
+    """The path to record for a job's workspace: only one that exists, so a job that never wrote a file can never
+    look like a dependency whose files are gone."""
+    return str(workspace.root) if workspace.created or workspace.root.is_dir() else None

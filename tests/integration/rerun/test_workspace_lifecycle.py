@@ -209,3 +209,33 @@ def test_the_automatic_prune_removes_only_runs_of_the_current_flow(tmp_path: Pat
     assert ("two", "other") in runs and ("one", "old") not in runs
     assert not workspace(one, "a", "old", "one").exists()
     assert (one.work / "two" / "a" / "other").is_dir()
+
+
+NO_FILES_FLOW = """
+version: 1
+flow: {{id: nofiles}}
+jobs:
+  - id: notify
+    steps:
+      - {{id: count, type: check_items, inputs: {{items: [a, b]}}}}
+  - id: load
+    depends_on: [notify]
+    steps:
+      - {{id: gate, type: external.process, inputs: {{command: [/bin/sh, -c, 'test -f {gate}']}}}}
+"""
+
+
+def test_a_job_that_wrote_no_file_is_not_re_run_when_a_new_pod_resumes_on_an_empty_disk(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    flow = make_flow(tmp_path, NO_FILES_FLOW.format(gate=gate))
+    assert flow.run().code == 1  # load fails until the gate exists
+    assert not (flow.work / "nofiles" / "notify" / "r1").exists()  # no file asked for: no directory made
+    shutil.rmtree(flow.work, ignore_errors=True)  # the next pod starts on an empty volume
+    gate.touch()
+
+    resumed = flow.run()
+
+    assert resumed.code == 0, resumed.stderr
+    # notify is restored, not run again: it never had a workspace, so none can be gone
+    assert [e["job_id"] for e in resumed.event("step_start")] == ["load"]
+    assert not resumed.event("workspace_gone")

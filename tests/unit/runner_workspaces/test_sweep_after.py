@@ -53,7 +53,7 @@ class _Loads:
 
 def test_a_job_no_other_job_needs_is_removed_without_reading_the_records(tmp_path: Path) -> None:
     spaces = _workspaces(tmp_path)
-    root = spaces.start("a").root
+    root = spaces.start("a").ensure().root
     loads = _Loads({})
 
     assert spaces.sweep_after("a", "SUCCESS", loads) == ["a"]
@@ -62,7 +62,7 @@ def test_a_job_no_other_job_needs_is_removed_without_reading_the_records(tmp_pat
 
 def test_a_failed_job_keeps_its_directory(tmp_path: Path) -> None:
     spaces = _workspaces(tmp_path)
-    root = spaces.start("a").root
+    root = spaces.start("a").ensure().root
 
     assert spaces.sweep_after("a", "FAILED", _Loads({})) == []
     assert root.exists()
@@ -70,13 +70,13 @@ def test_a_failed_job_keeps_its_directory(tmp_path: Path) -> None:
 
 def test_a_dependency_goes_once_the_job_that_needs_it_is_done(tmp_path: Path) -> None:
     spaces = _workspaces(tmp_path)
-    b_root = spaces.start("b").root
+    b_root = spaces.start("b").ensure().root
     loads = _Loads({"b": _Rec("SUCCESS")})
 
     assert spaces.sweep_after("b", "SUCCESS", loads) == []  # c still needs b's files
     assert b_root.exists()
 
-    spaces.start("c")
+    spaces.start("c").ensure()
     loads.records["c"] = _Rec("SUCCESS")
     assert spaces.sweep_after("c", "SUCCESS", loads) == ["c", "b"]
     assert not b_root.exists()
