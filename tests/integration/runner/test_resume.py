@@ -282,15 +282,15 @@ def test_state_prune_deletes_old_finished_runs(tmp_path: Path) -> None:
 
     assert dry.stdout.strip() == (
         "Would prune 1 runs older than 0 days (1 job rows, 0 step rows, 0 expired locks, 0 workspaces;"
-        " 1 workspaces_unreachable: not on this machine)"
-    )  # the job's workspace was removed by the default cleanup policy when the run succeeded
+        " 0 workspaces_unreachable: not on this machine)"
+    )  # a job without steps never asked for a directory, so none was made or recorded
     assert json.loads(real.stdout) == {
         "runs": 1,
         "jobs": 1,
         "steps": 0,
         "locks": 0,
         "workspaces_removed": 0,
-        "workspaces_unreachable": 1,
+        "workspaces_unreachable": 0,
         "dry_run": False,
     }
     assert flow.query("SELECT COUNT(*) FROM runs") == [(0,)]
