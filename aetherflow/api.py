@@ -79,6 +79,7 @@ __all__ = [
     "StepRetryable",
     "WriteBudget",
     "attach_socket",
+    "check_cancelled",
     "check_members",
     "parent_death_preexec",
     "process_group_alive",
@@ -175,6 +176,13 @@ class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def check_cancelled(cancelled: CancelToken | None, what: str, reason: str = "the step was cancelled") -> None:
+    """Raise ``Interrupted("<what> stopped: <reason>")`` when ``cancelled`` is set (the one check every transfer,
+    archive and share loop calls between chunks)."""
+    if cancelled is not None and cancelled.is_set():
+        raise Interrupted(f"{what} stopped: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

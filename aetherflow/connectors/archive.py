@@ -31,8 +31,8 @@ from aetherflow.api import (
     Connector,
     ConnectorError,
     ConnectorInit,
-    Interrupted,
     WriteBudget,
+    check_cancelled,
     check_members,
     safe_join,
     zip_member,
@@ -56,11 +56,6 @@ def archive_name(path: Path, base_dir: Path) -> str:
         return path.relative_to(base_dir).as_posix()
     except ValueError:
         raise ValueError(f"zip input '{path}' is outside base_dir '{base_dir}'") from None
-
-
-def _check_cancelled(cancelled: CancelToken | None, what: str) -> None:
-    if cancelled is not None and cancelled.is_set():
-        raise Interrupted(f"{what} stopped: stop requested")
 
 
 class _ZipConnector(Connector, abc.ABC):
@@ -113,7 +108,7 @@ class _ZipConnector(Connector, abc.ABC):
             with open(tmp, "wb", buffering=COPY_BUFFER) as sink, self._writer(sink, method, password) as archive:
                 done = 0
                 for path, name in entries:
-                    _check_cancelled(cancelled, f"zip {out}")
+                    check_cancelled(cancelled, f"zip {out}", "stop requested")
                     done = self._add(archive, path, name, done, cancelled, progress)
                 sink_fd = sink.fileno()
                 archive.close()
@@ -153,7 +148,7 @@ class _ZipConnector(Connector, abc.ABC):
                 done += len(chunk)
                 if progress is not None:
                     progress(done)
-                _check_cancelled(cancelled, f"zip {path}")
+                check_cancelled(cancelled, f"zip {path}", "stop requested")
         return done
 
     # -- extract ----------------------------------------------------------------------------------------------------
@@ -192,7 +187,7 @@ class _ZipConnector(Connector, abc.ABC):
             if "password" in str(exc).lower():
                 raise ConnectorError(f"unzip cannot decrypt {source}: wrong or missing password ({exc})") from exc
             raise
-        except NotImplementedError as exc:
+        except NotImplementedError as exc:  # the standard library's zipfile refuses AES entries with this error
             raise ConnectorError(
                 f"unzip cannot read {source} with archive:{self.driver}: {exc} "
                 "(AES-encrypted entries need archive:pyzipper, extra 'zip')"
@@ -210,7 +205,7 @@ class _ZipConnector(Connector, abc.ABC):
     ) -> list[str]:
         extracted: list[str] = []
         for info, target in targets:
-            _check_cancelled(cancelled, f"unzip {source}")
+            check_cancelled(cancelled, f"unzip {source}", "stop requested")
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted
+from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted, check_cancelled
 from aetherflow.connectors._files import replaced_when_done
 from aetherflow.connectors.sftp_files import SftpFileContract, replace_remote
 from aetherflow.connectors.sftp_ssh import SshLogin, describe
@@ -30,7 +30,6 @@ from aetherflow.connectors.sftp_wire import (
     MAX_PACKET,
     WINDOW_SIZE,
     Progress,
-    check_cancelled,
     client_class,
     pipelined_read,
     request_sizes,

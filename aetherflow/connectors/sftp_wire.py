@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from aetherflow.api import CancelToken, ConnectorError, Interrupted
+from aetherflow.api import CancelToken, ConnectorError, check_cancelled
 
 WINDOW_SIZE = 8 * 1024 * 1024
 MAX_PACKET = 255 * 1024
@@ -187,8 +187,3 @@ def pipelined_read(
                 progress(written)
             check_cancelled(cancelled, f"SFTP download of {remote_path}")
         return written
-
-
-def check_cancelled(cancelled: CancelToken | None, what: str) -> None:
-    if cancelled is not None and cancelled.is_set():
-        raise Interrupted(f"{what} stopped: the step was cancelled")

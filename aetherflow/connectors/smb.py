@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from aetherflow.api import CancelToken, Connector, ConnectorError, ConnectorInit, Interrupted, RemoteFileMeta
+from aetherflow.api import (
+    CancelToken,
+    Connector,
+    ConnectorError,
+    ConnectorInit,
+    Interrupted,
+    RemoteFileMeta,
+    check_cancelled,
+)
 from aetherflow.connectors._files import replaced_when_done
 from aetherflow.connectors._smb_paths import SmbPath, join_remote, parse_smb_path
 
@@ -133,7 +141,7 @@ class SmbConnectorBase(Connector, abc.ABC):
         with self._operation("list", remote_dir):
             pending: deque[tuple[SmbPath, str]] = deque([(root, "")])
             while pending:
-                _check_cancelled(cancelled, f"SMB listing of {remote_dir}")
+                check_cancelled(cancelled, f"SMB listing of {remote_dir}")
                 current, rel_dir = pending.popleft()
                 for entry in self._scandir(current):
                     rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -353,10 +361,10 @@ class _Counted:
         self.count += size
         if self._progress is not None:
             self._progress(self.count)
-        _check_cancelled(self._cancelled, self._what)
+        check_cancelled(self._cancelled, self._what)
 
     def read(self, size: int = -1) -> bytes:
-        _check_cancelled(self._cancelled, self._what)
+        check_cancelled(self._cancelled, self._what)
         data = self._raw.read(size)
         self._advance(len(data))
         return data
@@ -365,11 +373,6 @@ class _Counted:
         written = self._raw.write(data)
         self._advance(len(data))
         return written if written is not None else len(data)
-
-
-def _check_cancelled(cancelled: CancelToken | None, what: str) -> None:
-    if cancelled is not None and cancelled.is_set():
-        raise Interrupted(f"{what} stopped: the step was cancelled")
 
 
 def describe(exc: BaseException) -> str:

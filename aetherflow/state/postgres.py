@@ -37,6 +37,7 @@ from aetherflow.state.store import (
     StoredWorkspace,
     job_record,
     now_ts,
+    step_end_args,
     step_record,
 )
 
@@ -365,24 +366,9 @@ class PostgresStore:
         attempt_row: bool = True,
     ) -> None:
         """A step's final status of this attempt (also for records written without running: attempts unchanged)."""
-        ts = now_ts()
-        row = (
-            flow_id,
-            run_id,
-            job_id,
-            step_id,
-            step_type,
-            status,
-            attempts,
-            ts,
-            ts,
-            ts,
-            error,
-            outputs_json,
-            promoted_json,
-        )
+        ids = (flow_id, run_id, job_id, step_id, step_type)
+        row, attempt_args = step_end_args(ids, status, attempts, now_ts(), error, outputs_json, promoted_json)
         if attempt_row:
-            attempt_args = (status, ts, error, flow_id, run_id, job_id, step_id, attempts)
             self._db.statement(f"ending step {job_id}.{step_id}", _STEP_END_WITH_ATTEMPT, (*row, *attempt_args))
         else:
             self._db.statement(f"ending step {job_id}.{step_id}", _STEP_END_UPSERT, row)

@@ -40,6 +40,7 @@ from aetherflow.state.store import (
     StoredWorkspace,
     job_record,
     now_ts,
+    step_end_args,
     step_record,
 )
 
@@ -394,28 +395,12 @@ class SqliteStore:
         attempt_row: bool = True,
     ) -> None:
         """A step's final status of this attempt (also for records written without running: attempts unchanged)."""
-        ts = now_ts()
+        ids = (flow_id, run_id, job_id, step_id, step_type)
+        row, attempt_args = step_end_args(ids, status, attempts, now_ts(), error, outputs_json, promoted_json)
         with self._tx() as c:
-            c.execute(
-                STEP_END_UPSERT,
-                (
-                    flow_id,
-                    run_id,
-                    job_id,
-                    step_id,
-                    step_type,
-                    status,
-                    attempts,
-                    ts,
-                    ts,
-                    ts,
-                    error,
-                    outputs_json,
-                    promoted_json,
-                ),
-            )
+            c.execute(STEP_END_UPSERT, row)
             if attempt_row:
-                c.execute(STEP_END_ATTEMPT, (status, ts, error, flow_id, run_id, job_id, step_id, attempts))
+                c.execute(STEP_END_ATTEMPT, attempt_args)
 
     def set_promoted(self, flow_id: str, run_id: str, job_id: str, step_id: str, promoted_json: str) -> None:
         """Store the rendered ``outputs`` of a finished step."""

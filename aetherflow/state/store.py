@@ -25,6 +25,7 @@ __all__ = [
     "StoredWorkspace",
     "encode_json",
     "now_ts",
+    "step_end_args",
 ]
 
 #: statuses that end a job or step for good within a run id
@@ -46,6 +47,24 @@ STEP_END_ATTEMPT = (
     "UPDATE step_attempts SET status = ?, ended_at = ?, error = ? WHERE flow_id = ? AND run_id = ?"
     " AND job_id = ? AND step_id = ? AND attempt = ? AND status = 'RUNNING'"
 )
+
+
+def step_end_args(
+    ids: tuple[str, str, str, str, str],
+    status: str,
+    attempts: int,
+    ts: str,
+    error: str | None,
+    outputs_json: str | None,
+    promoted_json: str | None,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The parameters of ``STEP_END_UPSERT`` and of ``STEP_END_ATTEMPT`` for one step end (both stores).
+
+    ``ids`` is ``(flow_id, run_id, job_id, step_id, step_type)``."""
+    flow_id, run_id, job_id, step_id, _ = ids
+    row = (*ids, status, attempts, ts, ts, ts, error, outputs_json, promoted_json)
+    return row, (status, ts, error, flow_id, run_id, job_id, step_id, attempts)
+
 
 #: a job transition, upserted (both stores); a recorded workspace path stays until another one is written
 SET_JOB = (

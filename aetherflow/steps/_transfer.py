@@ -28,6 +28,7 @@ from aetherflow.api import (
     StepContext,
     StepFailed,
     StepResult,
+    check_cancelled,
     safe_join,
 )
 
@@ -266,12 +267,6 @@ def local_size(files: Sequence[Path]) -> int | None:
         return sum(file.stat().st_size for file in files)
     except OSError:
         return None
-
-
-def check_cancelled(cancelled: CancelToken, what: str) -> None:
-    """Raise ``Interrupted`` when the step was asked to stop (stop request or step timeout)."""
-    if cancelled.is_set():
-        raise Interrupted(f"{what} stopped: the step was cancelled")
 
 
 class UploadManifest:

@@ -13,12 +13,11 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult
+from aetherflow.api import CancelToken, Inputs, Step, StepContext, StepResult, check_cancelled
 from aetherflow.steps._transfer import (
     Parallelism,
     UploadManifest,
     as_list,
-    check_cancelled,
     check_unique_ids,
     download_each,
     download_target,

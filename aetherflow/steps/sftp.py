@@ -13,13 +13,12 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aetherflow.api import Inputs, Step, StepContext, StepResult
+from aetherflow.api import Inputs, Step, StepContext, StepResult, check_cancelled
 from aetherflow.steps._transfer import (
     Parallelism,
     RemoteFilesConnector,
     UploadManifest,
     as_list,
-    check_cancelled,
     check_unique_ids,
     download_each,
     download_target,

@@ -15,12 +15,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from aetherflow.api import Inputs, Step, StepContext, StepResult
+from aetherflow.api import Inputs, Step, StepContext, StepResult, check_cancelled
 from aetherflow.steps._smb_legacy import remote_files
 from aetherflow.steps._transfer import (
     RemoteFilesConnector,
     as_list,
-    check_cancelled,
     download_each,
     download_target,
     elapsed_ms,
